@@ -375,7 +375,14 @@ vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_iov *iov,
 void
 vmbus_ring_set_pending_send(struct vmbus_ring *r, uint32_t bytes)
 {
-	vmbus_shm_store_sc(&r->rb_ctl->rc_pending_send_sz, bytes);
+	uint64_t v = bytes;
+
+	/* The reader measures free space against the published write_index. */
+	if (v != 0)
+		v += ring_fwd(r, r->rb_pub, r->rb_cur);
+	if (v > UINT32_MAX)
+		v = UINT32_MAX;
+	vmbus_shm_store_sc(&r->rb_ctl->rc_pending_send_sz, (uint32_t)v);
 	/* NOTE: pairs with the reader's read_index store + fence (spec 3.5). */
 	vmbus_shm_full_fence();
 }

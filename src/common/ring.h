@@ -145,9 +145,12 @@ int vmbus_ring_publish(struct vmbus_ring *r, bool *need_signal);
 /*
  * vmbus_ring_set_pending_send - ask the reader for a signal once raw free
  * space exceeds `bytes` (use the T = total + 8 of the refused write); 0
- * clears the request. Sequentially consistent store followed by a full
- * fence, so a retry of the write afterwards sees any space freed before the
- * reader could have read pending_send_sz (spec 3.5 step 1).
+ * clears the request. Bytes of packets written with write_nopub but not yet
+ * published are added to the stored value (the reader cannot see them;
+ * MSVM does the same), so better publish before blocking. Sequentially
+ * consistent store followed by a full fence, so a retry of the write
+ * afterwards sees any space freed before the reader could have read
+ * pending_send_sz (spec 3.5 step 1): set, retry once, then wait.
  */
 void vmbus_ring_set_pending_send(struct vmbus_ring *r, uint32_t bytes);
 
