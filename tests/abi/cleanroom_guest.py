@@ -10,7 +10,8 @@ Attaches through HVSIM_FD (inherited SOCK_SEQPACKET fd) or HVSIM_SOCKET
 (connect, name the VM in HELLO), sets up vp 0's SynIC, negotiates a VMBus
 version, enumerates the offers, optionally walks one channel through
 GPADL/open/signal/close/teardown, unloads and powers off.  Exit status 0 on
-success, 2 on an ABI or protocol violation by the host, 3 on a timeout/EOF.
+success, 2 on an ABI or protocol violation by the host, 3 on a timeout/EOF,
+4 if host and guest share no VMBus version.
 """
 
 import argparse
@@ -80,6 +81,10 @@ class Violation(Exception):
     """The host broke the ABI or the VMBus protocol."""
 
 
+class NoVersion(Exception):
+    """Host and guest share no VMBus version (not a violation)."""
+
+
 class Gone(Exception):
     """Timeout or EOF: the partition is gone (the ABI's -ENODEV)."""
 
@@ -117,7 +122,7 @@ class Guest:
                 self.sock = socket.socket(fileno=int(fd))
             except (ValueError, OSError) as e:
                 raise Violation('HVSIM_FD=%r is not a usable socket: %s' % (fd, e))
-            name = b''
+            name = b'stray' if self.a.fault == 'fd-name' else b''
         elif path:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             self.sock.settimeout(self.timeout)
@@ -466,7 +471,7 @@ class Guest:
             log('negotiated VMBus %s, message connection id %d' % (vstr(v), self.msg_conn))
             self.summary.update(version=vstr(v), version_word=v, msg_conn_id=self.msg_conn)
             return
-        raise Violation('the host accepted none of the versions %s'
+        raise NoVersion('the host accepted none of the versions %s'
                         % ', '.join('%d.%d' % x for x in VERSIONS))
 
     def post(self, payload):
@@ -477,6 +482,8 @@ class Guest:
 
     def enumerate(self):
         self.post(struct.pack('<II', REQUESTOFFERS, 0))
+        if self.a.fault == 'double-requestoffers':
+            self.post(struct.pack('<II', REQUESTOFFERS, 0))
         seen_relids, seen_ids = set(), set()
         while True:
             mtype, p = self.wait_for({OFFERCHANNEL, ALLOFFERS_DELIVERED}, 'offers')
@@ -555,6 +562,8 @@ class Guest:
             raise Violation('OPENCHANNEL_RESULT relid %d openid 0x%x status 0x%x' % (r, oid, status))
         how = self.signal(o['connection_id'])
         self.post(struct.pack('<III', CLOSECHANNEL, 0, relid))
+        if self.a.fault == 'signal-closed':
+            self.signal(o['connection_id'])
         self.post(struct.pack('<IIII', GPADL_TEARDOWN, 0, relid, handle))
         _, p = self.wait_for({GPADL_TORNDOWN}, 'GPADL_TORNDOWN')
         self.expect_size(GPADL_TORNDOWN, p, 12)
@@ -609,6 +618,8 @@ def main():
                     help='GPADL/open/signal/close/teardown the first primary offer')
     ap.add_argument('--no-probes', action='store_true', help='skip the MSR/error-code probes')
     ap.add_argument('--no-monitor-pages', action='store_true')
+    ap.add_argument('--fault', choices=['fd-name', 'double-requestoffers', 'signal-closed'],
+                    help='break the ABI on purpose (to prove a host catches it)')
     ap.add_argument('--no-reset', action='store_true', help='exit without RESET power off')
     a = ap.parse_args()
     a.timeout *= float(os.environ.get('VMBUS_TEST_TIME_SCALE', '1') or 1)
@@ -620,6 +631,8 @@ def main():
         code, err = 2, 'ABI/protocol violation: %s' % e
     except Gone as e:
         code, err = 3, 'partition gone (-ENODEV): %s' % e
+    except NoVersion as e:
+        code, err = 4, 'no common VMBus version: %s' % e
     for w in g.warnings:
         log('WARNING: ' + w)
     if err:

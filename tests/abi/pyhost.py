@@ -67,6 +67,8 @@ OFFERS = [
     ('kvp', 'a9a0f4e7-5a45-4d96-b827-8a841e8c03e6', '242ff919-07db-4180-9c2e-b86cb68c8c55'),
 ]
 GPADL_FAIL = 0x8000FFFF
+HOST_FAULTS = ['unsealed', 'dirty-ram', 'fd-count', 'no-doorbell', 'no-pending', 'short-offer',
+               'bad-seq']
 
 
 def vstr(w):
@@ -99,6 +101,8 @@ class Host:
     def make_partition(self):
         flags = os.MFD_ALLOW_SEALING | os.MFD_CLOEXEC
         seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL
+        if self.a.fault == 'unsealed':
+            seals = F_SEAL_SHRINK | F_SEAL_GROW
         self.ram_fd = os.memfd_create('pyhost-guest-ram', flags)
         os.ftruncate(self.ram_fd, self.ram_bytes)
         fcntl.fcntl(self.ram_fd, F_ADD_SEALS, seals)
@@ -113,6 +117,8 @@ class Host:
         efd = os.EFD_NONBLOCK | os.EFD_CLOEXEC
         self.signal_efd = os.eventfd(0, efd)
         self.doorbells = [os.eventfd(0, efd) for _ in range(self.vcpus)]
+        if self.a.fault == 'dirty-ram':
+            self.ram[5 * PAGE + 123] = 0x5A
 
     def reset_partition_state(self):
         self.msr = {MSR_GUEST_OS_ID: 0, MSR_HYPERCALL: 0}
@@ -163,14 +169,15 @@ class Host:
                 self.stats['delivered'] += 1
                 self.log('  -> vp%d SIMP: %s' % (vp, what))
                 sint = st[MSR_SINT0 + VMBUS_SINT]
-                if not sint & 0x10000:
+                if not sint & 0x10000 and self.a.fault != 'no-doorbell':
                     os.eventfd_write(self.doorbells[vp], 1)
                 continue
             # busy: mark pending.  Python has no 64-bit CAS; write only the
             # flags byte, then re-check the type: if the guest emptied the
             # slot meanwhile, deliver directly (an EOM it may also send is
             # harmless).
-            self.ram[slot + 5] = self.ram[slot + 5] | 1
+            if self.a.fault != 'no-pending':
+                self.ram[slot + 5] = self.ram[slot + 5] | 1
             time.sleep(0)
             if self.ram32[slot // 4] != 0:
                 break
@@ -276,7 +283,10 @@ class Host:
                  % (' name %r' % name if name else '', self.vcpus, self.ram_bytes >> 20,
                     3 + self.vcpus))
         body = struct.pack('<iIIIQII', 0, 0, 1, self.vcpus, self.ram_bytes, 3 + self.vcpus, 0)
-        return (0x8001, body, [self.ram_fd, self.sig_fd, self.signal_efd] + self.doorbells)
+        fds = [self.ram_fd, self.sig_fd, self.signal_efd] + self.doorbells
+        if self.a.fault == 'fd-count':
+            fds = fds[:-1]
+        return (0x8001, body, fds)
 
     def msr_reply(self, typ, value):
         return (typ | 0x8000, struct.pack('<iIQ', 0, 0, value))
@@ -437,6 +447,8 @@ class Host:
                 o += b'\0' * 16 + struct.pack('<HH', 0, 0) + b'\0' * 120
                 o += struct.pack('<HHIBBHI', 0, 0, relid, 0xFF, 0, 1, conn)
                 assert len(o) == 196
+                if self.a.fault == 'short-offer':
+                    o = o[:190]
                 self.send(o, 'OFFERCHANNEL relid %d %s' % (relid, label))
             self.send(struct.pack('<II', 4, 0), 'ALLOFFERS_DELIVERED')
         elif msg == 8:
@@ -605,7 +617,8 @@ class Host:
 def send_reply(sock, host, reply, deadline):
     typ, body = reply[0], reply[1]
     fds = reply[2] if len(reply) > 2 else []
-    dg = HDR.pack(MAGIC, typ, 0, host.seq) + body
+    seq = host.seq + (1 if host.a.fault == 'bad-seq' and typ != 0x8001 else 0)
+    dg = HDR.pack(MAGIC, typ, 0, seq) + body
     anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack('<%di' % len(fds), *fds))] if fds else []
     while True:
         try:
@@ -631,6 +644,8 @@ def main():
                     help='start the guest with HVSIM_SOCKET (listening socket) instead of HVSIM_FD')
     ap.add_argument('--vm-name', default='pyvm', help='VM name expected in HELLO with --listen')
     ap.add_argument('--timeout', type=float, default=30.0)
+    ap.add_argument('--fault', choices=HOST_FAULTS,
+                    help='misbehave on purpose (to prove a guest catches it)')
     ap.add_argument('cmd', nargs=argparse.REMAINDER, help='-- guest command and arguments')
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ['--'] else a.cmd
