@@ -105,8 +105,25 @@ HV_ASSERT_OFFSET(struct hvsim_abi_hypercall, ahc_control, 24);
 struct hvsim_abi_reset {
 	struct hvsim_abi_hdr ars_hdr;
 	uint32_t ars_kind;         /* HVSIM_RESET_* */
+	uint32_t ars_pad;          /* NOT sent: the datagram is HVSIM_ABI_RESET_LEN */
 };
 HV_ASSERT_SIZE(struct hvsim_abi_reset, 24);
+HV_ASSERT_OFFSET(struct hvsim_abi_reset, ars_kind, 16);
+
+/*
+ * Exact datagram lengths of the fixed-size requests and replies: a sender
+ * sends exactly these (HELLO: HVSIM_ABI_HELLO_MIN_LEN + name_len; HYPERCALL
+ * and its reply: the fixed part + input/output bytes).
+ */
+#define HVSIM_ABI_WRMSR_LEN     32u
+#define HVSIM_ABI_RDMSR_LEN     24u
+#define HVSIM_ABI_HYPERCALL_LEN 32u /* + input_len */
+#define HVSIM_ABI_RESET_LEN     20u
+#define HVSIM_ABI_ERROR_REPLY_LEN 24u
+#define HVSIM_ABI_WELCOME_LEN   48u
+#define HVSIM_ABI_MSR_REPLY_LEN 32u
+#define HVSIM_ABI_HC_REPLY_LEN  40u /* + output_len */
+#define HVSIM_ABI_RESET_REPLY_LEN 24u
 
 /* Every reply body starts with result + reserved; an error reply ends there. */
 struct hvsim_abi_reply {
