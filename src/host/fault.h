@@ -1,0 +1,97 @@
+/*
+ * host/fault.h - named, switchable fault hooks (spec/hostile-host.md, STYLE
+ * 12): the host analogue of SQLite's crash VFS. Each place where the host
+ * can misbehave towards a guest checks a hook by name; tests switch hooks
+ * on and off at runtime through the control socket.
+ *
+ * A hook has a name, a help text, an enabled flag, up to
+ * HVS_FAULT_MAX_PARAMS integer parameters, an optional VM filter, and
+ * counters (checks while enabled, hits). Two parameter names are built in:
+ *   "after" = N  let the first N matching checks pass, then fire;
+ *   "times" = N  fire at most N times, then disable itself (0 = no limit).
+ * Every other parameter is the hook user's (e.g. "field", "value").
+ *
+ * Thread-safe (one mutex; hvs_fault_check() takes no lock while no hook is
+ * enabled, so disabled hooks cost one atomic load).
+ */
+#ifndef HVS_FAULT_H
+#define HVS_FAULT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HVS_FAULT_MAX_HOOKS      128u
+#define HVS_FAULT_NAME_MAX       48u  /* bytes including NUL */
+#define HVS_FAULT_HELP_MAX       128u
+#define HVS_FAULT_MAX_PARAMS     8u
+#define HVS_FAULT_PARAM_NAME_MAX 32u  /* bytes including NUL */
+#define HVS_FAULT_VM_MAX         65u  /* bytes including NUL */
+
+struct hvs_fault_param {
+	char fp_name[HVS_FAULT_PARAM_NAME_MAX];
+	int64_t fp_value;
+};
+
+/* What a firing hook hands its user. */
+struct hvs_fault_args {
+	uint64_t fa_hit;         /* 1 for the first time this hook fired */
+	unsigned fa_nparams;
+	struct hvs_fault_param fa_params[HVS_FAULT_MAX_PARAMS];
+};
+
+/* Snapshot of one hook, for listings. */
+struct hvs_fault_info {
+	char fi_name[HVS_FAULT_NAME_MAX];
+	char fi_help[HVS_FAULT_HELP_MAX];
+	char fi_vm[HVS_FAULT_VM_MAX];  /* "" = every VM */
+	bool fi_enabled;
+	uint64_t fi_checks;      /* checks while enabled (incl. "after" skips) */
+	uint64_t fi_hits;        /* times it fired since start */
+	unsigned fi_nparams;
+	struct hvs_fault_param fi_params[HVS_FAULT_MAX_PARAMS];
+};
+
+/*
+ * Register a hook (idempotent: registering an existing name keeps its
+ * state and updates an empty help text). Names: 1..47 bytes of
+ * [a-z0-9_.-]. Returns 0, -EINVAL (bad name), -ENOSPC (table full).
+ * The first hooks ("malformed_offer", "bad_ring_index", "withhold_reply",
+ * and the partition's) are registered at start-up.
+ */
+int hvs_fault_register(const char *name, const char *help);
+
+/*
+ * Enable or disable a hook and replace its parameters and VM filter (vm
+ * NULL or "" = every VM). Enabling resets the "after"/"times" progress.
+ * Returns 0, -ENOENT (unknown name), -EINVAL (bad parameter name, too many
+ * parameters, negative "after"/"times", VM name too long).
+ */
+int hvs_fault_set(const char *name, bool enable,
+		  const struct hvs_fault_param *params, unsigned nparams,
+		  const char *vm);
+
+/*
+ * Check hook `name` for any VM / for VM `vm`: true if it fires now; then
+ * *out (if not NULL) receives the parameters and hit number. Unknown names
+ * never fire.
+ */
+bool hvs_fault_check(const char *name, struct hvs_fault_args *out);
+bool hvs_fault_check_vm(const char *name, const char *vm,
+			struct hvs_fault_args *out);
+
+/* Parameter `pname` of a fired hook, or dflt if absent. */
+int64_t hvs_fault_param(const struct hvs_fault_args *a, const char *pname,
+			int64_t dflt);
+
+/* Snapshot of hook `name`: 0 or -ENOENT. */
+int hvs_fault_get(const char *name, struct hvs_fault_info *out);
+
+/* Call fn for every hook in registration order; stops at a non-zero
+ * return and returns it. fn runs without the registry lock held. */
+int hvs_fault_foreach(int (*fn)(void *ctx, const struct hvs_fault_info *fi),
+		      void *ctx);
+
+/* Disable every hook and zero its counters (tests). */
+void hvs_fault_reset_all(void);
+
+#endif /* HVS_FAULT_H */
