@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,8 @@
 
 #define DESC_SIZE	16u
 #define MAX_WORDS	1024u		/* payload words after the hash */
-#define SPIN_LIMIT	4000		/* max polls before sleeping */
+#define SPIN_LIMIT	1000		/* max polls before sleeping */
+#define SPIN_NOYIELD	16		/* polls before yielding the CPU */
 
 static uint64_t mix64(uint64_t x)
 {
@@ -97,22 +99,49 @@ static uint64_t hash_words(const uint64_t *w, uint32_t n)
 	return h;
 }
 
+static pid_t g_parent, g_child;	/* g_child == 0 in the child */
+
+/* Is the other process still there? Lets a survivor fail fast. */
+static bool peer_alive(void)
+{
+	if (g_child == 0)
+		return getppid() == g_parent;
+	siginfo_t si;
+
+	si.si_pid = 0;
+	if (waitid(P_PID, (id_t)g_child, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+		return false;
+	return si.si_pid == 0;
+}
+
+/* Wait for a signal on fd, at most g_wait_ms, in slices (peer checks). */
 static int wait_fd(int fd, const char *who)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int waited = 0, rc;
 	uint64_t v;
-	int rc;
 
-	do
-		rc = poll(&p, 1, g_wait_ms);
-	while (rc < 0 && errno == EINTR);
-	if (rc == 0) {
-		fprintf(stderr, "ring_stress: %s: no signal within %d ms "
-		    "(lost wakeup?)\n", who, g_wait_ms);
-		return -1;
+	for (;;) {
+		rc = poll(&p, 1, 100);
+		if (rc > 0)
+			break;
+		if (rc < 0 && errno != EINTR) {
+			perror("ring_stress: poll");
+			return -1;
+		}
+		if (!peer_alive()) {
+			fprintf(stderr, "ring_stress: %s: peer died\n", who);
+			return -1;
+		}
+		waited += 100;
+		if (waited >= g_wait_ms) {
+			fprintf(stderr, "ring_stress: %s: no signal within %d ms"
+			    " (lost wakeup?)\n", who, g_wait_ms);
+			return -1;
+		}
 	}
-	if (rc < 0 || read(fd, &v, sizeof(v)) != sizeof(v)) {
-		perror("ring_stress: wait");
+	if (read(fd, &v, sizeof(v)) != sizeof(v)) {
+		perror("ring_stress: eventfd read");
 		return -1;
 	}
 	return 0;
@@ -157,6 +186,9 @@ static int reader(struct vmbus_ring *r, uint64_t npkts, int rx_fd, int tx_fd)
 				batch = 0;
 				if (++spin > budget || seq == npkts)
 					break;
+				/* on a busy machine the writer may need our CPU */
+				if (spin > SPIN_NOYIELD)
+					sched_yield();
 				continue;
 			}
 			if (rc != 0) {
@@ -240,7 +272,7 @@ static int writer(struct vmbus_ring *w, uint64_t npkts, int rx_fd, int tx_fd)
 	static uint64_t pay[1 + MAX_WORDS];
 	struct stats st = { 0 };
 	uint8_t desc[DESC_SIZE];
-	uint64_t seq = 0, bseed = g_seed;
+	uint64_t seq = 0, bseed = g_seed, next_pause = 1000;
 	unsigned batch_left = 0;
 	bool sig, pending = false;
 
@@ -276,8 +308,11 @@ static int writer(struct vmbus_ring *w, uint64_t npkts, int rx_fd, int tx_fd)
 				kick(tx_fd);
 				st.signals++;
 			}
-			if (++spin <= budget)
+			if (++spin <= budget) {
+				if (spin > SPIN_NOYIELD)
+					sched_yield();
 				continue;
+			}
 			/* spec 3.5 step 1: pending, fence, re-check, wait */
 			vmbus_ring_set_pending_send(w, (uint32_t)len8 * 8 + 8);
 			pending = true;
@@ -305,6 +340,11 @@ static int writer(struct vmbus_ring *w, uint64_t npkts, int rx_fd, int tx_fd)
 			if (sig) {
 				kick(tx_fd);
 				st.signals++;
+			}
+			/* pause now and then so the reader drains and sleeps */
+			if (seq >= next_pause) {
+				usleep(100 + (unsigned)(xorshift(&bseed) % 1000));
+				next_pause = seq + 4096 + xorshift(&bseed) % 8192;
 			}
 		}
 	}
@@ -362,6 +402,7 @@ int main(int argc, char **argv)
 		return 2;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	g_parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		perror("ring_stress: fork");
@@ -369,6 +410,7 @@ int main(int argc, char **argv)
 	}
 	if (pid == 0)
 		_exit(reader(&r, npkts, to_reader, to_writer));
+	g_child = pid;
 
 	rc = writer(&w, npkts, to_writer, to_reader);
 	if (rc != 0)
