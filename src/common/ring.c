@@ -377,6 +377,8 @@ vmbus_ring_set_pending_send(struct vmbus_ring *r, uint32_t bytes)
 {
 	uint64_t v = bytes;
 
+	if (r->rb_broken)
+		return;
 	/* The reader measures free space against the published write_index. */
 	if (v != 0)
 		v += ring_fwd(r, r->rb_pub, r->rb_cur);
@@ -504,6 +506,8 @@ vmbus_ring_bytes_to_read(struct vmbus_ring *r)
 void
 vmbus_ring_mask(struct vmbus_ring *r)
 {
+	if (r->rb_broken)
+		return;
 	vmbus_shm_store_sc(&r->rb_ctl->rc_interrupt_mask, 1);
 	vmbus_shm_full_fence();
 }
@@ -511,6 +515,8 @@ vmbus_ring_mask(struct vmbus_ring *r)
 uint32_t
 vmbus_ring_unmask(struct vmbus_ring *r)
 {
+	if (r->rb_broken)
+		return 0;
 	vmbus_shm_store_sc(&r->rb_ctl->rc_interrupt_mask, 0);
 	/* NOTE: pairs with the writer's write_index store + fence (spec 3.6). */
 	vmbus_shm_full_fence();

@@ -18,8 +18,9 @@
  *    longer covers a request, i.e. at most once per packet / batch.
  *  - A bad peer index makes the ring BROKEN: counted in rb_proto_errors,
  *    reason in rb_broken_why, never followed; every later call returns
- *    -VMBUS_EPROTO (or false / 0 for the bool / size calls). Shared memory is
- *    never touched after that except by vmbus_ring_reset_shared().
+ *    -VMBUS_EPROTO (or false / 0 for the bool / size calls; mask, unmask
+ *    and set_pending_send become no-ops). Shared memory is never touched
+ *    after that except by vmbus_ring_reset_shared().
  *
  * Concurrency: none of these functions sleeps or blocks; they never take a
  * lock. One ring must be used by one thread at a time per side (the caller

@@ -473,7 +473,10 @@ static void expect_reader_broken(uint32_t why, uint32_t shm_read_index)
 	assert_int_equal(vmbus_ring_skip(&g_r, 8), -VMBUS_EPROTO);
 	assert_false(vmbus_ring_read_done(&g_r));
 	assert_int_equal(vmbus_ring_bytes_to_read(&g_r), 0);
+	ctl()->rc_interrupt_mask = hv_cpu_to_le32(7);
 	assert_int_equal(vmbus_ring_unmask(&g_r), 0);
+	vmbus_ring_mask(&g_r);
+	assert_int_equal(hv_le32_to_cpu(ctl()->rc_interrupt_mask), 7);
 	/* nothing published after the fault, never counted twice */
 	assert_int_equal(shm_r(), shm_read_index);
 	assert_int_equal(g_r.rb_proto_errors, 1);
@@ -558,6 +561,9 @@ static void expect_writer_broken(uint32_t why, uint32_t shm_write_index)
 	assert_int_equal(vmbus_ring_publish(&g_w, &sig), -VMBUS_EPROTO);
 	assert_false(sig);
 	assert_int_equal(shm_w(), shm_write_index);
+	ctl()->rc_pending_send_sz = hv_cpu_to_le32(5);
+	vmbus_ring_set_pending_send(&g_w, 64);
+	assert_int_equal(hv_le32_to_cpu(ctl()->rc_pending_send_sz), 5);
 	assert_int_equal(g_w.rb_proto_errors, 1);
 }
 
