@@ -180,6 +180,8 @@ struct hvs_vmbus_stats {
 	uint64_t vs_outbox_queued;   /* messages waiting in the outbox now */
 	uint64_t vs_outbox_retries;
 	uint32_t vs_gpadls;          /* established GPADLs */
+	uint64_t vs_rsvd_nonzero;    /* messages with reserved/pad bytes set
+					(logged, counted, never rejected) */
 };
 
 void hvs_vmbus_get_stats(const struct hvs_vmbus *s, struct hvs_vmbus_stats *st);
@@ -200,6 +202,29 @@ int hvs_vmbus_foreach_channel(const struct hvs_vmbus *s,
  * output is then truncated but NUL-terminated).
  */
 int hvs_vmbus_describe_json(const struct hvs_vmbus *s, char *buf, size_t len);
+
+/*
+ * Retry queued host->guest messages and scan monitor pages (monitored
+ * configuration). The server also retries on every guest message, signal
+ * and synic_changed callback; hvsim should call this from a periodic timer
+ * (e.g. every 10 ms) as a backstop so nothing waits for the next guest
+ * action.
+ */
+void hvs_vmbus_poll(struct hvs_vmbus *s);
+
+/*
+ * Fault hooks (host/fault.h registry, switched with hvs_fault_set(), VM
+ * filter = the server's vm_name; "times"/"after" count matching events):
+ *  "malformed_offer"  params field (0 = payload size, 1 = child_relid),
+ *                     value (size 8..240, default 100 / relid, default 0),
+ *                     relid (only this channel's offer; 0/absent = any).
+ *  "bad_ring_index"   after the host writes a packet to channel `relid`
+ *                     (0/absent = any), its outgoing write_index becomes
+ *                     `value`: -1 data size (default), -2 data size + 8,
+ *                     -3 unaligned (current + 4), else the literal value.
+ *  "withhold_reply"   host message of type `type` (e.g. 6 =
+ *                     OPENCHANNEL_RESULT; 0/absent = any) is not sent.
+ */
 
 /* Format a GUID in text form ("xxxxxxxx-xxxx-...", 37 bytes with NUL). */
 void hvs_guid_format(const struct hv_guid *g, char out[37]);
