@@ -1,0 +1,1057 @@
+/*
+ * src/guest/chan.c - the channel registry: offers (spec 6.3), rescinds
+ * (6.6), the channel state machine, open/close (6.4/6.5), ISR dispatch into
+ * channel callbacks, signalling the host (3.7), drivers and deferred work.
+ */
+#include "vmbus_priv.h"
+#include "shm.h"
+
+/* ---- state machine ---- */
+
+static const char *const vmbus_state_names[] = {
+	[VMBUS_CHAN_OFFERED] = "offered",
+	[VMBUS_CHAN_OPENING] = "opening",
+	[VMBUS_CHAN_OPEN] = "open",
+	[VMBUS_CHAN_CLOSING] = "closing",
+	[VMBUS_CHAN_CLOSED] = "closed",
+	[VMBUS_CHAN_RESCINDED] = "rescinded",
+	[VMBUS_CHAN_BROKEN] = "broken",
+};
+
+const char *vmbus_chan_state_name(enum vmbus_chan_state st)
+{
+	if ((unsigned)st >= sizeof(vmbus_state_names) / sizeof(vmbus_state_names[0]))
+		return "?";
+	return vmbus_state_names[st];
+}
+
+/*
+ * The one place a channel changes state (caller holds vb_lock). Allowed:
+ *   OFFERED  -> OPENING | RESCINDED
+ *   OPENING  -> OPEN | CLOSED | RESCINDED
+ *   OPEN     -> CLOSING | BROKEN | RESCINDED
+ *   BROKEN   -> CLOSING | RESCINDED
+ *   CLOSING  -> CLOSED | RESCINDED
+ *   CLOSED   -> OPENING | RESCINDED
+ *   RESCINDED is final (the relid is released, the slot reused).
+ * Returns false (and changes nothing) for any other move.
+ */
+bool vmbus_chan_transition(struct vmbus_channel *ch, enum vmbus_chan_state to)
+{
+	enum vmbus_chan_state from = (enum vmbus_chan_state)atomic_load(&ch->ch_state);
+	bool ok;
+
+	switch (from) {
+	case VMBUS_CHAN_OFFERED:
+		ok = to == VMBUS_CHAN_OPENING || to == VMBUS_CHAN_RESCINDED;
+		break;
+	case VMBUS_CHAN_OPENING:
+		ok = to == VMBUS_CHAN_OPEN || to == VMBUS_CHAN_CLOSED ||
+		    to == VMBUS_CHAN_RESCINDED;
+		break;
+	case VMBUS_CHAN_OPEN:
+		ok = to == VMBUS_CHAN_CLOSING || to == VMBUS_CHAN_BROKEN ||
+		    to == VMBUS_CHAN_RESCINDED;
+		break;
+	case VMBUS_CHAN_BROKEN:
+		ok = to == VMBUS_CHAN_CLOSING || to == VMBUS_CHAN_RESCINDED;
+		break;
+	case VMBUS_CHAN_CLOSING:
+		ok = to == VMBUS_CHAN_CLOSED || to == VMBUS_CHAN_RESCINDED;
+		break;
+	case VMBUS_CHAN_CLOSED:
+		ok = to == VMBUS_CHAN_OPENING || to == VMBUS_CHAN_RESCINDED;
+		break;
+	default:
+		ok = false;
+		break;
+	}
+	if (!ok)
+		return false;
+	atomic_store(&ch->ch_state, (int)to);
+	VMBUS_DPRINTF(ch->ch_bus, "%s: %s -> %s", ch->ch_name,
+	    vmbus_chan_state_name(from), vmbus_chan_state_name(to));
+	return true;
+}
+
+enum vmbus_chan_state vmbus_chan_state(const struct vmbus_channel *ch)
+{
+	return (enum vmbus_chan_state)atomic_load(
+	    &((struct vmbus_channel *)(uintptr_t)ch)->ch_state);
+}
+
+/* Wake every waiter of the channel (no lock needed by the caller). */
+void vmbus_chan_wakeup(struct vmbus_channel *ch)
+{
+	struct vmbus *vb = ch->ch_bus;
+
+	vmbus_lock(vb, &ch->ch_lock);
+	ch->ch_wake_seq++;
+	vmbus_unlock(vb, &ch->ch_lock);
+	if (vb->vb_plat->wake_all)
+		vb->vb_plat->wake_all(vb->vb_plat->ctx, &ch->ch_wait);
+}
+
+/*
+ * The peer broke the protocol on this channel (STYLE 8): count, log once
+ * (rate-limited, with the channel name), move to BROKEN, fail pending
+ * transactions with -EPROTO, wake waiters. Further I/O is refused.
+ */
+void vmbus_chan_set_broken(struct vmbus_channel *ch, const char *why)
+{
+	struct vmbus *vb = ch->ch_bus;
+	bool first;
+
+	ch->ch_stats.cs_proto_errors++;
+	vmbus_lock(vb, &vb->vb_lock);
+	first = vmbus_chan_transition(ch, VMBUS_CHAN_BROKEN);
+	if (first && vmbus_ratelimit(vb, &ch->ch_log_next_ns))
+		vmbus_log(vb, VMBUS_LOG_ERR, "%s: host protocol error: %s; "
+		    "channel broken", ch->ch_name, why);
+	vmbus_unlock(vb, &vb->vb_lock);
+	vmbus_ring_set_broken(&ch->ch_rx);
+	vmbus_xact_fail_all(ch, -VMBUS_EPROTO);
+	vmbus_chan_wakeup(ch);
+}
+
+/* ---- registry ---- */
+
+struct vmbus_channel *vmbus_relid_lookup(struct vmbus *vb, uint32_t relid)
+{
+	if (relid == 0 || relid >= vb->vb_max_relid)
+		return NULL;
+	return vb->vb_relid[relid];
+}
+
+static struct vmbus_channel *vmbus_find_primary(struct vmbus *vb,
+    const struct hv_guid *cls, const struct hv_guid *inst)
+{
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *ch = &vb->vb_chans[i];
+
+		if (ch->ch_in_use && ch->ch_primary == NULL &&
+		    vmbus_chan_state(ch) != VMBUS_CHAN_RESCINDED &&
+		    hv_guid_equal(&ch->ch_class, cls) &&
+		    hv_guid_equal(&ch->ch_instance, inst))
+			return ch;
+	}
+	return NULL;
+}
+
+static void vmbus_offer_reject(struct vmbus *vb, uint32_t relid,
+    const char *why)
+{
+	vb->vb_stats.bs_bad_offers++;
+	if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
+		vmbus_log(vb, VMBUS_LOG_WARN, "vmbus: offer relid %u rejected: %s",
+		    (unsigned)relid, why);
+}
+
+static void vmbus_name_channel(struct vmbus_channel *ch)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = ch->ch_name;
+	const char *drv = ch->ch_dev.dv_drv ? ch->ch_dev.dv_drv->drv_name : NULL;
+	uint32_t v = ch->ch_relid;
+	char num[12];
+	int n = 0;
+
+	if (ch->ch_primary && ch->ch_primary->ch_dev.dv_drv)
+		drv = ch->ch_primary->ch_dev.dv_drv->drv_name;
+	if (drv) {
+		for (int i = 0; drv[i] && i < 24; i++)
+			*p++ = drv[i];
+	} else {
+		/* Data1 of the class GUID, as text. */
+		for (int i = 3; i >= 0; i--) {
+			*p++ = hex[ch->ch_class.g_bytes[i] >> 4];
+			*p++ = hex[ch->ch_class.g_bytes[i] & 15];
+		}
+	}
+	*p++ = '/';
+	do {
+		num[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = num[--n];
+	*p = '\0';
+}
+
+/* OFFERCHANNEL (vb_lock held): validate the private copy, then register. */
+void vmbus_handle_offer(struct vmbus *vb, const struct vmbus_msg *m)
+{
+	const struct vmbus_chanmsg_offerchannel *of = (const void *)m->m_data;
+	uint32_t relid = hv_le32(of->of_child_relid);
+	uint32_t connid = hv_le32(of->of_connection_id);
+	uint16_t sub = hv_le16(of->of_sub_channel_index);
+	uint32_t ver = vmbus_version(vb);
+	struct vmbus_channel *ch = NULL, *primary = NULL;
+
+	if (vb->vb_conn != VMBUS_CONN_CONNECTED) {
+		vmbus_offer_reject(vb, relid, "not connected");
+		return;
+	}
+	if (relid == 0 || relid >= vb->vb_max_relid) {
+		vmbus_offer_reject(vb, relid, "relid out of range");
+		return;
+	}
+	if (vb->vb_relid[relid] != NULL) {
+		/* Never overwrite an existing channel. */
+		vmbus_offer_reject(vb, relid, "relid in use");
+		return;
+	}
+	if (connid == 0 || (connid & ~HV_CONNECTION_ID_MASK) != 0) {
+		vmbus_offer_reject(vb, relid, "bad connection id");
+		return;
+	}
+	if ((of->of_monitor_allocated & VMBUS_OFFER_MONITOR_ALLOCATED) &&
+	    of->of_monitorid >= VMBUS_MONITOR_ID_MAX) {
+		vmbus_offer_reject(vb, relid, "bad monitor id");
+		return;
+	}
+	primary = vmbus_find_primary(vb, &of->of_if_type, &of->of_if_instance);
+	if (sub == 0) {
+		if (primary != NULL) {
+			vmbus_offer_reject(vb, relid, "duplicate primary");
+			return;
+		}
+		primary = NULL;
+	} else {
+		if (ver < VMBUS_VERSION_WIN8) {
+			vmbus_offer_reject(vb, relid, "subchannel before 2.4");
+			return;
+		}
+		if (primary == NULL) {
+			vmbus_offer_reject(vb, relid, "subchannel without primary");
+			return;
+		}
+		for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+			struct vmbus_channel *o = &vb->vb_chans[i];
+
+			if (o->ch_in_use && o->ch_primary == primary &&
+			    o->ch_sub_index == sub &&
+			    vmbus_chan_state(o) != VMBUS_CHAN_RESCINDED) {
+				vmbus_offer_reject(vb, relid,
+				    "duplicate subchannel index");
+				return;
+			}
+		}
+	}
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		if (!vb->vb_chans[i].ch_in_use) {
+			ch = &vb->vb_chans[i];
+			break;
+		}
+	}
+	if (ch == NULL) {
+		vmbus_offer_reject(vb, relid, "channel table full");
+		return;
+	}
+
+	/* Reset the slot, keeping its port objects. */
+	ch->ch_in_use = true;
+	atomic_store(&ch->ch_state, (int)VMBUS_CHAN_OFFERED);
+	ch->ch_class = of->of_if_type;
+	ch->ch_instance = of->of_if_instance;
+	ch->ch_relid = relid;
+	ch->ch_connid = connid;
+	ch->ch_sub_index = sub;
+	ch->ch_chn_flags = hv_le16(of->of_chn_flags);
+	ch->ch_monitor_id = (of->of_monitor_allocated &
+	    VMBUS_OFFER_MONITOR_ALLOCATED) ? of->of_monitorid :
+	    (uint8_t)VMBUS_MONITOR_ID_NONE;
+	ch->ch_dedicated = (hv_le16(of->of_is_dedicated_interrupt) &
+	    VMBUS_OFFER_DEDICATED_INTERRUPT) != 0;
+	vmbus_memcpy(ch->ch_user_defined, of->of_user_defined,
+	    sizeof(ch->ch_user_defined));
+	ch->ch_primary = primary;
+	ch->ch_refs = 1;
+	vmbus_memset(&ch->ch_dev, 0, sizeof(ch->ch_dev));
+	ch->ch_dev.dv_chan = ch;
+	ch->ch_ring_va = NULL;
+	ch->ch_ring_pages = 0;
+	ch->ch_tx_bytes = ch->ch_rx_bytes = 0;
+	ch->ch_target_vp = 0;
+	ch->ch_cb = NULL;
+	ch->ch_cb_arg = NULL;
+	atomic_store(&ch->ch_cb_enabled, false);
+	atomic_store(&ch->ch_cb_busy, false);
+	atomic_store(&ch->ch_cb_again, false);
+	ch->ch_work = 0;
+	ch->ch_log_next_ns = 0;
+	vmbus_memset(&ch->ch_stats, 0, sizeof(ch->ch_stats));
+	if (primary)
+		primary->ch_refs++;
+	vmbus_name_channel(ch);
+	vb->vb_relid[relid] = ch;
+	vb->vb_stats.bs_offers++;
+
+	if (primary == NULL && vb->vb_offers_done) {
+		/* Hot-add: bind a driver from thread context. */
+		ch->ch_work |= VMBUS_CHWORK_ATTACH;
+		vmbus_schedule_work(vb);
+	}
+	if (primary)
+		vmbus_chan_wakeup(primary);	/* vmbus_chan_subchan_get */
+	vmbus_bus_wakeup(vb);
+}
+
+/* RESCIND_CHANNELOFFER (vb_lock held). */
+void vmbus_handle_rescind(struct vmbus *vb, const struct vmbus_msg *m)
+{
+	const struct vmbus_chanmsg_rescind_channeloffer *rc =
+	    (const void *)m->m_data;
+	uint32_t relid = hv_le32(rc->rc_child_relid);
+	struct vmbus_channel *ch = vmbus_relid_lookup(vb, relid);
+
+	if (ch == NULL || vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED) {
+		vb->vb_stats.bs_bad_messages++;
+		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
+			vmbus_log(vb, VMBUS_LOG_WARN,
+			    "vmbus: rescind of unknown relid %u ignored",
+			    (unsigned)relid);
+		return;
+	}
+	(void)vmbus_chan_transition(ch, VMBUS_CHAN_RESCINDED);
+	vb->vb_stats.bs_rescinds++;
+	vmbus_log(vb, VMBUS_LOG_INFO, "%s: rescinded", ch->ch_name);
+	/* Waiters (open, xacts, rx/tx) wake with -ENODEV; the close, driver
+	 * detach and RELID_RELEASED follow in thread context. */
+	vmbus_xact_fail_all(ch, -VMBUS_ENODEV);
+	vmbus_chan_wakeup(ch);
+	ch->ch_work |= VMBUS_CHWORK_RESCIND;
+	vmbus_schedule_work(vb);
+	vmbus_bus_wakeup(vb);
+}
+
+/* OPENCHANNEL_RESULT (vb_lock held): must match relid AND openid. */
+void vmbus_handle_open_result(struct vmbus *vb, const struct vmbus_msg *m)
+{
+	const struct vmbus_chanmsg_openchannel_result *or =
+	    (const void *)m->m_data;
+	struct vmbus_channel *ch =
+	    vmbus_relid_lookup(vb, hv_le32(or->or_child_relid));
+
+	if (ch == NULL || vmbus_chan_state(ch) != VMBUS_CHAN_OPENING ||
+	    ch->ch_open_done || hv_le32(or->or_openid) != ch->ch_openid) {
+		vb->vb_stats.bs_bad_messages++;
+		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
+			vmbus_log(vb, VMBUS_LOG_WARN,
+			    "vmbus: unexpected OPENCHANNEL_RESULT relid %u openid %u",
+			    (unsigned)hv_le32(or->or_child_relid),
+			    (unsigned)hv_le32(or->or_openid));
+		return;
+	}
+	ch->ch_open_status = hv_le32(or->or_status);
+	ch->ch_open_done = true;
+	vmbus_bus_wakeup(vb);
+}
+
+/* ---- ISR dispatch ---- */
+
+/* Take the channel's callback token under vb_lock (close clears
+ * ch_cb_enabled under the same lock, then waits for the token). */
+static struct vmbus_channel *vmbus_chan_grab(struct vmbus *vb, uint32_t relid)
+{
+	struct vmbus_channel *ch;
+
+	vmbus_lock(vb, &vb->vb_lock);
+	ch = vmbus_relid_lookup(vb, relid);
+	if (ch == NULL || !atomic_load(&ch->ch_cb_enabled)) {
+		vb->vb_stats.bs_spurious_events++;
+		ch = NULL;
+	} else if (atomic_exchange(&ch->ch_cb_busy, true)) {
+		/* Running elsewhere: make it go round once more. */
+		atomic_store(&ch->ch_cb_again, true);
+		ch = NULL;
+	}
+	vmbus_unlock(vb, &vb->vb_lock);
+	return ch;
+}
+
+static void vmbus_chan_run(struct vmbus_channel *ch)
+{
+	struct vmbus *vb = ch->ch_bus;
+
+	ch->ch_stats.cs_interrupts++;
+	if (ch->ch_cb == NULL) {
+		vmbus_chan_wakeup(ch);
+		return;
+	}
+	/* Mask, drain, unmask; unmask returns what arrived meanwhile
+	 * (spec 3.6). A budget keeps a stormy host from livelocking us;
+	 * what is left waits for the next event or poll. */
+	for (uint32_t round = 0; round < VMBUS_CB_BUDGET; round++) {
+		uint32_t left;
+
+		vmbus_lock(vb, &ch->ch_rx_lock);
+		vmbus_ring_mask(&ch->ch_rx);
+		vmbus_unlock(vb, &ch->ch_rx_lock);
+
+		ch->ch_cb(ch, ch->ch_cb_arg);
+
+		vmbus_lock(vb, &ch->ch_rx_lock);
+		left = vmbus_ring_unmask(&ch->ch_rx);
+		vmbus_unlock(vb, &ch->ch_rx_lock);
+		if (left == 0 || vmbus_chan_state(ch) != VMBUS_CHAN_OPEN)
+			break;
+	}
+	/* Room may have appeared in the send ring too. */
+	vmbus_chan_wakeup(ch);
+}
+
+void vmbus_chan_dispatch(struct vmbus *vb, uint32_t relid)
+{
+	struct vmbus_channel *ch;
+
+	while ((ch = vmbus_chan_grab(vb, relid)) != NULL) {
+		atomic_store(&ch->ch_cb_again, false);
+		vmbus_chan_run(ch);
+		atomic_store(&ch->ch_cb_busy, false);
+		/* An event that arrived while we ran set ch_cb_again. */
+		if (!atomic_load(&ch->ch_cb_again))
+			break;
+	}
+}
+
+/* Signal the host for ch (spec 3.7): SignalEvent on the offer's
+ * connection id; before 2.4 without a dedicated interrupt the relid bit in
+ * the interrupt page's send half first. */
+void vmbus_chan_signal(struct vmbus_channel *ch)
+{
+	struct vmbus *vb = ch->ch_bus;
+
+	if (vmbus_version(vb) < VMBUS_VERSION_WIN8 && !ch->ch_dedicated) {
+		struct hv_interrupt_page *ip = vb->vb_intr_page;
+
+		vmbus_shm_fetch_or8(&ip->ip_send[ch->ch_relid / 8u],
+		    (uint8_t)(1u << (ch->ch_relid % 8u)));
+	}
+	ch->ch_stats.cs_signals++;
+	vmbus_hv_signal(vb, ch->ch_connid);
+}
+
+/* ---- open / close ---- */
+
+static bool vmbus_open_settled(struct vmbus *vb, void *arg)
+{
+	struct vmbus_channel *ch = arg;
+
+	(void)vb;
+	return ch->ch_open_done ||
+	    vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED;
+}
+
+static void vmbus_ring_release(struct vmbus_channel *ch, bool leak)
+{
+	struct vmbus *vb = ch->ch_bus;
+
+	if (ch->ch_ring_va == NULL)
+		return;
+	if (leak || vb->vb_plat->page_free(vb->vb_plat->ctx, ch->ch_ring_va,
+	    ch->ch_ring_pages) != 0) {
+		/* The host may still own it: forget it, never reuse it. */
+		vb->vb_stats.bs_leaked_pages += ch->ch_ring_pages;
+		vmbus_log(vb, VMBUS_LOG_WARN, "%s: %u ring pages leaked",
+		    ch->ch_name, (unsigned)ch->ch_ring_pages);
+	}
+	ch->ch_ring_va = NULL;
+	ch->ch_ring_pages = 0;
+}
+
+static int vmbus_send_close(struct vmbus_channel *ch)
+{
+	struct vmbus_chanmsg_closechannel cc;
+
+	vmbus_memset(&cc, 0, sizeof(cc));
+	cc.cc_hdr.chm_type = hv_cpu_to_le32(VMBUS_CHANMSG_CLOSECHANNEL);
+	cc.cc_child_relid = hv_cpu_to_le32(ch->ch_relid);
+	return vmbus_post(ch->ch_bus, &cc, VMBUS_CHANMSG_CLOSECHANNEL_SIZE);
+}
+
+static void vmbus_set_state_unless_rescinded(struct vmbus_channel *ch,
+    enum vmbus_chan_state to)
+{
+	struct vmbus *vb = ch->ch_bus;
+
+	vmbus_lock(vb, &vb->vb_lock);
+	if (vmbus_chan_state(ch) != VMBUS_CHAN_RESCINDED)
+		(void)vmbus_chan_transition(ch, to);
+	vmbus_unlock(vb, &vb->vb_lock);
+	vmbus_chan_wakeup(ch);
+}
+
+int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
+    uint32_t rxbytes, const void *userdata, uint32_t udlen,
+    vmbus_chan_callback_t *callback, void *arg)
+{
+	struct vmbus *vb;
+	const struct vmbus_platform *p;
+	struct vmbus_chanmsg_openchannel op;
+	uint64_t *pfns;
+	uint32_t npages, gpadl = 0;
+	size_t pfn_bytes;
+	int r;
+
+	if (ch == NULL || udlen > VMBUS_OPEN_USER_DATA_SIZE ||
+	    (udlen && userdata == NULL) ||
+	    txbytes % HV_PAGE_SIZE || rxbytes % HV_PAGE_SIZE ||
+	    txbytes < HV_RING_MIN_BYTES || rxbytes < HV_RING_MIN_BYTES ||
+	    txbytes > VMBUS_RING_MAX_BYTES || rxbytes > VMBUS_RING_MAX_BYTES)
+		return -VMBUS_EINVAL;
+	vb = ch->ch_bus;
+	p = vb->vb_plat;
+	npages = (txbytes + rxbytes) / HV_PAGE_SIZE;
+	if (npages > VMBUS_GPADL_MAX_PFNS)
+		return -VMBUS_EINVAL;
+
+	vmbus_lock(vb, &vb->vb_lock);
+	if (vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED) {
+		vmbus_unlock(vb, &vb->vb_lock);
+		return -VMBUS_ENODEV;
+	}
+	if (!ch->ch_in_use || ch->ch_ring_va != NULL ||
+	    !vmbus_chan_transition(ch, VMBUS_CHAN_OPENING)) {
+		vmbus_unlock(vb, &vb->vb_lock);
+		return -VMBUS_EINVAL;
+	}
+	ch->ch_open_done = false;
+	ch->ch_openid = ++vb->vb_openid_seq;
+	vmbus_unlock(vb, &vb->vb_lock);
+
+	pfn_bytes = sizeof(uint64_t) * npages;
+	pfns = p->zalloc(p->ctx, pfn_bytes);
+	if (pfns == NULL) {
+		vmbus_set_state_unless_rescinded(ch, VMBUS_CHAN_CLOSED);
+		return -VMBUS_ENOMEM;
+	}
+	ch->ch_ring_va = p->page_alloc(p->ctx, npages, pfns);
+	if (ch->ch_ring_va == NULL) {
+		p->free(p->ctx, pfns, pfn_bytes);
+		vmbus_set_state_unless_rescinded(ch, VMBUS_CHAN_CLOSED);
+		return -VMBUS_ENOMEM;
+	}
+	ch->ch_ring_pages = npages;
+	ch->ch_tx_bytes = txbytes;
+	ch->ch_rx_bytes = rxbytes;
+	/* NOTE: both control pages are initialised before the host can see
+	 * the GPADL (spec 6.4 step 1). */
+	(void)vmbus_ring_init(&ch->ch_tx, ch->ch_ring_va, txbytes);
+	(void)vmbus_ring_init(&ch->ch_rx, (uint8_t *)ch->ch_ring_va + txbytes,
+	    rxbytes);
+	vmbus_ring_reset_shared(&ch->ch_tx, true);
+	vmbus_ring_reset_shared(&ch->ch_rx, false);
+	ch->ch_tx_pending = false;
+
+	r = vmbus_gpadl_make(ch, pfns, npages, &gpadl);
+	p->free(p->ctx, pfns, pfn_bytes);
+	if (r != 0) {
+		vmbus_ring_release(ch, r == -VMBUS_EISCONN);
+		vmbus_set_state_unless_rescinded(ch, VMBUS_CHAN_CLOSED);
+		if (vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED)
+			return -VMBUS_ENODEV;
+		return r == -VMBUS_EISCONN ? -VMBUS_ETIMEDOUT : r;
+	}
+	ch->ch_ring_gpadl = gpadl;
+	ch->ch_cb = callback;
+	ch->ch_cb_arg = arg;
+	/* Interrupts for this channel: the connect VP from 2.4 on (the only
+	 * choice before). */
+	ch->ch_target_vp = vmbus_version(vb) >= VMBUS_VERSION_WIN8 ?
+	    vb->vb_target_vcpu : 0;
+
+	vmbus_memset(&op, 0, sizeof(op));
+	op.op_hdr.chm_type = hv_cpu_to_le32(VMBUS_CHANMSG_OPENCHANNEL);
+	op.op_child_relid = hv_cpu_to_le32(ch->ch_relid);
+	op.op_openid = hv_cpu_to_le32(ch->ch_openid);
+	op.op_gpadl = hv_cpu_to_le32(gpadl);
+	op.op_target_vp = hv_cpu_to_le32(ch->ch_target_vp);
+	op.op_downstream_pgoff = hv_cpu_to_le32(txbytes / HV_PAGE_SIZE);
+	if (udlen)
+		vmbus_memcpy(op.op_userdata, userdata, udlen);
+	r = vmbus_post(vb, &op, VMBUS_CHANMSG_OPENCHANNEL_SIZE);
+	if (r == 0)
+		r = vmbus_bus_wait(vb, vmbus_open_settled, ch,
+		    vmbus_deadline(vb, vb->vb_cfg.vc_timeout_ns));
+
+	vmbus_lock(vb, &vb->vb_lock);
+	if (r == 0 && vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED)
+		r = -VMBUS_ENODEV;	/* the host never answers now */
+	else if (r == 0 && ch->ch_open_status != 0)
+		r = -VMBUS_EIO;
+	if (r == 0) {
+		(void)vmbus_chan_transition(ch, VMBUS_CHAN_OPEN);
+		atomic_store(&ch->ch_cb_enabled, true);
+	}
+	vmbus_unlock(vb, &vb->vb_lock);
+	if (r == 0) {
+		vmbus_log(vb, VMBUS_LOG_DEBUG, "%s: open, rings %u/%u",
+		    ch->ch_name, (unsigned)txbytes, (unsigned)rxbytes);
+		return 0;
+	}
+
+	if (r == -VMBUS_EIO)
+		vmbus_log(vb, VMBUS_LOG_WARN, "%s: host refused open (0x%x)",
+		    ch->ch_name, (unsigned)ch->ch_open_status);
+	else if (r == -VMBUS_ETIMEDOUT)
+		(void)vmbus_send_close(ch);	/* it may open late */
+	/* NOTE: the GPADL goes before the ring memory, always. */
+	if (vmbus_gpadl_teardown(ch, gpadl) != 0)
+		vmbus_ring_release(ch, true);
+	else
+		vmbus_ring_release(ch, false);
+	ch->ch_cb = NULL;
+	vmbus_set_state_unless_rescinded(ch, VMBUS_CHAN_CLOSED);
+	return r;
+}
+
+static bool vmbus_cb_idle(struct vmbus_channel *ch)
+{
+	return !atomic_load(&ch->ch_cb_busy);
+}
+
+/* Close one channel whose state already allows it (see vmbus_chan_close). */
+static int vmbus_chan_close_one(struct vmbus_channel *ch)
+{
+	struct vmbus *vb = ch->ch_bus;
+	enum vmbus_chan_state st;
+	int r = 0;
+
+	vmbus_lock(vb, &vb->vb_lock);
+	st = vmbus_chan_state(ch);
+	if (ch->ch_ring_va == NULL ||
+	    (st != VMBUS_CHAN_OPEN && st != VMBUS_CHAN_BROKEN &&
+	    st != VMBUS_CHAN_RESCINDED)) {
+		vmbus_unlock(vb, &vb->vb_lock);
+		return -VMBUS_EINVAL;
+	}
+	if (st != VMBUS_CHAN_RESCINDED)
+		(void)vmbus_chan_transition(ch, VMBUS_CHAN_CLOSING);
+	/*
+	 * NOTE: close order (STYLE 9, hostile-host 25):
+	 *  1. unhook from ISR dispatch (ch_cb_enabled, under vb_lock);
+	 *  2. drain the callback that may be running now;
+	 *  3. CLOSECHANNEL;
+	 *  4. GPADL teardown, waiting for GPADL_TORNDOWN;
+	 *  5. free the rings (or leak them if the host may still own them).
+	 */
+	atomic_store(&ch->ch_cb_enabled, false);
+	vmbus_unlock(vb, &vb->vb_lock);
+
+	{
+		uint64_t dl = vmbus_deadline(vb, vb->vb_cfg.vc_timeout_ns);
+
+		while (!vmbus_cb_idle(ch) && vmbus_now(vb) < dl)
+			;	/* callbacks never sleep: this is short */
+	}
+	vmbus_xact_fail_all(ch, -VMBUS_ENODEV);
+	vmbus_chan_wakeup(ch);
+
+	(void)vmbus_send_close(ch);
+	if (vmbus_gpadl_teardown(ch, ch->ch_ring_gpadl) != 0) {
+		vmbus_ring_release(ch, true);
+		r = -VMBUS_EISCONN;
+	} else {
+		vmbus_ring_release(ch, false);
+	}
+	ch->ch_cb = NULL;
+	ch->ch_cb_arg = NULL;
+	vmbus_set_state_unless_rescinded(ch, VMBUS_CHAN_CLOSED);
+	return r;
+}
+
+int vmbus_chan_close(struct vmbus_channel *ch)
+{
+	struct vmbus *vb;
+	int r = 0;
+
+	if (ch == NULL)
+		return -VMBUS_EINVAL;
+	vb = ch->ch_bus;
+	if (ch->ch_primary == NULL) {
+		/* Subchannels close before their primary (spec 6.5). */
+		for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+			struct vmbus_channel *s = &vb->vb_chans[i];
+
+			if (s->ch_in_use && s->ch_primary == ch &&
+			    s->ch_ring_va != NULL &&
+			    vmbus_chan_close_one(s) == -VMBUS_EISCONN)
+				r = -VMBUS_EISCONN;
+		}
+	}
+	{
+		int rr = vmbus_chan_close_one(ch);
+
+		if (rr == -VMBUS_EINVAL && r == 0)
+			return rr;
+		if (rr != 0)
+			r = rr;
+	}
+	return r;
+}
+
+/* ---- drivers and deferred work ---- */
+
+static void vmbus_try_attach(struct vmbus *vb, struct vmbus_channel *ch)
+{
+	struct vmbus_device *dev = &ch->ch_dev;
+
+	if (ch->ch_primary != NULL || dev->dv_attached ||
+	    vmbus_chan_state(ch) != VMBUS_CHAN_OFFERED)
+		return;
+	for (uint32_t i = 0; i < vb->vb_ndrivers; i++) {
+		const struct vmbus_driver *drv = vb->vb_drivers[i];
+
+		if (!hv_guid_equal(&drv->drv_class, &ch->ch_class))
+			continue;
+		dev->dv_drv = drv;
+		vmbus_name_channel(ch);
+		if (drv->drv_probe && drv->drv_probe(dev) != 0) {
+			dev->dv_drv = NULL;
+			continue;
+		}
+		if (drv->drv_attach(dev) != 0) {
+			vmbus_log(vb, VMBUS_LOG_WARN, "%s: attach failed",
+			    ch->ch_name);
+			/* The driver must have closed what it opened. */
+			if (ch->ch_ring_va)
+				(void)vmbus_chan_close(ch);
+			dev->dv_drv = NULL;
+			dev->dv_softc = NULL;
+			vmbus_name_channel(ch);
+			continue;
+		}
+		dev->dv_attached = true;
+		return;
+	}
+}
+
+static void vmbus_detach_dev(struct vmbus *vb, struct vmbus_channel *ch)
+{
+	struct vmbus_device *dev = &ch->ch_dev;
+
+	if (dev->dv_attached) {
+		if (dev->dv_drv->drv_detach)
+			dev->dv_drv->drv_detach(dev);
+		dev->dv_attached = false;
+	}
+	/* Whatever the driver left open. */
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *s = &vb->vb_chans[i];
+
+		if (s->ch_in_use && s->ch_primary == ch && s->ch_ring_va)
+			(void)vmbus_chan_close(s);
+	}
+	if (ch->ch_ring_va)
+		(void)vmbus_chan_close(ch);
+}
+
+void vmbus_attach_drivers(struct vmbus *vb)
+{
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *ch = &vb->vb_chans[i];
+
+		if (ch->ch_in_use)
+			vmbus_try_attach(vb, ch);
+	}
+}
+
+static void vmbus_chan_put(struct vmbus *vb, struct vmbus_channel *ch)
+{
+	/* vb_lock held. The slot returns to the pool with its last ref. */
+	if (--ch->ch_refs != 0)
+		return;
+	if (ch->ch_primary)
+		vmbus_chan_put(vb, ch->ch_primary);
+	vmbus_xact_free(ch);
+	ch->ch_in_use = false;
+	ch->ch_primary = NULL;
+}
+
+/* A rescinded channel, in thread context: detach, close, RELID_RELEASED. */
+static void vmbus_finish_rescind(struct vmbus *vb, struct vmbus_channel *ch)
+{
+	struct vmbus_chanmsg_relid_released rr;
+
+	if (ch->ch_primary == NULL)
+		vmbus_detach_dev(vb, ch);
+	else if (ch->ch_ring_va)
+		(void)vmbus_chan_close(ch);
+
+	vmbus_memset(&rr, 0, sizeof(rr));
+	rr.rr_hdr.chm_type = hv_cpu_to_le32(VMBUS_CHANMSG_RELID_RELEASED);
+	rr.rr_child_relid = hv_cpu_to_le32(ch->ch_relid);
+	(void)vmbus_post(vb, &rr, VMBUS_CHANMSG_RELID_RELEASED_SIZE);
+
+	vmbus_lock(vb, &vb->vb_lock);
+	if (vb->vb_relid[ch->ch_relid] == ch)
+		vb->vb_relid[ch->ch_relid] = NULL;
+	vmbus_chan_put(vb, ch);
+	vmbus_unlock(vb, &vb->vb_lock);
+}
+
+void vmbus_run_work(struct vmbus *vb)
+{
+	if (atomic_exchange(&vb->vb_in_work, true))
+		return;
+	while (atomic_exchange(&vb->vb_work_pending, false)) {
+		for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+			struct vmbus_channel *ch = &vb->vb_chans[i];
+			uint32_t work;
+
+			vmbus_lock(vb, &vb->vb_lock);
+			work = ch->ch_in_use ? ch->ch_work : 0;
+			ch->ch_work = 0;
+			vmbus_unlock(vb, &vb->vb_lock);
+			if (work & VMBUS_CHWORK_RESCIND)
+				vmbus_finish_rescind(vb, ch);
+			else if (work & VMBUS_CHWORK_ATTACH)
+				vmbus_try_attach(vb, ch);
+		}
+	}
+	atomic_store(&vb->vb_in_work, false);
+}
+
+void vmbus_detach_all(struct vmbus *vb)
+{
+	/* Finish rescinds first, so their relids are released properly. */
+	vmbus_run_work(vb);
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *ch = &vb->vb_chans[i];
+
+		if (ch->ch_in_use && ch->ch_primary == NULL)
+			vmbus_detach_dev(vb, ch);
+	}
+}
+
+/* After UNLOAD (or a failed connect): forget every channel. */
+void vmbus_chan_free_all(struct vmbus *vb)
+{
+	vmbus_lock(vb, &vb->vb_lock);
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *ch = &vb->vb_chans[i];
+
+		if (!ch->ch_in_use)
+			continue;
+		if (ch->ch_ring_va) {
+			/* Never closed (close failed): the host may own it. */
+			vb->vb_stats.bs_leaked_pages += ch->ch_ring_pages;
+			ch->ch_ring_va = NULL;
+		}
+		vmbus_xact_free(ch);
+		ch->ch_in_use = false;
+		ch->ch_primary = NULL;
+		ch->ch_work = 0;
+	}
+	for (uint32_t r = 0; r < vb->vb_max_relid; r++)
+		vb->vb_relid[r] = NULL;
+	for (uint32_t g = 0; g < VMBUS_GPADL_MAX; g++)
+		if (vb->vb_gpadl[g].gl_state != VMBUS_GPADL_FREE) {
+			vb->vb_gpadl[g].gl_state = VMBUS_GPADL_FREE;
+			vb->vb_gpadl[g].gl_handle = 0;
+		}
+	vmbus_unlock(vb, &vb->vb_lock);
+}
+
+int vmbus_driver_register(struct vmbus *vb, const struct vmbus_driver *drv)
+{
+	if (vb == NULL || drv == NULL || drv->drv_attach == NULL ||
+	    drv->drv_name == NULL)
+		return -VMBUS_EINVAL;
+	for (uint32_t i = 0; i < vb->vb_ndrivers; i++)
+		if (vb->vb_drivers[i] == drv)
+			return -VMBUS_EEXIST;
+	if (vb->vb_ndrivers >= VMBUS_MAX_DRIVERS)
+		return -VMBUS_ENOSPC;
+	vb->vb_drivers[vb->vb_ndrivers++] = drv;
+	if (vb->vb_conn == VMBUS_CONN_CONNECTED && vb->vb_offers_done)
+		vmbus_attach_drivers(vb);
+	return 0;
+}
+
+/* ---- accessors ---- */
+
+struct vmbus_channel *vmbus_device_channel(struct vmbus_device *dev)
+{
+	return dev ? dev->dv_chan : NULL;
+}
+
+struct vmbus *vmbus_device_bus(struct vmbus_device *dev)
+{
+	return dev ? dev->dv_chan->ch_bus : NULL;
+}
+
+void vmbus_device_set_softc(struct vmbus_device *dev, void *softc)
+{
+	if (dev)
+		dev->dv_softc = softc;
+}
+
+void *vmbus_device_softc(const struct vmbus_device *dev)
+{
+	return dev ? dev->dv_softc : NULL;
+}
+
+const struct vmbus_driver *vmbus_device_driver(const struct vmbus_device *dev)
+{
+	return dev ? dev->dv_drv : NULL;
+}
+
+struct vmbus_device *vmbus_chan_device(struct vmbus_channel *ch)
+{
+	if (ch == NULL)
+		return NULL;
+	return ch->ch_primary ? &ch->ch_primary->ch_dev : &ch->ch_dev;
+}
+
+struct vmbus *vmbus_chan_bus(struct vmbus_channel *ch)
+{
+	return ch ? ch->ch_bus : NULL;
+}
+
+uint32_t vmbus_chan_relid(const struct vmbus_channel *ch)
+{
+	return ch ? ch->ch_relid : 0;
+}
+
+uint16_t vmbus_chan_sub_index(const struct vmbus_channel *ch)
+{
+	return ch ? ch->ch_sub_index : 0;
+}
+
+const char *vmbus_chan_name(const struct vmbus_channel *ch)
+{
+	return ch ? ch->ch_name : "?";
+}
+
+static void vmbus_fill_info(const struct vmbus_channel *ch,
+    struct vmbus_chan_info *ci)
+{
+	const struct vmbus_channel *pri = ch->ch_primary ? ch->ch_primary : ch;
+
+	vmbus_memset(ci, 0, sizeof(*ci));
+	ci->ci_class = ch->ch_class;
+	ci->ci_instance = ch->ch_instance;
+	ci->ci_relid = ch->ch_relid;
+	ci->ci_sub_index = ch->ch_sub_index;
+	ci->ci_chn_flags = ch->ch_chn_flags;
+	ci->ci_conn_id = ch->ch_connid;
+	ci->ci_target_vp = ch->ch_target_vp;
+	if (ch->ch_ring_va) {
+		ci->ci_tx_ring_bytes = ch->ch_tx_bytes;
+		ci->ci_rx_ring_bytes = ch->ch_rx_bytes;
+	}
+	ci->ci_monitor_id = ch->ch_monitor_id;
+	ci->ci_dedicated_intr = ch->ch_dedicated;
+	ci->ci_state = vmbus_chan_state(ch);
+	ci->ci_driver = pri->ch_dev.dv_attached ? pri->ch_dev.dv_drv->drv_name :
+	    NULL;
+}
+
+int vmbus_chan_get_info(const struct vmbus_channel *ch,
+    struct vmbus_chan_info *ci)
+{
+	if (ch == NULL || ci == NULL || !ch->ch_in_use)
+		return -VMBUS_EINVAL;
+	vmbus_fill_info(ch, ci);
+	return 0;
+}
+
+int vmbus_foreach_channel(struct vmbus *vb,
+    int (*fn)(void *arg, const struct vmbus_chan_info *ci), void *arg)
+{
+	if (vb == NULL || fn == NULL)
+		return -VMBUS_EINVAL;
+	for (uint32_t relid = 1; relid < vb->vb_max_relid; relid++) {
+		struct vmbus_chan_info ci;
+		bool have = false;
+		int r;
+
+		vmbus_lock(vb, &vb->vb_lock);
+		if (vb->vb_relid[relid]) {
+			vmbus_fill_info(vb->vb_relid[relid], &ci);
+			have = true;
+		}
+		vmbus_unlock(vb, &vb->vb_lock);
+		if (have && (r = fn(arg, &ci)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int vmbus_chan_get_stats(const struct vmbus_channel *ch,
+    struct vmbus_chan_stats *out)
+{
+	if (ch == NULL || out == NULL)
+		return -VMBUS_EINVAL;
+	*out = ch->ch_stats;
+	out->cs_proto_errors += ch->ch_rx.rb_proto_errors +
+	    ch->ch_tx.rb_proto_errors;
+	return 0;
+}
+
+struct subchan_arg {
+	struct vmbus_channel *sa_primary;
+	uint32_t sa_count;
+};
+
+static uint32_t vmbus_count_subs(struct vmbus *vb, struct vmbus_channel *pri)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *s = &vb->vb_chans[i];
+
+		if (s->ch_in_use && s->ch_primary == pri &&
+		    vmbus_chan_state(s) != VMBUS_CHAN_RESCINDED)
+			n++;
+	}
+	return n;
+}
+
+static bool vmbus_subs_ready(struct vmbus *vb, void *arg)
+{
+	struct subchan_arg *sa = arg;
+
+	return vmbus_count_subs(vb, sa->sa_primary) >= sa->sa_count ||
+	    vmbus_chan_state(sa->sa_primary) == VMBUS_CHAN_RESCINDED;
+}
+
+int vmbus_chan_subchan_get(struct vmbus_channel *ch, uint32_t count,
+    struct vmbus_channel **out, uint64_t timeout_ns)
+{
+	struct vmbus *vb;
+	struct subchan_arg sa;
+	uint32_t n = 0;
+
+	if (ch == NULL || ch->ch_primary != NULL || count == 0 || out == NULL)
+		return -VMBUS_EINVAL;
+	vb = ch->ch_bus;
+	sa.sa_primary = ch;
+	sa.sa_count = count;
+	(void)vmbus_bus_wait(vb, vmbus_subs_ready, &sa,
+	    vmbus_deadline(vb, timeout_ns));
+	if (vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED)
+		return -VMBUS_ENODEV;
+	vmbus_lock(vb, &vb->vb_lock);
+	/* In sub index order. */
+	for (uint32_t want = 1; want <= 0xFFFFu && n < count; want++) {
+		bool found = false;
+
+		for (uint32_t i = 0; i < vb->vb_nchans && !found; i++) {
+			struct vmbus_channel *s = &vb->vb_chans[i];
+
+			if (s->ch_in_use && s->ch_primary == ch &&
+			    s->ch_sub_index == want &&
+			    vmbus_chan_state(s) != VMBUS_CHAN_RESCINDED) {
+				out[n++] = s;
+				found = true;
+			}
+		}
+		if (vmbus_count_subs(vb, ch) == n)
+			break;
+	}
+	vmbus_unlock(vb, &vb->vb_lock);
+	return n ? (int)n : -VMBUS_ETIMEDOUT;
+}

@@ -1,0 +1,468 @@
+/*
+ * src/guest/chan_io.c - channel I/O through the ring library: packet send
+ * (in-band, GPA direct; spec 4.4, 4.6), packet receive with the single
+ * copy-in function of the ring-packet boundary and descriptor validation
+ * (spec 4.7), and bounded waits for receive data / send room.
+ */
+#include "vmbus_priv.h"
+
+static int chan_io_state_err(const struct vmbus_channel *ch)
+{
+	switch (vmbus_chan_state(ch)) {
+	case VMBUS_CHAN_OPEN:
+		return 0;
+	case VMBUS_CHAN_BROKEN:
+		return -VMBUS_EPROTO;
+	default:
+		return -VMBUS_ENODEV;
+	}
+}
+
+/* Write one packet (iov[0] is the descriptor) and signal if needed. */
+static int chan_write(struct vmbus_channel *ch, const struct vmbus_iov *iov,
+    unsigned iovcnt, uint32_t total)
+{
+	struct vmbus *vb = ch->ch_bus;
+	bool need_signal = false;
+	int r;
+
+	vmbus_lock(vb, &ch->ch_tx_lock);
+	r = chan_io_state_err(ch);
+	if (r != 0) {
+		vmbus_unlock(vb, &ch->ch_tx_lock);
+		return r;
+	}
+	r = vmbus_ring_write(&ch->ch_tx, iov, iovcnt, &need_signal);
+	if (r == -VMBUS_EAGAIN) {
+		/* Ask for a signal when room appears, then re-check once:
+		 * the reader may have made room before it saw the request
+		 * (spec 3.5 step 1). */
+		vmbus_ring_set_pending_send(&ch->ch_tx, total + HV_RING_ALIGN);
+		ch->ch_tx_pending = true;
+		r = vmbus_ring_write(&ch->ch_tx, iov, iovcnt, &need_signal);
+	}
+	if (r == 0) {
+		if (ch->ch_tx_pending) {
+			vmbus_ring_set_pending_send(&ch->ch_tx, 0);
+			ch->ch_tx_pending = false;
+		}
+		ch->ch_stats.cs_tx_packets++;
+		ch->ch_stats.cs_tx_bytes += total;
+	} else if (r == -VMBUS_EAGAIN) {
+		ch->ch_stats.cs_tx_full++;
+	}
+	vmbus_unlock(vb, &ch->ch_tx_lock);
+
+	if (r == -VMBUS_EPROTO) {
+		vmbus_chan_set_broken(ch, "bad read index in the send ring");
+		/* The packet may be published already: signal anyway. */
+		need_signal = true;
+	}
+	if (need_signal)
+		vmbus_chan_signal(ch);
+	return r;
+}
+
+static const uint8_t chan_zero_pad[8];
+
+int vmbus_chan_send(struct vmbus_channel *ch, uint16_t type, uint16_t flags,
+    const void *data, uint32_t len, uint64_t trans_id)
+{
+	struct vmbus_packet_desc d;
+	struct vmbus_iov iov[3];
+	uint32_t total, pad;
+	unsigned n = 0;
+
+	if (ch == NULL || (len && data == NULL) ||
+	    (flags & (uint16_t)~VMBUS_PACKET_FLAG_COMPLETION_REQUESTED) ||
+	    len > 0xFFFFu * 8u - sizeof(d))
+		return -VMBUS_EINVAL;
+	if (ch->ch_ring_va == NULL)
+		return -VMBUS_ENODEV;
+	total = (uint32_t)sizeof(d) + (uint32_t)VMBUS_PACKET_ROUNDUP(len);
+	pad = total - (uint32_t)sizeof(d) - len;
+	vmbus_memset(&d, 0, sizeof(d));
+	d.pd_type = hv_cpu_to_le16(type);
+	d.pd_offset8 = hv_cpu_to_le16(VMBUS_PACKET_INBAND_OFFSET8);
+	d.pd_len8 = hv_cpu_to_le16((uint16_t)(total / 8u));
+	d.pd_flags = hv_cpu_to_le16(flags);
+	d.pd_trans_id = hv_cpu_to_le64(trans_id);
+	iov[n].iov_base = &d;
+	iov[n++].iov_len = (uint32_t)sizeof(d);
+	if (len) {
+		iov[n].iov_base = data;
+		iov[n++].iov_len = len;
+	}
+	if (pad) {
+		iov[n].iov_base = chan_zero_pad;
+		iov[n++].iov_len = pad;
+	}
+	return chan_write(ch, iov, n, total);
+}
+
+#define CHAN_GPA_HDR_MAX 4096u	/* range records we build on the stack */
+
+int vmbus_chan_send_gpa(struct vmbus_channel *ch,
+    const struct vmbus_gpa_buf *bufs, uint32_t nbuf,
+    const void *data, uint32_t len, uint64_t trans_id)
+{
+	_Alignas(8) uint8_t hdr[sizeof(struct vmbus_gpa_direct_hdr) +
+	    CHAN_GPA_HDR_MAX];
+	struct vmbus_gpa_direct_hdr *h = (void *)hdr;
+	struct vmbus_iov iov[3];
+	uint32_t off = (uint32_t)sizeof(*h), total, pad;
+	unsigned n = 0;
+
+	if (ch == NULL || bufs == NULL || nbuf == 0 ||
+	    (len && data == NULL) || len > 0xFFFFu * 8u)
+		return -VMBUS_EINVAL;
+	if (ch->ch_ring_va == NULL)
+		return -VMBUS_ENODEV;
+	vmbus_memset(hdr, 0, sizeof(h->gd_desc) + 8u);
+	for (uint32_t i = 0; i < nbuf; i++) {
+		const struct vmbus_gpa_buf *b = &bufs[i];
+		uint64_t need;
+
+		if (b->gb_len == 0 || b->gb_offset >= HV_PAGE_SIZE ||
+		    b->gb_pfn == NULL)
+			return -VMBUS_EINVAL;
+		need = VMBUS_GPA_RANGE_PFNS(b->gb_offset, b->gb_len);
+		if (need != b->gb_npfn ||
+		    off + VMBUS_GPA_RANGE_SIZE(b->gb_npfn) >
+		    sizeof(hdr) || b->gb_npfn > CHAN_GPA_HDR_MAX / 8u)
+			return -VMBUS_EINVAL;
+		hv_put_le32(hdr + off + VMBUS_GPA_RANGE_BYTE_COUNT, b->gb_len);
+		hv_put_le32(hdr + off + VMBUS_GPA_RANGE_BYTE_OFFSET,
+		    b->gb_offset);
+		for (uint32_t p = 0; p < b->gb_npfn; p++)
+			hv_put_le64(hdr + off + VMBUS_GPA_RANGE_PFN(p),
+			    b->gb_pfn[p]);
+		off += VMBUS_GPA_RANGE_SIZE(b->gb_npfn);
+	}
+	total = off + (uint32_t)VMBUS_PACKET_ROUNDUP(len);
+	if (total / 8u > 0xFFFFu)
+		return -VMBUS_EINVAL;
+	pad = total - off - len;
+	h->gd_desc.pd_type = hv_cpu_to_le16(VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT);
+	h->gd_desc.pd_offset8 = hv_cpu_to_le16((uint16_t)(off / 8u));
+	h->gd_desc.pd_len8 = hv_cpu_to_le16((uint16_t)(total / 8u));
+	h->gd_desc.pd_flags = hv_cpu_to_le16(VMBUS_PACKET_FLAG_COMPLETION_REQUESTED);
+	h->gd_desc.pd_trans_id = hv_cpu_to_le64(trans_id);
+	h->gd_rsvd = 0;
+	h->gd_range_cnt = hv_cpu_to_le32(nbuf);
+	iov[n].iov_base = hdr;
+	iov[n++].iov_len = off;
+	if (len) {
+		iov[n].iov_base = data;
+		iov[n++].iov_len = len;
+	}
+	if (pad) {
+		iov[n].iov_base = chan_zero_pad;
+		iov[n++].iov_len = pad;
+	}
+	return chan_write(ch, iov, n, total);
+}
+
+/* ---- receive ---- */
+
+static bool chan_type_known(uint16_t type)
+{
+	return type == VMBUS_PACKET_TYPE_DATA_INBAND ||
+	    type == VMBUS_PACKET_TYPE_DATA_USING_XFER_PAGES ||
+	    type == VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT ||
+	    type == VMBUS_PACKET_TYPE_COMP;
+}
+
+/* Finish a consumed packet: publish read_index, signal a blocked writer. */
+static void chan_read_done(struct vmbus_channel *ch, uint32_t pkt_len)
+{
+	ch->ch_stats.cs_rx_packets++;
+	ch->ch_stats.cs_rx_bytes += pkt_len;
+	if (vmbus_ring_read_done(&ch->ch_rx))
+		vmbus_chan_signal(ch);
+}
+
+/*
+ * chan_copyin - the single copy-in function of the ring-packet boundary
+ * (STYLE 5). Under ch_rx_lock: copy the 16-byte descriptor out once,
+ * validate it (spec 4.7) against the private copy, then copy the rest of
+ * the packet exactly once (whole: len8*8 bytes; else the payload from
+ * offset8*8) into buf. Completions for the xact table are consumed here.
+ * A malformed packet breaks the channel.
+ */
+static int chan_copyin(struct vmbus_channel *ch, void *buf, uint32_t *len,
+    struct vmbus_pkt_info *info, bool whole, bool discard)
+{
+	struct vmbus *vb = ch->ch_bus;
+	struct vmbus_packet_desc d;
+	uint16_t type, off8, len8, flags;
+	uint32_t hdr_len, pkt_len, payload, need, avail;
+	uint64_t tid;
+	int r;
+
+	for (;;) {
+		r = chan_io_state_err(ch);
+		if (r != 0)
+			return r;
+		r = vmbus_ring_peek(&ch->ch_rx, &d, (uint32_t)sizeof(d));
+		if (r == -VMBUS_EAGAIN)
+			return r;
+		if (r != 0) {
+			vmbus_chan_set_broken(ch, "bad write index in the receive ring");
+			return -VMBUS_EPROTO;
+		}
+		type = hv_le16(d.pd_type);
+		off8 = hv_le16(d.pd_offset8);
+		len8 = hv_le16(d.pd_len8);
+		flags = hv_le16(d.pd_flags);
+		tid = hv_le64(d.pd_trans_id);
+		hdr_len = (uint32_t)off8 * 8u;
+		pkt_len = (uint32_t)len8 * 8u;
+
+		if (off8 < VMBUS_PACKET_MIN_OFFSET8 || len8 < off8) {
+			vmbus_chan_set_broken(ch, "bad packet offset/length");
+			return -VMBUS_EPROTO;
+		}
+		if (flags & (uint16_t)~VMBUS_PACKET_FLAG_COMPLETION_REQUESTED) {
+			vmbus_chan_set_broken(ch, "unknown packet flags");
+			return -VMBUS_EPROTO;
+		}
+		avail = vmbus_ring_bytes_to_read(&ch->ch_rx);
+		if (pkt_len > vmbus_ring_max_packet(&ch->ch_rx) ||
+		    pkt_len + HV_RING_ALIGN > avail) {
+			/* The writer publishes whole packets: a descriptor
+			 * claiming more than was published is corrupt. */
+			vmbus_chan_set_broken(ch, "packet longer than the ring data");
+			return -VMBUS_EPROTO;
+		}
+		if ((type == VMBUS_PACKET_TYPE_DATA_USING_XFER_PAGES &&
+		    off8 < VMBUS_XFER_PAGE_MIN_OFFSET8) ||
+		    (type == VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT &&
+		    off8 < VMBUS_GPA_DIRECT_MIN_OFFSET8)) {
+			vmbus_chan_set_broken(ch, "packet header too short");
+			return -VMBUS_EPROTO;
+		}
+		if (!chan_type_known(type)) {
+			/* Skippable: the length checked out. Drop, log once. */
+			ch->ch_stats.cs_unknown_packets++;
+			if (vmbus_ratelimit(vb, &ch->ch_log_next_ns))
+				vmbus_log(vb, VMBUS_LOG_WARN,
+				    "%s: dropped packet of unknown type %u",
+				    ch->ch_name, (unsigned)type);
+			if (vmbus_ring_skip(&ch->ch_rx, pkt_len) != 0) {
+				vmbus_chan_set_broken(ch, "ring");
+				return -VMBUS_EPROTO;
+			}
+			chan_read_done(ch, pkt_len);
+			continue;
+		}
+		payload = pkt_len - hdr_len;
+		if (type == VMBUS_PACKET_TYPE_COMP && ch->ch_xact != NULL) {
+			if (vmbus_xact_complete(ch, tid, hdr_len, payload)) {
+				if (vmbus_ring_broken(&ch->ch_rx)) {
+					vmbus_chan_set_broken(ch, "ring");
+					return -VMBUS_EPROTO;
+				}
+				chan_read_done(ch, pkt_len);
+				continue;
+			}
+			/* Not ours (id 0 or unknown): to the caller. */
+		}
+		need = whole ? pkt_len : payload;
+		if (discard) {
+			/* A waiter pumping for completions drops the rest. */
+			ch->ch_stats.cs_unknown_packets++;
+			if (vmbus_ring_skip(&ch->ch_rx, pkt_len) != 0) {
+				vmbus_chan_set_broken(ch, "ring");
+				return -VMBUS_EPROTO;
+			}
+			chan_read_done(ch, pkt_len);
+			return 0;
+		}
+		if (*len < need) {
+			*len = need;
+			return -VMBUS_ENOBUFS;
+		}
+		if (whole) {
+			/* The descriptor bytes come from the validated copy. */
+			vmbus_memcpy(buf, &d, sizeof(d));
+			r = vmbus_ring_read(&ch->ch_rx, (uint8_t *)buf + sizeof(d),
+			    pkt_len - (uint32_t)sizeof(d), (uint32_t)sizeof(d));
+		} else {
+			r = vmbus_ring_read(&ch->ch_rx, buf, payload, hdr_len);
+		}
+		if (r != 0) {
+			vmbus_chan_set_broken(ch, "ring read failed");
+			return -VMBUS_EPROTO;
+		}
+		*len = need;
+		if (info) {
+			info->pi_type = type;
+			info->pi_flags = flags;
+			info->pi_trans_id = tid;
+			info->pi_hdr_len = hdr_len;
+			info->pi_pkt_len = pkt_len;
+		}
+		chan_read_done(ch, pkt_len);
+		return 0;
+	}
+}
+
+static int chan_recv(struct vmbus_channel *ch, void *buf, uint32_t *len,
+    struct vmbus_pkt_info *info, bool whole, bool discard)
+{
+	struct vmbus *vb;
+	int r;
+
+	if (ch == NULL || len == NULL || (buf == NULL && *len != 0))
+		return -VMBUS_EINVAL;
+	if (ch->ch_ring_va == NULL)
+		return -VMBUS_ENODEV;
+	vb = ch->ch_bus;
+	vmbus_lock(vb, &ch->ch_rx_lock);
+	r = chan_copyin(ch, buf, len, info, whole, discard);
+	vmbus_unlock(vb, &ch->ch_rx_lock);
+	return r;
+}
+
+int vmbus_chan_recv(struct vmbus_channel *ch, void *buf, uint32_t *len,
+    struct vmbus_pkt_info *info)
+{
+	return chan_recv(ch, buf, len, info, false, false);
+}
+
+int vmbus_chan_recv_pkt(struct vmbus_channel *ch, void *buf, uint32_t *len,
+    struct vmbus_pkt_info *info)
+{
+	return chan_recv(ch, buf, len, info, true, false);
+}
+
+/* Consume one packet: completions go to their slots, others are dropped. */
+int vmbus_chan_recv_discard(struct vmbus_channel *ch)
+{
+	uint32_t len = 0;
+
+	return chan_recv(ch, NULL, &len, NULL, false, true);
+}
+
+/* Bytes waiting in the receive ring (0 when broken/closed). */
+int vmbus_chan_rx_pending(struct vmbus_channel *ch)
+{
+	struct vmbus *vb = ch->ch_bus;
+	uint32_t n = 0;
+
+	vmbus_lock(vb, &ch->ch_rx_lock);
+	if (ch->ch_ring_va != NULL && vmbus_chan_state(ch) == VMBUS_CHAN_OPEN)
+		n = vmbus_ring_bytes_to_read(&ch->ch_rx);
+	vmbus_unlock(vb, &ch->ch_rx_lock);
+	return n != 0;
+}
+
+/*
+ * Send-room check for vmbus_chan_wait_tx: the writer's snapshot of the
+ * host's read_index is refreshed only by a write, so a stale one may
+ * under-estimate the room; then pending_send_sz asks the host to signal
+ * and the waiter returns after that signal (or a slice) for a retry.
+ */
+static bool chan_tx_room(struct vmbus_channel *ch, uint32_t bytes)
+{
+	struct vmbus *vb = ch->ch_bus;
+	const struct vmbus_ring *r = &ch->ch_tx;
+	uint32_t need, rd, wr, used, freeb;
+	bool ok;
+
+	need = (uint32_t)sizeof(struct vmbus_packet_desc) +
+	    (uint32_t)VMBUS_PACKET_ROUNDUP(bytes) + HV_RING_ALIGN;
+	vmbus_lock(vb, &ch->ch_tx_lock);
+	wr = r->rb_cur;
+	rd = r->rb_peer;
+	used = wr >= rd ? wr - rd : r->rb_dsize - rd + wr;
+	freeb = r->rb_dsize - used;
+	ok = freeb > need;
+	if (!ok) {
+		vmbus_ring_set_pending_send(&ch->ch_tx, need);
+		ch->ch_tx_pending = true;
+	}
+	vmbus_unlock(vb, &ch->ch_tx_lock);
+	return ok;
+}
+
+/* Bounded wait on the channel: cond checked outside ch_lock, wakeups
+ * tracked by ch_wake_seq so none is lost between check and sleep. */
+static int chan_wait(struct vmbus_channel *ch, uint64_t timeout_ns,
+    bool is_tx, uint32_t bytes)
+{
+	struct vmbus *vb = ch->ch_bus;
+	uint64_t dl = vmbus_deadline(vb, timeout_ns);
+
+	for (;;) {
+		uint64_t seq, now;
+		int r;
+
+		vmbus_lock(vb, &ch->ch_lock);
+		seq = ch->ch_wake_seq;
+		vmbus_unlock(vb, &ch->ch_lock);
+
+		r = chan_io_state_err(ch);
+		if (r != 0 || ch->ch_ring_va == NULL)
+			return r != 0 ? r : -VMBUS_ENODEV;
+		if (is_tx ? chan_tx_room(ch, bytes) : vmbus_chan_rx_pending(ch))
+			return 0;
+		now = vmbus_now(vb);
+		if (now >= dl)
+			return -VMBUS_ETIMEDOUT;
+		if (vmbus_polled(vb)) {
+			vmbus_poll_nested(vb);
+		} else {
+			vmbus_lock(vb, &ch->ch_lock);
+			if (ch->ch_wake_seq == seq) {
+				uint64_t until = now + VMBUS_WAIT_SLICE_NS;
+
+				(void)vb->vb_plat->wait(vb->vb_plat->ctx,
+				    &ch->ch_wait, &ch->ch_lock,
+				    until < dl ? until : dl);
+			}
+			vmbus_unlock(vb, &ch->ch_lock);
+			/* A slice without a wakeup: maybe a lost interrupt. */
+			vmbus_poll_nested(vb);
+		}
+		if (is_tx) {
+			/* Woken (or a slice passed): the caller retries its
+			 * send, which refreshes the read_index snapshot. */
+			vmbus_lock(vb, &ch->ch_lock);
+			bool woke = ch->ch_wake_seq != seq;
+			vmbus_unlock(vb, &ch->ch_lock);
+			if (woke || !vmbus_polled(vb))
+				return 0;
+		}
+	}
+}
+
+int vmbus_chan_wait_rx(struct vmbus_channel *ch, uint64_t timeout_ns)
+{
+	if (ch == NULL)
+		return -VMBUS_EINVAL;
+	return chan_wait(ch, timeout_ns, false, 0);
+}
+
+int vmbus_chan_wait_tx(struct vmbus_channel *ch, uint32_t bytes,
+    uint64_t timeout_ns)
+{
+	if (ch == NULL)
+		return -VMBUS_EINVAL;
+	return chan_wait(ch, timeout_ns, true, bytes);
+}
+
+uint32_t vmbus_chan_max_inband(const struct vmbus_channel *ch)
+{
+	uint32_t m;
+
+	if (ch == NULL || ch->ch_ring_va == NULL)
+		return 0;
+	/* A packet plus its trailer must leave the ring not quite full. */
+	m = ch->ch_tx.rb_dsize - 2u * HV_RING_ALIGN -
+	    (uint32_t)sizeof(struct vmbus_packet_desc) - HV_RING_ALIGN;
+	if (m > 0xFFFFu * 8u - sizeof(struct vmbus_packet_desc))
+		m = 0xFFFFu * 8u - (uint32_t)sizeof(struct vmbus_packet_desc);
+	return m & ~7u;
+}
