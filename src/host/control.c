@@ -716,7 +716,6 @@ void hvs_control_handle(struct hvs_control *c, const char *line, size_t len,
 		if (!vm || vm->jm_type != HVS_JSON_STRING) {
 			msg = "\"vm\" (string) required";
 		} else {
-			hvs_jw_str(w, "vm", vm->jm_str);
 			if (!c || !c->c_ops || !c->c_ops->channels ||
 			    c->c_ops->channels(c->c_arg, vm->jm_str, w) < 0)
 				msg = "no such VM";

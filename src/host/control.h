@@ -8,8 +8,8 @@
  *   {"cmd":"list"}                      -> {"ok":true,"vms":[{"name":..,
  *        "state":..,"vcpus":..,"ram":..,"pid":..,"version":..,
  *        "channels":..}, ...]}
- *   {"cmd":"channels","vm":NAME}        -> {"ok":true,"vm":NAME, <server's
- *                                           description members>}
+ *   {"cmd":"channels","vm":NAME}        -> {"ok":true,"vm":NAME,<the VMBus
+ *                                           server's description members>}
  *   {"cmd":"fault","name":N,"enable":B[,"params":{K:INT,...}][,"vm":V]}
  *                                       -> {"ok":true,"fault":{...}}
  *   {"cmd":"faults"}                    -> {"ok":true,"faults":[{...},...]}
@@ -126,8 +126,8 @@ struct hvs_control;
 struct hvs_control_ops {
 	/* Write one object per VM into the open array of w. */
 	void (*list_vms)(void *arg, struct hvs_jw *w);
-	/* Write the members describing VM `vm`'s channels into the open
-	 * response object. 0, or -ENOENT (unknown VM). */
+	/* Write the members describing VM `vm`'s channels (including
+	 * "vm":NAME) into the open response object. 0, or -ENOENT. */
 	int (*channels)(void *arg, const char *vm, struct hvs_jw *w);
 	/* Other commands: write members into the open response object and
 	 * return 0, or return -ENOSYS (unknown command) or another negative

@@ -1,0 +1,1283 @@
+/*
+ * tools/hvsim/hvsim.c - the host emulator program: runs guest programs as
+ * partitions (DESIGN.md "The partition ABI"), each with its own VMBus
+ * server, and serves the control socket.
+ *
+ * One thread runs the event loop; signals (SIGCHLD, SIGINT, SIGTERM) come
+ * through a signalfd. A VM's life: boot (partition + guest process) ->
+ * the partition ends and the guest exits -> finish: reboot (fresh
+ * partition, same server and device GUIDs) or done. hvsim exits when every
+ * VM is done.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "control.h"
+#include "fault.h"
+#include "hv/hvsim_abi.h"
+#include "hvsim.h"
+#include "log.h"
+#include "loop.h"
+#include "partition_host.h"
+#include "vmbus/errno.h"
+#include "vmbus_server.h"
+#include "vsp/echo.h"
+
+extern char **environ;
+
+#define NS_PER_S 1000000000ull
+#define TERM_GRACE_NS (3ull * NS_PER_S)  /* partition gone -> SIGTERM */
+#define KILL_GRACE_NS (3ull * NS_PER_S)  /* SIGTERM -> SIGKILL */
+#define HELLO_TIMEOUT_NS (30ull * NS_PER_S)
+#define MAX_PENDING_CONNS 16
+#define LINE_MAX_BYTES 4096
+
+enum vm_state {
+	VM_WAITING,   /* socket mode: no guest attached */
+	VM_RUNNING,   /* partition live (guest process maybe) */
+	VM_ENDING,    /* partition ended or guest exited; waiting for both */
+	VM_DONE,
+};
+
+struct linebuf {
+	int lb_fd;              /* read end, -1 when closed */
+	int lb_out;             /* STDOUT_FILENO or STDERR_FILENO */
+	struct hvs_loop_fd *lb_w;
+	char lb_buf[LINE_MAX_BYTES];
+	size_t lb_len;
+	struct vm *lb_vm;
+};
+
+struct vm {
+	int index;
+	char name[HVSIM_ABI_MAX_NAME + 1];
+	char *guest_cmd;        /* NULL: waits for an HVSIM_SOCKET guest */
+	char **guest_argv;
+	uint32_t vcpus;
+	uint64_t ram;
+	uint32_t max_version;
+	uint32_t echo;          /* echo devices */
+	bool have_name, have_vcpus, have_memory, have_version, have_echo;
+
+	enum vm_state state;
+	struct hvs_vmbus *srv;
+	struct hvs_partition *part;
+	bool part_ended;
+	int end_kind;
+	pid_t pid;              /* 0: none */
+	bool reaped;
+	int wstatus;
+	struct linebuf out, err;
+	struct hvs_loop_timer *term_timer, *kill_timer, *timeout_timer;
+	bool finish_scheduled;
+	bool stop_requested;    /* control stop / shutdown: no reboot */
+	bool timed_out;
+	unsigned boots;
+	int exit_code;
+};
+
+struct pending_conn {
+	int pc_fd;
+	struct hvs_loop_fd *pc_w;
+	struct hvs_loop_timer *pc_timer;
+};
+
+static struct {
+	struct vm **vms;
+	unsigned nvms;
+	struct hvs_loop *loop;
+	struct hvs_control *ctl;
+	char control_path[108];
+	bool control_explicit;
+	bool control_off;
+	char listen_path[108];
+	int listen_fd;
+	struct hvs_loop_fd *listen_w;
+	struct pending_conn *pending[MAX_PENDING_CONNS];
+	uint64_t timeout_ns;
+	bool shutting_down;
+	unsigned sigints;
+	int exit_code;
+	bool exit_set;
+	int sigfd;
+} g = { .listen_fd = -1, .sigfd = -1 };
+
+static void vm_boot(struct vm *vm);
+static void vm_check(struct vm *vm);
+
+/* ---- usage ------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: hvsim [GLOBAL OPTIONS] VM [--vm VM ...]\n"
+"       hvsim ctl [--control PATH] [--pretty] COMMAND   (see hvsim ctl --help)\n"
+"\n"
+"Runs guest programs as Hyper-V partitions (partition ABI v1).\n"
+"\n"
+"VM options (apply to the VM being described; --vm or a second --guest\n"
+"starts the next VM):\n"
+"  --guest CMD            guest program and arguments, split like a shell\n"
+"                         (quotes, backslashes; no shell is run); started\n"
+"                         with HVSIM_FD in its environment\n"
+"  --name NAME            VM name (default vm0, vm1, ...); [A-Za-z0-9._-],\n"
+"                         at most 64 bytes. --vm-name is the same option\n"
+"  --vcpus N              virtual processors, 1..250 (default 2)\n"
+"  --memory SIZE          guest RAM, e.g. 512M or 1G; a multiple of 2 MiB\n"
+"                         (default 256M)\n"
+"  --hyperv-version V     host generation: WS2008 WS2008R2 WS2012 WS2012R2\n"
+"                         WS2016 WS2019 WS2022, or a VMBus version major.minor\n"
+"                         (0.13 1.1 2.4 3.0 4.0 4.1 5.0 5.1 5.2 5.3 6.0);\n"
+"                         default WS2022 (5.3)\n"
+"  --echo N               offer N echo test devices (default 0)\n"
+"  --vm                   start describing the next VM\n"
+"A VM without --guest waits for a guest connecting to --listen PATH\n"
+"(HVSIM_SOCKET=PATH) that names the VM in HELLO.\n"
+"\n"
+"Global options:\n"
+"  --control PATH         control socket (default $XDG_RUNTIME_DIR/hvsim/\n"
+"                         control.sock or /tmp/hvsim-$UID/control.sock;\n"
+"                         'none' disables it)\n"
+"  --listen PATH          accept HVSIM_SOCKET guests on PATH\n"
+"  --timeout SECONDS      end each VM after this long (exit status 124)\n"
+"  --log-level LEVEL      error, warn, info (default) or debug\n"
+"  --help                 this text\n"
+"\n"
+"Exit status: 0 if every guest exited 0, else the first non-zero status\n"
+"(128+N for a guest killed by signal N, 124 for a timeout, 1 for a guest\n"
+"crash report); 2 for a usage or start-up error.\n");
+}
+
+static void die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hvsim: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(try hvsim --help)\n");
+	exit(2);
+}
+
+/* ---- argument parsing -------------------------------------------------- */
+
+static struct vm *vm_new(void)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm **nv = realloc(g.vms, (g.nvms + 1) * sizeof(*nv));
+
+	if (!vm || !nv) {
+		fprintf(stderr, "hvsim: out of memory\n");
+		exit(2);
+	}
+	g.vms = nv;
+	vm->index = (int)g.nvms;
+	vm->vcpus = 2;
+	vm->ram = 256ull << 20;
+	vm->max_version = HVS_VMBUS_VERSION_IRON;
+	vm->out.lb_fd = vm->err.lb_fd = -1;
+	g.vms[g.nvms++] = vm;
+	return vm;
+}
+
+static bool valid_vm_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > HVSIM_ABI_MAX_NAME)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
+		      *s == '-'))
+			return false;
+	return true;
+}
+
+static void set_path(char *dst, size_t cap, const char *opt, const char *v)
+{
+	if (!*v)
+		die_usage("%s needs a non-empty path", opt);
+	if (strlen(v) >= cap)
+		die_usage("%s: path longer than 107 bytes", opt);
+	strcpy(dst, v);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	struct vm *cur = NULL;
+	char err[200];
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			exit(0);
+		}
+		if (!strcmp(a, "--vm")) {
+			cur = vm_new();
+			continue;
+		}
+		if (strncmp(a, "--", 2))
+			die_usage("unexpected argument '%s' (options start with --)", a);
+		if (!v)
+			die_usage("option %s needs a value", a);
+		i++;
+		if (!strcmp(a, "--control")) {
+			if (!strcmp(v, "none"))
+				g.control_off = true;
+			else
+				set_path(g.control_path, sizeof(g.control_path), a, v);
+			g.control_explicit = true;
+		} else if (!strcmp(a, "--listen")) {
+			set_path(g.listen_path, sizeof(g.listen_path), a, v);
+		} else if (!strcmp(a, "--timeout")) {
+			if (hvsim_parse_seconds(v, &g.timeout_ns))
+				die_usage("--timeout '%s': expected seconds > 0", v);
+		} else if (!strcmp(a, "--log-level")) {
+			enum hvs_log_level l;
+			if (hvs_log_parse_level(v, &l))
+				die_usage("--log-level '%s': use error, warn, info or debug", v);
+			hvs_log_set_level(l);
+		} else if (!strcmp(a, "--guest")) {
+			if (!cur || cur->guest_cmd)
+				cur = vm_new();
+			int n = hvsim_split_cmd(v, &cur->guest_argv, err, sizeof(err));
+			if (n < 0) {
+				fprintf(stderr, "hvsim: --guest '%s': %s\n", v,
+					n == -ENOMEM ? "out of memory" : err);
+				exit(2);
+			}
+			cur->guest_cmd = strdup(v);
+		} else if (!strcmp(a, "--name") || !strcmp(a, "--vm-name")) {
+			if (!cur)
+				cur = vm_new();
+			if (cur->have_name)
+				die_usage("%s given twice for one VM (use --vm between VMs)", a);
+			if (!valid_vm_name(v))
+				die_usage("VM name '%s': 1..64 bytes of A-Z a-z 0-9 . _ -", v);
+			strcpy(cur->name, v);
+			cur->have_name = true;
+		} else if (!strcmp(a, "--vcpus")) {
+			uint64_t n;
+			if (!cur)
+				cur = vm_new();
+			if (cur->have_vcpus)
+				die_usage("%s given twice for one VM", a);
+			if (hvsim_parse_uint(v, 1, HVSIM_ABI_MAX_VCPUS, &n))
+				die_usage("--vcpus '%s': expected 1..250", v);
+			cur->vcpus = (uint32_t)n;
+			cur->have_vcpus = true;
+		} else if (!strcmp(a, "--memory")) {
+			if (!cur)
+				cur = vm_new();
+			if (cur->have_memory)
+				die_usage("%s given twice for one VM", a);
+			if (hvsim_parse_size(v, &cur->ram, err, sizeof(err))) {
+				fprintf(stderr, "hvsim: --memory '%s': %s\n", v, err);
+				exit(2);
+			}
+			cur->have_memory = true;
+		} else if (!strcmp(a, "--hyperv-version")) {
+			if (!cur)
+				cur = vm_new();
+			if (cur->have_version)
+				die_usage("%s given twice for one VM", a);
+			if (hvsim_parse_version(v, &cur->max_version))
+				die_usage("--hyperv-version '%s': use WS2008, WS2008R2, "
+					  "WS2012, WS2012R2, WS2016, WS2019, WS2022 or "
+					  "a version such as 4.1 or 5.0", v);
+			cur->have_version = true;
+		} else if (!strcmp(a, "--echo")) {
+			uint64_t n;
+			if (!cur)
+				cur = vm_new();
+			if (cur->have_echo)
+				die_usage("%s given twice for one VM", a);
+			if (hvsim_parse_uint(v, 0, 64, &n))
+				die_usage("--echo '%s': expected 0..64", v);
+			cur->echo = (uint32_t)n;
+			cur->have_echo = true;
+		} else {
+			die_usage("unknown option '%s'", a);
+		}
+	}
+	if (g.nvms == 0) {
+		fprintf(stderr, "hvsim: no VM given: use --guest CMD (or a "
+				"--name with --listen PATH)\n(try hvsim --help)\n");
+		exit(2);
+	}
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *vm = g.vms[i];
+		if (!vm->have_name)
+			snprintf(vm->name, sizeof(vm->name), "vm%u", i);
+		if (!vm->guest_cmd && !g.listen_path[0]) {
+			fprintf(stderr, "hvsim: VM %s has no --guest; a guest-less "
+					"VM needs --listen PATH\n", vm->name);
+			exit(2);
+		}
+		for (unsigned k = 0; k < i; k++)
+			if (!strcmp(g.vms[k]->name, vm->name)) {
+				fprintf(stderr, "hvsim: two VMs named %s\n", vm->name);
+				exit(2);
+			}
+	}
+}
+
+/* ---- guest output -------------------------------------------------------- */
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void emit_line(struct linebuf *lb, const char *s, size_t n)
+{
+	char buf[LINE_MAX_BYTES + HVSIM_ABI_MAX_NAME + 8];
+	int h = snprintf(buf, sizeof(buf), "[%s] ", lb->lb_vm->name);
+
+	if (h < 0)
+		return;
+	memcpy(buf + h, s, n);
+	buf[(size_t)h + n] = '\n';
+	write_all(lb->lb_out, buf, (size_t)h + n + 1);
+}
+
+static void linebuf_close(struct linebuf *lb)
+{
+	if (lb->lb_len) {
+		emit_line(lb, lb->lb_buf, lb->lb_len);
+		lb->lb_len = 0;
+	}
+	hvs_loop_del_fd(lb->lb_w);
+	lb->lb_w = NULL;
+	if (lb->lb_fd >= 0)
+		close(lb->lb_fd);
+	lb->lb_fd = -1;
+}
+
+/* Read what is there; returns false at EOF/error. */
+static bool linebuf_read(struct linebuf *lb)
+{
+	char chunk[8192];
+
+	for (int rounds = 0; rounds < 8; rounds++) {
+		ssize_t r = read(lb->lb_fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return true;
+		if (r <= 0)
+			return false;
+		for (ssize_t i = 0; i < r; i++) {
+			if (chunk[i] == '\n') {
+				emit_line(lb, lb->lb_buf, lb->lb_len);
+				lb->lb_len = 0;
+				continue;
+			}
+			if (lb->lb_len == sizeof(lb->lb_buf)) {
+				emit_line(lb, lb->lb_buf, lb->lb_len);
+				lb->lb_len = 0;
+			}
+			lb->lb_buf[lb->lb_len++] = chunk[i];
+		}
+	}
+	return true;
+}
+
+static void linebuf_cb(void *arg, int fd, uint32_t events)
+{
+	struct linebuf *lb = arg;
+
+	(void)fd;
+	(void)events;
+	if (!linebuf_read(lb)) {
+		linebuf_close(lb);
+		vm_check(lb->lb_vm);
+	}
+}
+
+/* ---- VM life cycle ---------------------------------------------------------- */
+
+static int exit_code_of(struct vm *vm)
+{
+	int code = 0;
+
+	if (vm->timed_out)
+		return 124;
+	if (vm->pid || vm->guest_cmd) {
+		if (WIFEXITED(vm->wstatus))
+			code = WEXITSTATUS(vm->wstatus);
+		else if (WIFSIGNALED(vm->wstatus))
+			code = 128 + WTERMSIG(vm->wstatus);
+	}
+	if (code == 0 && vm->end_kind == HVS_END_CRASH)
+		code = 1;
+	return code;
+}
+
+static void all_done_check(void)
+{
+	for (unsigned i = 0; i < g.nvms; i++)
+		if (g.vms[i]->state != VM_DONE)
+			return;
+	hvs_loop_stop(g.loop);
+}
+
+static void vm_done(struct vm *vm)
+{
+	vm->state = VM_DONE;
+	hvs_loop_timer_cancel(vm->timeout_timer);
+	vm->timeout_timer = NULL;
+	vm->exit_code = exit_code_of(vm);
+	HVS_INFO(vm->name, "VM done, status %d", vm->exit_code);
+	if (vm->exit_code && !g.exit_set) {
+		g.exit_code = vm->exit_code;
+		g.exit_set = true;
+	}
+	all_done_check();
+}
+
+static void kill_cb(void *arg)
+{
+	struct vm *vm = arg;
+
+	vm->kill_timer = NULL;
+	if (vm->pid && !vm->reaped) {
+		HVS_WARN(vm->name, "guest pid %d did not exit: SIGKILL",
+			 (int)vm->pid);
+		kill(vm->pid, SIGKILL);
+	}
+}
+
+static void term_now(struct vm *vm)
+{
+	if (!vm->pid || vm->reaped)
+		return;
+	kill(vm->pid, SIGTERM);
+	if (!vm->kill_timer)
+		vm->kill_timer = hvs_loop_timer_add(g.loop, KILL_GRACE_NS, 0,
+						    kill_cb, vm);
+}
+
+static void term_cb(void *arg)
+{
+	struct vm *vm = arg;
+
+	vm->term_timer = NULL;
+	if (vm->pid && !vm->reaped) {
+		HVS_INFO(vm->name, "guest pid %d still running after the "
+			 "partition ended: SIGTERM", (int)vm->pid);
+		term_now(vm);
+	}
+}
+
+static void finish_cb(void *arg)
+{
+	struct vm *vm = arg;
+	bool reboot;
+
+	vm->finish_scheduled = false;
+	hvs_loop_timer_cancel(vm->term_timer);
+	vm->term_timer = NULL;
+	hvs_loop_timer_cancel(vm->kill_timer);
+	vm->kill_timer = NULL;
+	hvs_partition_destroy(vm->part);
+	vm->part = NULL;
+	linebuf_close(&vm->out);
+	linebuf_close(&vm->err);
+	reboot = vm->part_ended && vm->end_kind == HVS_END_REBOOT &&
+		 !vm->stop_requested && !vm->timed_out && !g.shutting_down;
+	if (reboot) {
+		HVS_INFO(vm->name, "rebooting");
+		vm_boot(vm);
+		return;
+	}
+	vm_done(vm);
+}
+
+/* Called whenever something of a VM ended: finish once all of it has. */
+static void vm_check(struct vm *vm)
+{
+	if (vm->state != VM_RUNNING && vm->state != VM_ENDING)
+		return;
+	if (vm->part && !vm->part_ended)
+		return;
+	if (vm->pid && !vm->reaped)
+		return;
+	if (vm->finish_scheduled)
+		return;
+	vm->state = VM_ENDING;
+	vm->finish_scheduled = true;
+	/* Deferred: we may be inside the partition's own callback. */
+	if (hvs_loop_call(g.loop, finish_cb, vm) < 0) {
+		vm->finish_scheduled = false;
+		HVS_ERR(vm->name, "out of memory finishing the VM");
+	}
+}
+
+static void part_ended_cb(void *arg, struct hvs_partition *p, int kind)
+{
+	struct vm *vm = arg;
+
+	(void)p;
+	vm->part_ended = true;
+	vm->end_kind = kind;
+	vm->state = VM_ENDING;
+	if (vm->pid && !vm->reaped && !vm->term_timer && !vm->kill_timer)
+		vm->term_timer = hvs_loop_timer_add(g.loop, TERM_GRACE_NS, 0,
+						    term_cb, vm);
+	vm_check(vm);
+}
+
+static void vm_stop(struct vm *vm, const char *why)
+{
+	vm->stop_requested = true;
+	switch (vm->state) {
+	case VM_WAITING:
+		HVS_INFO(vm->name, "stopping (%s)", why);
+		vm_done(vm);
+		return;
+	case VM_RUNNING:
+	case VM_ENDING:
+		HVS_INFO(vm->name, "stopping (%s)", why);
+		if (vm->part && !vm->part_ended)
+			hvs_partition_stop(vm->part, HVS_END_GONE);
+		term_now(vm);
+		vm_check(vm);
+		return;
+	case VM_DONE:
+		return;
+	}
+}
+
+static void timeout_cb(void *arg)
+{
+	struct vm *vm = arg;
+
+	vm->timeout_timer = NULL;
+	if (vm->state == VM_DONE)
+		return;
+	HVS_WARN(vm->name, "timeout: ending the VM");
+	vm->timed_out = true;
+	vm_stop(vm, "timeout");
+}
+
+static struct hvs_partition *make_partition(struct vm *vm, int sock,
+					    const void *first, size_t first_len)
+{
+	struct hvs_partition_config pc = {
+		.name = vm->name,
+		.vcpus = vm->vcpus,
+		.ram_bytes = vm->ram,
+		.ops = hvs_vmbus_partition_ops(),
+		.ops_arg = vm->srv,
+		.sock_fd = sock,
+		.first_dgram = first,
+		.first_len = first_len,
+		.host_ended = part_ended_cb,
+		.host_arg = vm,
+		.hello_timeout_ns = HELLO_TIMEOUT_NS,
+	};
+	struct hvs_partition *p;
+	int r;
+
+	vm->part_ended = false;
+	vm->end_kind = HVS_END_GONE;
+	vm->part = NULL;
+	r = hvs_partition_create(g.loop, &pc, &p);
+	if (r < 0) {
+		HVS_ERR(vm->name, "cannot create the partition: %s",
+			strerror(-r));
+		return NULL;
+	}
+	vm->part = p;
+	hvs_vmbus_attach(vm->srv, p);
+	return p;
+}
+
+static int spawn_guest(struct vm *vm, int child_sock)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, defs;
+	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	char **envp = NULL;
+	size_t nenv = 0, k = 0;
+	char fdvar[32], namevar[HVSIM_ABI_MAX_NAME + 32];
+	int r, co = -1, ce = -1, cs = -1;
+
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		r = errno;
+		goto out;
+	}
+	/* Child ends above 10 so the dup2 to 1, 2, 3 never clobbers them. */
+	co = fcntl(outp[1], F_DUPFD_CLOEXEC, 10);
+	ce = fcntl(errp[1], F_DUPFD_CLOEXEC, 10);
+	cs = fcntl(child_sock, F_DUPFD_CLOEXEC, 10);
+	if (co < 0 || ce < 0 || cs < 0) {
+		r = errno;
+		goto out;
+	}
+	for (char **e = environ; *e; e++)
+		nenv++;
+	envp = calloc(nenv + 3, sizeof(*envp));
+	if (!envp) {
+		r = ENOMEM;
+		goto out;
+	}
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "HVSIM_FD=", 9) && strncmp(*e, "HVSIM_SOCKET=", 13) &&
+		    strncmp(*e, "HVSIM_VM_NAME=", 14))
+			envp[k++] = *e;
+	snprintf(fdvar, sizeof(fdvar), "%s=3", HVSIM_ENV_FD);
+	snprintf(namevar, sizeof(namevar), "HVSIM_VM_NAME=%s", vm->name);
+	envp[k++] = fdvar;
+	envp[k++] = namevar;
+	envp[k] = NULL;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, co, 1);
+	posix_spawn_file_actions_adddup2(&fa, ce, 2);
+	posix_spawn_file_actions_adddup2(&fa, cs, 3);
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	sigemptyset(&defs);
+	sigaddset(&defs, SIGINT);
+	sigaddset(&defs, SIGTERM);
+	sigaddset(&defs, SIGCHLD);
+	sigaddset(&defs, SIGPIPE);
+	sigaddset(&defs, SIGHUP);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &defs);
+	/* Own process group: a terminal ^C reaches hvsim, which ends the
+	 * VMs in order. */
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
+					      POSIX_SPAWN_SETSIGDEF |
+					      POSIX_SPAWN_SETPGROUP);
+	r = posix_spawnp(&vm->pid, vm->guest_argv[0], &fa, &at,
+			 vm->guest_argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (r) {
+		vm->pid = 0;
+		goto out;
+	}
+	vm->reaped = false;
+	fcntl(outp[0], F_SETFL, O_NONBLOCK);
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	vm->out = (struct linebuf){ .lb_fd = outp[0], .lb_out = STDOUT_FILENO,
+				    .lb_vm = vm };
+	vm->err = (struct linebuf){ .lb_fd = errp[0], .lb_out = STDERR_FILENO,
+				    .lb_vm = vm };
+	outp[0] = errp[0] = -1;
+	vm->out.lb_w = hvs_loop_add_fd(g.loop, vm->out.lb_fd, HVS_EV_IN,
+				       linebuf_cb, &vm->out);
+	vm->err.lb_w = hvs_loop_add_fd(g.loop, vm->err.lb_fd, HVS_EV_IN,
+				       linebuf_cb, &vm->err);
+	HVS_INFO(vm->name, "guest started: pid %d (%s)", (int)vm->pid,
+		 vm->guest_cmd);
+out:
+	free(envp);
+	for (int i = 0; i < 2; i++) {
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	if (co >= 0)
+		close(co);
+	if (ce >= 0)
+		close(ce);
+	if (cs >= 0)
+		close(cs);
+	return r;
+}
+
+static void vm_boot(struct vm *vm)
+{
+	int sv[2];
+	int r;
+
+	vm->boots++;
+	vm->pid = 0;
+	vm->reaped = false;
+	vm->wstatus = 0;
+	vm->part_ended = false;
+	if (!vm->guest_cmd) {
+		vm->state = VM_WAITING;
+		HVS_INFO(vm->name, "waiting for a guest on %s", g.listen_path);
+		return;
+	}
+	vm->state = VM_RUNNING;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		HVS_ERR(vm->name, "socketpair: %s", strerror(errno));
+		vm->wstatus = 2 << 8;
+		vm_done(vm);
+		return;
+	}
+	if (!make_partition(vm, sv[0], NULL, 0)) {
+		close(sv[0]);
+		close(sv[1]);
+		vm->wstatus = 2 << 8;
+		vm_done(vm);
+		return;
+	}
+	r = spawn_guest(vm, sv[1]);
+	close(sv[1]);
+	if (r) {
+		HVS_ERR(vm->name, "cannot start guest '%s': %s",
+			vm->guest_argv[0], strerror(r));
+		vm->wstatus = 127 << 8;
+		hvs_partition_stop(vm->part, HVS_END_GONE);
+		return; /* part_ended_cb -> vm_check -> finish */
+	}
+}
+
+/* ---- HVSIM_SOCKET listener ------------------------------------------------ */
+
+static void pending_free(struct pending_conn *pc, bool close_fd)
+{
+	for (int i = 0; i < MAX_PENDING_CONNS; i++)
+		if (g.pending[i] == pc)
+			g.pending[i] = NULL;
+	hvs_loop_del_fd(pc->pc_w);
+	hvs_loop_timer_cancel(pc->pc_timer);
+	if (close_fd)
+		close(pc->pc_fd);
+	free(pc);
+}
+
+static void pending_timeout_cb(void *arg)
+{
+	struct pending_conn *pc = arg;
+
+	pc->pc_timer = NULL;
+	HVS_WARN(NULL, "listener: a guest connected but sent no HELLO");
+	pending_free(pc, true);
+}
+
+static void refuse_hello(int fd, const uint8_t *dg, size_t len, int32_t result)
+{
+	uint8_t rep[sizeof(struct hvsim_abi_reply)];
+	uint64_t seq = len >= 16 ? hv_get_le64(dg + 8) : 0;
+
+	hv_put_le32(rep, HVSIM_ABI_MAGIC);
+	hv_put_le16(rep + 4, HVSIM_ABI_WELCOME);
+	hv_put_le16(rep + 6, 0);
+	hv_put_le64(rep + 8, seq);
+	hv_put_le32(rep + 16, (uint32_t)result);
+	hv_put_le32(rep + 20, 0);
+	send(fd, rep, sizeof(rep), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static void pending_cb(void *arg, int fd, uint32_t events)
+{
+	struct pending_conn *pc = arg;
+	uint8_t dg[HVSIM_ABI_MAX_DGRAM];
+	char name[HVSIM_ABI_MAX_NAME + 1];
+	struct vm *vm = NULL;
+	unsigned waiting = 0;
+	ssize_t n;
+	int r;
+
+	(void)events;
+	n = recv(fd, dg, sizeof(dg), MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		pending_free(pc, true);
+		return;
+	}
+	if ((size_t)n > sizeof(dg)) {
+		HVS_WARN(NULL, "listener: oversized first datagram: closing");
+		pending_free(pc, true);
+		return;
+	}
+	r = hvs_abi_parse_hello(dg, (size_t)n, name);
+	if (r < 0) {
+		HVS_WARN(NULL, "listener: first datagram is not a valid HELLO: closing");
+		if ((size_t)n >= 16)
+			refuse_hello(fd, dg, (size_t)n,
+				     r == -VMBUS_EOPNOTSUPP ? HVSIM_ABI_EOPNOTSUPP
+							    : HVSIM_ABI_EPROTO);
+		pending_free(pc, true);
+		return;
+	}
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *c = g.vms[i];
+		if (c->guest_cmd || c->state != VM_WAITING)
+			continue;
+		waiting++;
+		if (name[0] ? !strcmp(c->name, name) : true)
+			vm = vm ? vm : c;
+	}
+	if (!name[0] && waiting != 1)
+		vm = NULL;
+	if (!vm) {
+		HVS_WARN(NULL, "listener: HELLO for VM \"%s\": no such VM waiting",
+			 name);
+		refuse_hello(fd, dg, (size_t)n, HVSIM_ABI_EINVAL);
+		pending_free(pc, true);
+		return;
+	}
+	pending_free(pc, false);
+	vm->state = VM_RUNNING;
+	if (!make_partition(vm, fd, dg, (size_t)n)) {
+		close(fd);
+		vm->state = VM_WAITING;
+	}
+}
+
+static void listen_cb(void *arg, int fd, uint32_t events)
+{
+	struct pending_conn *pc;
+	int slot = -1, cfd;
+
+	(void)arg;
+	(void)events;
+	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0)
+		return;
+	for (int i = 0; i < MAX_PENDING_CONNS; i++)
+		if (!g.pending[i]) {
+			slot = i;
+			break;
+		}
+	pc = slot >= 0 ? calloc(1, sizeof(*pc)) : NULL;
+	if (!pc) {
+		HVS_WARN(NULL, "listener: too many guests connecting; refusing one");
+		close(cfd);
+		return;
+	}
+	pc->pc_fd = cfd;
+	pc->pc_w = hvs_loop_add_fd(g.loop, cfd, HVS_EV_IN, pending_cb, pc);
+	pc->pc_timer = hvs_loop_timer_add(g.loop, HELLO_TIMEOUT_NS, 0,
+					  pending_timeout_cb, pc);
+	if (!pc->pc_w || !pc->pc_timer) {
+		hvs_loop_del_fd(pc->pc_w);
+		hvs_loop_timer_cancel(pc->pc_timer);
+		close(cfd);
+		free(pc);
+		return;
+	}
+	g.pending[slot] = pc;
+}
+
+static int listen_start(void)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	strcpy(sa.sun_path, g.listen_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		if (e == EADDRINUSE) {
+			int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+			bool live = probe >= 0 &&
+				    connect(probe, (struct sockaddr *)&sa,
+					    sizeof(sa)) == 0;
+			if (probe >= 0)
+				close(probe);
+			if (!live && unlink(g.listen_path) == 0 &&
+			    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+				e = 0;
+		}
+		if (e) {
+			close(fd);
+			return -e;
+		}
+	}
+	if (listen(fd, 16) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(g.listen_path);
+		return -e;
+	}
+	g.listen_fd = fd;
+	g.listen_w = hvs_loop_add_fd(g.loop, fd, HVS_EV_IN, listen_cb, NULL);
+	return g.listen_w ? 0 : -ENOMEM;
+}
+
+/* ---- signals -------------------------------------------------------------- */
+
+static void shutdown_all(const char *why)
+{
+	if (!g.shutting_down)
+		HVS_INFO(NULL, "shutting down (%s)", why);
+	g.shutting_down = true;
+	for (unsigned i = 0; i < g.nvms; i++)
+		vm_stop(g.vms[i], why);
+}
+
+static void reap(void)
+{
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *vm = g.vms[i];
+		int st;
+
+		if (!vm->pid || vm->reaped)
+			continue;
+		pid_t r = waitpid(vm->pid, &st, WNOHANG);
+		if (r != vm->pid)
+			continue;
+		vm->reaped = true;
+		vm->wstatus = st;
+		if (WIFEXITED(st))
+			HVS_INFO(vm->name, "guest pid %d exited with status %d",
+				 (int)vm->pid, WEXITSTATUS(st));
+		else if (WIFSIGNALED(st))
+			HVS_INFO(vm->name, "guest pid %d killed by signal %d",
+				 (int)vm->pid, WTERMSIG(st));
+		/* What it wrote before exiting is in the pipes: take it now;
+		 * descendants holding the pipes must not keep the VM alive. */
+		if (vm->out.lb_fd >= 0)
+			linebuf_read(&vm->out);
+		if (vm->err.lb_fd >= 0)
+			linebuf_read(&vm->err);
+		linebuf_close(&vm->out);
+		linebuf_close(&vm->err);
+		hvs_loop_timer_cancel(vm->term_timer);
+		vm->term_timer = NULL;
+		hvs_loop_timer_cancel(vm->kill_timer);
+		vm->kill_timer = NULL;
+		if (vm->part && !vm->part_ended)
+			hvs_partition_stop(vm->part, HVS_END_GONE);
+		else
+			vm_check(vm);
+	}
+}
+
+static void signal_cb(void *arg, int fd, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)arg;
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap();
+			break;
+		case SIGINT:
+		case SIGTERM:
+		case SIGHUP:
+			if (++g.sigints > 1) {
+				HVS_WARN(NULL, "second signal: killing every guest");
+				for (unsigned i = 0; i < g.nvms; i++)
+					if (g.vms[i]->pid && !g.vms[i]->reaped)
+						kill(g.vms[i]->pid, SIGKILL);
+			}
+			shutdown_all(strsignal((int)si.ssi_signo));
+			break;
+		}
+	}
+}
+
+/* ---- control socket ops ------------------------------------------------- */
+
+static struct vm *vm_by_name(const char *name)
+{
+	for (unsigned i = 0; i < g.nvms; i++)
+		if (!strcmp(g.vms[i]->name, name))
+			return g.vms[i];
+	return NULL;
+}
+
+static int count_chan_cb(void *ctx, const struct hvs_chan_info *ci)
+{
+	(void)ci;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static const char *vm_state_name(const struct vm *vm)
+{
+	switch (vm->state) {
+	case VM_WAITING: return "waiting";
+	case VM_RUNNING:
+		if (vm->part) {
+			struct hvs_partition_stats st;
+			hvs_partition_get_stats(vm->part, &st);
+			if (st.ps_state == HVS_PART_WAIT_HELLO)
+				return "starting";
+		}
+		return "running";
+	case VM_ENDING: return "ending";
+	case VM_DONE: return "done";
+	}
+	return "?";
+}
+
+static void ctl_list(void *arg, struct hvs_jw *w)
+{
+	(void)arg;
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *vm = g.vms[i];
+		struct hvs_vmbus_stats vs;
+		unsigned nch = 0;
+		char ver[16];
+
+		hvs_jw_obj_begin(w, NULL);
+		hvs_jw_str(w, "name", vm->name);
+		hvs_jw_str(w, "state", vm_state_name(vm));
+		hvs_jw_uint(w, "vcpus", vm->vcpus);
+		hvs_jw_uint(w, "ram", vm->ram);
+		hvs_jw_int(w, "pid", vm->pid && !vm->reaped ? vm->pid : 0);
+		hvs_jw_str(w, "mode", vm->guest_cmd ? "fd" : "socket");
+		hvs_jw_uint(w, "boots", vm->boots);
+		memset(&vs, 0, sizeof(vs));
+		if (vm->srv) {
+			hvs_vmbus_get_stats(vm->srv, &vs);
+			hvs_vmbus_foreach_channel(vm->srv, count_chan_cb, &nch);
+		}
+		if (vs.vs_version) {
+			snprintf(ver, sizeof(ver), "%u.%u", vs.vs_version >> 16,
+				 vs.vs_version & 0xFFFF);
+			hvs_jw_str(w, "version", ver);
+		} else {
+			hvs_jw_null(w, "version");
+		}
+		hvs_jw_uint(w, "channels", nch);
+		if (vm->state == VM_DONE)
+			hvs_jw_int(w, "exit", vm->exit_code);
+		if (vm->part) {
+			struct hvs_partition_stats st;
+			hvs_partition_get_stats(vm->part, &st);
+			hvs_jw_obj_begin(w, "partition");
+			hvs_jw_str(w, "state", hvs_partition_state_name(st.ps_state));
+			hvs_jw_uint(w, "requests", st.ps_requests);
+			hvs_jw_uint(w, "malformed", st.ps_malformed);
+			hvs_jw_uint(w, "bad_vp", st.ps_bad_vp);
+			hvs_jw_uint(w, "bad_msr", st.ps_bad_msr);
+			hvs_jw_uint(w, "hc_errors", st.ps_hc_errors);
+			hvs_jw_uint(w, "posts", st.ps_posts);
+			hvs_jw_uint(w, "post_busy", st.ps_post_busy);
+			hvs_jw_uint(w, "signals", st.ps_signals);
+			hvs_jw_uint(w, "msgs_delivered", st.ps_msgs_delivered);
+			hvs_jw_uint(w, "msgq_len", st.ps_msgq_len);
+			hvs_jw_uint(w, "msgq_max", st.ps_msgq_max);
+			hvs_jw_uint(w, "msgq_full", st.ps_msgq_full);
+			hvs_jw_uint(w, "events", st.ps_events);
+			hvs_jw_uint(w, "doorbells", st.ps_doorbells);
+			hvs_jw_uint(w, "gpa_faults", st.ps_gpa_faults);
+			hvs_jw_obj_end(w);
+		}
+		hvs_jw_obj_end(w);
+	}
+}
+
+static int ctl_channels(void *arg, const char *name, struct hvs_jw *w)
+{
+	struct vm *vm = vm_by_name(name);
+	static char buf[192 * 1024];
+	int n;
+
+	(void)arg;
+	if (!vm || !vm->srv)
+		return -ENOENT;
+	n = hvs_vmbus_describe_json(vm->srv, buf, sizeof(buf));
+	if (n < 0 || !strstr(buf, "\"vm\":"))
+		hvs_jw_str(w, "vm", vm->name);
+	if (n < 0 || !hvs_jw_merge_obj(w, buf))
+		hvs_jw_raw(w, "vmbus", n < 0 ? "null" : buf);
+	return 0;
+}
+
+static int ctl_command(void *arg, const char *cmd, const struct hvs_json_obj *req,
+		       struct hvs_jw *w, const char **errmsg)
+{
+	(void)arg;
+	if (!strcmp(cmd, "stop")) {
+		const struct hvs_json_member *m = hvs_json_get(req, "vm");
+		struct vm *vm;
+		if (!m || m->jm_type != HVS_JSON_STRING) {
+			*errmsg = "\"vm\" (string) required";
+			return -EINVAL;
+		}
+		vm = vm_by_name(m->jm_str);
+		if (!vm) {
+			*errmsg = "no such VM";
+			return -ENOENT;
+		}
+		vm_stop(vm, "control stop");
+		hvs_jw_str(w, "vm", vm->name);
+		return 0;
+	}
+	if (!strcmp(cmd, "shutdown")) {
+		shutdown_all("control shutdown");
+		return 0;
+	}
+	return -ENOSYS;
+}
+
+static const struct hvs_control_ops ctl_ops = {
+	.list_vms = ctl_list,
+	.channels = ctl_channels,
+	.command = ctl_command,
+};
+
+/* ---- main -------------------------------------------------------------------- */
+
+static int setup_control(void)
+{
+	int r;
+
+	if (g.control_off)
+		return 0;
+	if (!g.control_explicit &&
+	    hvs_control_default_path(g.control_path, sizeof(g.control_path)) < 0) {
+		HVS_WARN(NULL, "default control socket path too long; no control socket");
+		return 0;
+	}
+	hvs_control_mkdir_parent(g.control_path);
+	r = hvs_control_create(g.loop, g.control_path, &ctl_ops, NULL, &g.ctl);
+	if (r == 0) {
+		HVS_INFO(NULL, "control socket %s", g.control_path);
+		return 0;
+	}
+	if (g.control_explicit) {
+		fprintf(stderr, "hvsim: --control %s: %s%s\n", g.control_path,
+			strerror(-r),
+			r == -EADDRINUSE ? " (another hvsim is serving it)" : "");
+		return r;
+	}
+	/* The default path is shared by every hvsim of this user: a second
+	 * one runs without (tests pass --control). */
+	HVS_WARN(NULL, "control socket %s unavailable (%s); running without",
+		 g.control_path, strerror(-r));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t mask;
+
+	if (argc >= 2 && !strcmp(argv[1], "ctl"))
+		return hvsim_ctl_main(argc - 1, argv + 1);
+	parse_args(argc, argv);
+
+	/* Before any thread exists: every thread inherits the mask, and the
+	 * signals arrive only through the signalfd. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	g.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	g.loop = hvs_loop_create();
+	if (g.sigfd < 0 || !g.loop) {
+		fprintf(stderr, "hvsim: cannot set up the event loop: %s\n",
+			strerror(errno));
+		return 2;
+	}
+	if (!hvs_loop_add_fd(g.loop, g.sigfd, HVS_EV_IN, signal_cb, NULL)) {
+		fprintf(stderr, "hvsim: signalfd watch: %s\n", strerror(errno));
+		return 2;
+	}
+	if (setup_control() < 0)
+		return 2;
+	if (g.listen_path[0]) {
+		int r = listen_start();
+		if (r < 0) {
+			fprintf(stderr, "hvsim: --listen %s: %s\n", g.listen_path,
+				strerror(-r));
+			hvs_control_destroy(g.ctl);
+			return 2;
+		}
+		HVS_INFO(NULL, "accepting HVSIM_SOCKET guests on %s",
+			 g.listen_path);
+	}
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *vm = g.vms[i];
+		struct hvs_vmbus_config sc = {
+			.vm_name = vm->name,
+			.max_version = vm->max_version,
+		};
+		vm->srv = hvs_vmbus_create(&sc);
+		if (!vm->srv) {
+			fprintf(stderr, "hvsim: %s: cannot create the VMBus server\n",
+				vm->name);
+			return 2;
+		}
+		for (uint32_t k = 0; k < vm->echo; k++) {
+			int r = hvs_echo_add(vm->srv, NULL);
+			if (r < 0) {
+				fprintf(stderr, "hvsim: %s: cannot add echo device: %s\n",
+					vm->name, strerror(-r));
+				return 2;
+			}
+		}
+	}
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *vm = g.vms[i];
+		if (g.timeout_ns)
+			vm->timeout_timer = hvs_loop_timer_add(g.loop, g.timeout_ns,
+							       0, timeout_cb, vm);
+		vm_boot(vm);
+	}
+
+	int lr = hvs_loop_run(g.loop);
+	if (lr < 0)
+		HVS_ERR(NULL, "event loop failed: %s", strerror(-lr));
+
+	/* Everything is done: free in order (partitions are gone). */
+	for (int i = 0; i < MAX_PENDING_CONNS; i++)
+		if (g.pending[i])
+			pending_free(g.pending[i], true);
+	hvs_control_destroy(g.ctl);
+	if (g.listen_fd >= 0) {
+		hvs_loop_del_fd(g.listen_w);
+		close(g.listen_fd);
+		unlink(g.listen_path);
+	}
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *vm = g.vms[i];
+		hvs_partition_destroy(vm->part);
+		linebuf_close(&vm->out);
+		linebuf_close(&vm->err);
+		hvs_loop_timer_cancel(vm->timeout_timer);
+		hvs_loop_timer_cancel(vm->term_timer);
+		hvs_loop_timer_cancel(vm->kill_timer);
+		if (vm->srv)
+			hvs_vmbus_destroy(vm->srv);
+		hvsim_free_argv(vm->guest_argv);
+		free(vm->guest_cmd);
+		free(vm);
+	}
+	free(g.vms);
+	hvs_loop_destroy(g.loop);
+	close(g.sigfd);
+	if (lr < 0 && !g.exit_set)
+		return 2;
+	return g.exit_code;
+}
