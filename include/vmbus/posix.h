@@ -12,7 +12,7 @@
  *   HVSIM_FD                 fd of the partition socket (set by the host)
  *   HVSIM_SOCKET             path of a listening host socket (then a VM name
  *                            is required: option vm_name or
- *                            VMBUS_POSIX_VM_NAME)
+ *                            HVSIM_VM_NAME)
  *   VMBUS_TIME_SCALE         slow the port's monotonic clock by this factor
  *                            (every core deadline stretches); falls back to
  *                            VMBUS_TEST_TIME_SCALE, then 1

@@ -267,8 +267,12 @@ static void handle(struct fake_host *h, const uint8_t *d, size_t len)
 			r[40 + i] = (uint8_t)(0xA0 + i);
 		rlen = 40 + h->hc_output_len;
 		break;
-	case 0x0006:
-		h->reset_kind = len >= 20 ? get32(d + 16) : 0xFFFFFFFFu;
+	case 0x0006: /* RESET: kind; exactly 20 bytes */
+		if (len != 20) {
+			result = -71;
+			break;
+		}
+		h->reset_kind = get32(d + 16);
 		h->reset_seen = true;
 		break;
 	default:
@@ -292,7 +296,7 @@ static void handle(struct fake_host *h, const uint8_t *d, size_t len)
 			send_fds(h->sock, r, rlen, NULL, 0);
 		}
 	}
-	if (type == 0x0006) {
+	if (type == 0x0006 && result == 0) {
 		/* RESET: the host tears the partition down after replying. */
 		shutdown(h->sock, SHUT_RDWR);
 		pthread_mutex_lock(&h->lock);

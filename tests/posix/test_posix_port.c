@@ -287,7 +287,7 @@ static void test_hello_socket_name(void **state)
 	/* A socket attach without a name is refused before HELLO. */
 	h = fh_start_listen(NULL, path);
 	o.po_vm_name = NULL;
-	unsetenv("VMBUS_POSIX_VM_NAME");
+	unsetenv("HVSIM_VM_NAME");
 	assert_int_equal(vmbus_posix_create(&o, &pl, &p), -VMBUS_EINVAL);
 	assert_true(log_has("needs a VM name"));
 	fh_stop(h);

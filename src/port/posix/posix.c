@@ -544,14 +544,14 @@ int vmbus_posix_create(const struct vmbus_posix_options *opt,
 		fd = connect_path(p, opt->po_socket_path);
 		by_socket = true;
 		name = opt->po_vm_name ? opt->po_vm_name
-				       : getenv("VMBUS_POSIX_VM_NAME");
+				       : getenv("HVSIM_VM_NAME");
 	} else if ((env = getenv(HVSIM_ENV_FD)) != NULL && *env) {
 		fd = env_fd(p, env);
 	} else if ((env = getenv(HVSIM_ENV_SOCKET)) != NULL && *env) {
 		fd = connect_path(p, env);
 		by_socket = true;
 		name = opt->po_vm_name ? opt->po_vm_name
-				       : getenv("VMBUS_POSIX_VM_NAME");
+				       : getenv("HVSIM_VM_NAME");
 	} else {
 		posix_log(p, VMBUS_LOG_ERR,
 			  "no partition: set HVSIM_FD or HVSIM_SOCKET");

@@ -480,10 +480,10 @@ int posix_abi_attach(struct vmbus_posix *p, int fd, const char *name)
 		(void)posix_mark_gone(p, VMBUS_POSIX_GONE_EOF);
 		return host_err;
 	}
-	if (len != sizeof(w)) {
+	if (len != HVSIM_ABI_WELCOME_LEN) {
 		posix_log(p, VMBUS_LOG_ERR,
-			  "WELCOME refused: %zu bytes, want %zu", len,
-			  sizeof(w));
+			  "WELCOME refused: %zu bytes, want %u", len,
+			  HVSIM_ABI_WELCOME_LEN);
 		return welcome_refuse(p, fds, nfds, -VMBUS_EPROTO);
 	}
 	memcpy(&w, rep, sizeof(w));
@@ -603,8 +603,8 @@ int posix_rdmsr(void *ctx, uint32_t vp, uint32_t msr, uint64_t *value)
 		return -VMBUS_EINVAL;
 	hv_put_le32(req + offsetof(struct hvsim_abi_rdmsr, arm_vp), vp);
 	hv_put_le32(req + offsetof(struct hvsim_abi_rdmsr, arm_msr), msr);
-	err = abi_call(p, req, sizeof(req), HVSIM_ABI_RDMSR, rep,
-		       sizeof(struct hvsim_abi_msr_reply), false, &len, 0);
+	err = abi_call(p, req, HVSIM_ABI_RDMSR_LEN, HVSIM_ABI_RDMSR, rep,
+		       HVSIM_ABI_MSR_REPLY_LEN, false, &len, 0);
 	if (err)
 		return err;
 	*value = hv_get_le64(rep + offsetof(struct hvsim_abi_msr_reply,
@@ -624,8 +624,8 @@ int posix_wrmsr(void *ctx, uint32_t vp, uint32_t msr, uint64_t value)
 	hv_put_le32(req + offsetof(struct hvsim_abi_wrmsr, awm_vp), vp);
 	hv_put_le32(req + offsetof(struct hvsim_abi_wrmsr, awm_msr), msr);
 	hv_put_le64(req + offsetof(struct hvsim_abi_wrmsr, awm_value), value);
-	err = abi_call(p, req, sizeof(req), HVSIM_ABI_WRMSR, rep,
-		       sizeof(struct hvsim_abi_msr_reply), false, &len, 0);
+	err = abi_call(p, req, HVSIM_ABI_WRMSR_LEN, HVSIM_ABI_WRMSR, rep,
+		       HVSIM_ABI_MSR_REPLY_LEN, false, &len, 0);
 	if (err)
 		return err;
 	stored = hv_get_le64(rep + offsetof(struct hvsim_abi_msr_reply,
@@ -729,9 +729,9 @@ int posix_hypercall(void *ctx, uint32_t vp, uint64_t control, const void *in,
 	hv_put_le64(req + offsetof(struct hvsim_abi_hypercall, ahc_control),
 		    control);
 	atomic_fetch_add(&p->st_hypercalls, 1);
-	err = abi_call(p, req, sizeof(struct hvsim_abi_hypercall) + send_len,
-		       HVSIM_ABI_HYPERCALL, rep,
-		       sizeof(struct hvsim_abi_hypercall_reply), true, &len, 0);
+	err = abi_call(p, req, HVSIM_ABI_HYPERCALL_LEN + send_len,
+		       HVSIM_ABI_HYPERCALL, rep, HVSIM_ABI_HC_REPLY_LEN, true,
+		       &len, 0);
 	if (err)
 		return err;
 	out_got = hv_get_le32(rep + offsetof(struct hvsim_abi_hypercall_reply,
@@ -765,6 +765,7 @@ int vmbus_posix_reset(struct vmbus_posix *p, uint32_t kind)
 	size_t len;
 	int err;
 
+	_Static_assert(HVSIM_ABI_RESET_LEN <= sizeof(req), "RESET fits");
 	if (kind != HVSIM_RESET_POWER_OFF && kind != HVSIM_RESET_REBOOT)
 		return -VMBUS_EINVAL;
 	memset(req, 0, sizeof(req));
@@ -772,8 +773,9 @@ int vmbus_posix_reset(struct vmbus_posix *p, uint32_t kind)
 	/* NOTE: the partition is marked gone under pr_lock together with the
 	 * exchange, so the watchdog's EOF (the host tears down right after
 	 * replying) cannot win and run the gone action instead. */
-	err = abi_call(p, req, sizeof(req), HVSIM_ABI_RESET, rep,
-		       sizeof(struct hvsim_abi_reply), false, &len,
+	/* NOTE: exactly 20 bytes on the wire, not the struct's padded size. */
+	err = abi_call(p, req, HVSIM_ABI_RESET_LEN, HVSIM_ABI_RESET, rep,
+		       HVSIM_ABI_RESET_REPLY_LEN, false, &len,
 		       VMBUS_POSIX_GONE_RESET);
 	if (err)
 		return err;
