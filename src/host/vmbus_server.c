@@ -233,8 +233,17 @@ static void handle_initiate_contact(struct hvs_vmbus *s, const uint8_t *m,
 		why = "bad interrupt page GPA";
 	}
 	if (!ok) {
-		SRV_BAD(s, "vmbus: INITIATE_CONTACT version %u.%u refused: %s",
-			VMBUS_VERSION_MAJOR(ver), VMBUS_VERSION_MINOR(ver), why);
+		/* Guests walk down their version list: a version this host
+		 * does not speak is normal, anything else is the guest's
+		 * fault. */
+		if (vmbus_version_known(ver) && ver > s->vs_max_version)
+			HVS_INFO(s->vs_name, "vmbus: INITIATE_CONTACT version "
+				 "%u.%u refused: %s", VMBUS_VERSION_MAJOR(ver),
+				 VMBUS_VERSION_MINOR(ver), why);
+		else
+			SRV_BAD(s, "vmbus: INITIATE_CONTACT version %u.%u "
+				"refused: %s", VMBUS_VERSION_MAJOR(ver),
+				VMBUS_VERSION_MINOR(ver), why);
 		if (sint >= HV_SYNIC_SINT_COUNT)
 			return;
 		vr.vr_version_supported = 0;
@@ -482,8 +491,10 @@ static uint16_t op_post_message(void *arg, uint32_t vp, uint32_t connection_id,
 		SRV_BAD(s, "vmbus: HvPostMessage type %u ignored", message_type);
 		return HV_STATUS_SUCCESS;
 	}
-	if (len > HV_MESSAGE_PAYLOAD_MAX)
+	if (len > HV_MESSAGE_PAYLOAD_MAX) {
+		SRV_BAD(s, "vmbus: HvPostMessage payload of %u bytes", len);
 		return HV_STATUS_INVALID_PARAMETER;
+	}
 	/* Our replies must not pile up without bound: push back. */
 	if (s->vs_ob_count >= s->vs_outbox_depth)
 		return HV_STATUS_INSUFFICIENT_BUFFERS;

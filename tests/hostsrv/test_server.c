@@ -454,6 +454,7 @@ static void test_version_matrix(void **state)
 			uint32_t ver = vi < NVERSIONS ? all_versions[vi]
 						      : bogus[vi - NVERSIONS];
 			struct t *t = t_new(host, 2);
+			uint64_t b0 = nbad(t);
 			uint16_t st = contact(t, ver, 1);
 			if (ver >= VMBUS_VERSION_WIN10_RS3_1 &&
 			    host < VMBUS_VERSION_WIN10_RS3_1) {
@@ -487,6 +488,9 @@ static void test_version_matrix(void **state)
 			} else {
 				assert_int_equal(m->len, 16);
 			}
+			/* walking down the version list is not abuse; an
+			 * unknown version word is */
+			assert_int_equal(nbad(t), b0 + (known ? 0 : 1));
 			expect_none(t);
 			t_free(t);
 		}
