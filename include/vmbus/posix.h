@@ -64,8 +64,8 @@ typedef void vmbus_posix_hook_fn(void *arg);
 
 struct vmbus_posix_options {
 	/* Attach: fd >= 0 uses that connected SOCK_SEQPACKET socket (the port
-	 * takes ownership and closes it on destroy); else socket_path, else
-	 * $HVSIM_FD, else $HVSIM_SOCKET. */
+	 * takes ownership: it is closed by destroy or by a failed create);
+	 * else socket_path, else $HVSIM_FD, else $HVSIM_SOCKET. */
 	int po_fd;                  /* -1: not given */
 	const char *po_socket_path; /* NULL: not given */
 	const char *po_vm_name;     /* HELLO name, socket attach only */
@@ -85,7 +85,8 @@ struct vmbus_posix_options {
 	void *po_log_arg;
 
 	int po_polled;              /* 1: leave irq/wait/wake/defer NULL */
-	uint8_t po_irq_vector;      /* 0: 0xF3, returned by irq_attach */
+	uint8_t po_irq_vector;      /* 0: keep the core's proposal (else 0xF3);
+	                               else forced by irq_attach */
 	uint32_t po_defer_queue;    /* 0: 1024 entries */
 	/* Initial countdowns (0: from env, see above); persistent if set in
 	 * po_fault_persist (bit per VMBUS_POSIX_FAULT_*). */

@@ -763,7 +763,11 @@ static void test_irq(void **state)
 	r.h = e.h;
 	r.pl = &e.pl;
 	assert_int_equal(e.pl.irq_attach(e.pl.ctx, &vec, isr, &r), 0);
-	assert_true(vec >= 16);
+	assert_int_equal(vec, 0xF3); /* no valid proposal: the default */
+	e.pl.irq_detach(e.pl.ctx);
+	vec = 0x41;
+	assert_int_equal(e.pl.irq_attach(e.pl.ctx, &vec, isr, &r), 0);
+	assert_int_equal(vec, 0x41); /* the core's proposal is kept */
 	assert_int_equal(e.pl.irq_attach(e.pl.ctx, &vec, isr, &r),
 			 -VMBUS_EBUSY);
 	assert_int_equal(e.pl.current_vp(e.pl.ctx), 0);

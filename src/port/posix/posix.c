@@ -509,6 +509,7 @@ int vmbus_posix_create(const struct vmbus_posix_options *opt,
 	p->po_polled = opt->po_polled != 0;
 	p->po_irq_vector = opt->po_irq_vector ? opt->po_irq_vector
 					      : POSIX_DEFAULT_VECTOR;
+	p->po_irq_vector_forced = opt->po_irq_vector != 0;
 
 	scale = opt->po_time_scale != 0 ? opt->po_time_scale : env_scale(p);
 	posix_time_init(p, scale,

@@ -4,6 +4,8 @@
  */
 #include "posix_priv.h"
 
+#include "hv/tlfs.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -125,7 +127,9 @@ int posix_irq_attach(void *ctx, uint8_t *vector, vmbus_isr_fn *isr, void *arg)
 		posix_log(p, VMBUS_LOG_ERR, "irq_attach: cannot start threads");
 		return -VMBUS_ENOMEM;
 	}
-	if (vector)
+	/* The core proposes a vector; an explicit port option overrides it,
+	 * an invalid proposal (below 16) gets the port's default. */
+	if (vector && (p->po_irq_vector_forced || *vector < HV_SINT_VECTOR_MIN))
 		*vector = p->po_irq_vector;
 	pthread_mutex_unlock(&p->pi_lock);
 	return 0;

@@ -52,6 +52,7 @@ struct vmbus_posix {
 	vmbus_posix_log_fn *po_log_fn;
 	void *po_log_arg;
 	uint8_t po_irq_vector;
+	bool po_irq_vector_forced;  /* option given: overrides the core's */
 	bool po_polled;
 
 	/* ---- clock ---- */
