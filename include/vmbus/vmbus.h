@@ -350,9 +350,11 @@ int vmbus_chan_recv_pkt(struct vmbus_channel *ch, void *buf, uint32_t *len,
 int vmbus_chan_wait_rx(struct vmbus_channel *ch, uint64_t timeout_ns);
 
 /*
- * vmbus_chan_wait_tx - wait until a packet of `bytes` payload (in-band)
- * would fit the send ring, or the channel dies, or timeout_ns passes.
- * Context: thread. Returns as vmbus_chan_wait_rx.
+ * vmbus_chan_wait_tx - wait until an in-band packet of `bytes` payload
+ * fits the send ring (pending_send_sz asks the host to signal), or the
+ * channel dies, or timeout_ns passes. Another writer may take the room
+ * first: retry the send. Context: thread. Returns 0, -VMBUS_ETIMEDOUT,
+ * -VMBUS_ENODEV, -VMBUS_EPROTO (BROKEN).
  */
 int vmbus_chan_wait_tx(struct vmbus_channel *ch, uint32_t bytes,
     uint64_t timeout_ns);

@@ -5,6 +5,7 @@
  * (spec 4.7), and bounded waits for receive data / send room.
  */
 #include "vmbus_priv.h"
+#include "shm.h"
 
 static int chan_io_state_err(const struct vmbus_channel *ch)
 {
@@ -359,26 +360,30 @@ int vmbus_chan_rx_pending(struct vmbus_channel *ch)
 }
 
 /*
- * Send-room check for vmbus_chan_wait_tx: the writer's snapshot of the
- * host's read_index is refreshed only by a write, so a stale one may
- * under-estimate the room; then pending_send_sz asks the host to signal
- * and the waiter returns after that signal (or a slice) for a retry.
+ * Send-room check for vmbus_chan_wait_tx. The ring's writer snapshot of
+ * the host's read_index is refreshed only by a write, so this loads the
+ * shared read_index itself (acquire), as a hint only: a value out of range
+ * or misaligned counts as "no room", and the write that follows validates
+ * everything again. When there is no room, pending_send_sz asks the host
+ * to signal once there is.
  */
 static bool chan_tx_room(struct vmbus_channel *ch, uint32_t bytes)
 {
 	struct vmbus *vb = ch->ch_bus;
 	const struct vmbus_ring *r = &ch->ch_tx;
 	uint32_t need, rd, wr, used, freeb;
-	bool ok;
+	bool ok = false;
 
 	need = (uint32_t)sizeof(struct vmbus_packet_desc) +
 	    (uint32_t)VMBUS_PACKET_ROUNDUP(bytes) + HV_RING_ALIGN;
 	vmbus_lock(vb, &ch->ch_tx_lock);
 	wr = r->rb_cur;
-	rd = r->rb_peer;
-	used = wr >= rd ? wr - rd : r->rb_dsize - rd + wr;
-	freeb = r->rb_dsize - used;
-	ok = freeb > need;
+	rd = vmbus_shm_load_acq32(&r->rb_ctl->rc_read_index);
+	if (rd < r->rb_dsize && rd % HV_RING_ALIGN == 0) {
+		used = wr >= rd ? wr - rd : r->rb_dsize - rd + wr;
+		freeb = r->rb_dsize - used;
+		ok = freeb > need;
+	}
 	if (!ok) {
 		vmbus_ring_set_pending_send(&ch->ch_tx, need);
 		ch->ch_tx_pending = true;
@@ -425,15 +430,6 @@ static int chan_wait(struct vmbus_channel *ch, uint64_t timeout_ns,
 			vmbus_unlock(vb, &ch->ch_lock);
 			/* A slice without a wakeup: maybe a lost interrupt. */
 			vmbus_poll_nested(vb);
-		}
-		if (is_tx) {
-			/* Woken (or a slice passed): the caller retries its
-			 * send, which refreshes the read_index snapshot. */
-			vmbus_lock(vb, &ch->ch_lock);
-			bool woke = ch->ch_wake_seq != seq;
-			vmbus_unlock(vb, &ch->ch_lock);
-			if (woke || !vmbus_polled(vb))
-				return 0;
 		}
 	}
 }

@@ -536,22 +536,61 @@ int fh_read_pkt(struct fakeport *fp, struct fh_chan *c, void *buf,
 	return (int)len;
 }
 
+/* Queue a reply packet; it is written when the ring has room. */
+static void fh_queue_reply(struct fh_chan *c, uint16_t type, uint64_t tid,
+    const void *data, uint32_t len)
+{
+	uint8_t *p = c->c_pend[c->c_npend];
+	struct vmbus_packet_desc d = { type, 2, 0, 0, tid };
+	uint32_t total = 16 + ((len + 7) & ~7u);
+
+	if (c->c_npend >= 2 || total > sizeof(c->c_pend[0]))
+		abort();
+	d.pd_len8 = (uint16_t)(total / 8);
+	memset(p, 0, total);
+	memcpy(p, &d, 16);
+	if (len)
+		memcpy(p + 16, data, len);
+	c->c_pend_len[c->c_npend++] = total;
+}
+
+/* Write queued replies; false if the ring is full (pending_send_sz set). */
+static bool fh_flush(struct fakeport *fp, struct fh_chan *c)
+{
+	while (c->c_npend) {
+		int r = fh_write_raw(fp, c, c->c_pend[0], c->c_pend_len[0]);
+
+		if (r == -VMBUS_EAGAIN) {
+			vmbus_ring_set_pending_send(&c->c_out,
+			    c->c_pend_len[0] + 8);
+			return false;
+		}
+		if (r != 0)
+			abort();
+		vmbus_ring_set_pending_send(&c->c_out, 0);
+		memmove(c->c_pend[0], c->c_pend[1], c->c_pend_len[1]);
+		c->c_pend_len[0] = c->c_pend_len[1];
+		c->c_npend--;
+	}
+	return true;
+}
+
 /* Echo VSP behaviour: like src/host/vsp/echo.c, written separately. */
 static void fh_echo(struct fakeport *fp, struct fh_chan *c)
 {
 	static _Alignas(8) uint8_t pkt[1 << 20];
 	int n;
 
-	while ((n = fh_read_pkt(fp, c, pkt, sizeof(pkt))) > 0) {
+	while (fh_flush(fp, c) &&
+	    (n = fh_read_pkt(fp, c, pkt, sizeof(pkt))) > 0) {
 		struct vmbus_packet_desc *d = (void *)pkt;
 		uint32_t off = (uint32_t)d->pd_offset8 * 8;
 
 		if (d->pd_type == VMBUS_PACKET_TYPE_DATA_INBAND) {
-			if (fh_write_pkt(fp, c, VMBUS_PACKET_TYPE_DATA_INBAND, 0,
-			    d->pd_trans_id, pkt + off, (uint32_t)n - off) != 0)
-				break;
+			fh_queue_reply(c, VMBUS_PACKET_TYPE_DATA_INBAND,
+			    d->pd_trans_id, pkt + off, (uint32_t)n - off);
 		} else if (d->pd_type == VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT) {
-			static uint8_t data[1 << 16];
+			static uint8_t data[4096];
 			uint32_t pos = 24, dl = 0;
 			uint32_t cnt = *(uint32_t *)(pkt + 20);
 
@@ -573,16 +612,22 @@ static void fh_echo(struct fakeport *fp, struct fh_chan *c)
 				}
 				pos += 8 + 8 * np;
 			}
-			(void)fh_write_pkt(fp, c, VMBUS_PACKET_TYPE_DATA_INBAND, 0,
+			fh_queue_reply(c, VMBUS_PACKET_TYPE_DATA_INBAND,
 			    d->pd_trans_id, data, dl);
 		} else {
 			continue;
 		}
 		c->c_echoed++;
 		if (d->pd_flags & VMBUS_PACKET_FLAG_COMPLETION_REQUESTED)
-			(void)fh_write_pkt(fp, c, VMBUS_PACKET_TYPE_COMP, 0,
-			    d->pd_trans_id, NULL, 0);
+			fh_queue_reply(c, VMBUS_PACKET_TYPE_COMP, d->pd_trans_id,
+			    NULL, 0);
 	}
+}
+
+void fh_kick(struct fakeport *fp, struct fh_chan *c)
+{
+	if (c->c_open && c->c_echo)
+		fh_echo(fp, c);
 }
 
 static bool fh_map_rings(struct fakeport *fp, struct fh_chan *c,

@@ -66,6 +66,10 @@ struct fh_chan {
 	uint32_t c_open_status;		/* status to answer OPEN with */
 	bool     c_open_noreply;
 	bool     c_rescind_on_open;
+	/* replies that did not fit the host->guest ring yet (in order) */
+	_Alignas(8) uint8_t c_pend[2][16 + 4096];
+	uint32_t c_pend_len[2];
+	uint32_t c_npend;
 };
 
 struct fh_gpadl {
@@ -178,6 +182,8 @@ void fh_signal_guest(struct fakeport *fp, struct fh_chan *c);
 /* Read one packet from the guest->host ring: returns len or -EAGAIN. */
 int  fh_read_pkt(struct fakeport *fp, struct fh_chan *c, void *buf,
     uint32_t cap);
+/* Run the echo behaviour now (as a host thread would after a pause). */
+void fh_kick(struct fakeport *fp, struct fh_chan *c);
 /* Count of logged guest messages of a type. */
 uint32_t fh_count(struct fakeport *fp, uint32_t type);
 struct fh_gpadl *fh_find_gpadl(struct fakeport *fp, uint32_t handle);

@@ -1102,12 +1102,14 @@ static void test_unload_unanswered(void **state)
 
 static void test_create_args(void **state)
 {
-	struct fakeport fp;
+	struct fakeport *fpp = calloc(1, sizeof(*fpp));
 	struct vmbus *vb = NULL;
 	struct vmbus_config cfg = { 0 };
 	struct vmbus_platform bad;
 
 	(void)state;
+	assert_non_null(fpp);
+#define fp (*fpp)
 	fp_init(&fp, 1);
 	assert_int_equal(vmbus_create(NULL, NULL, &vb), -VMBUS_EINVAL);
 	bad = fp.fp_plat;
@@ -1122,6 +1124,8 @@ static void test_create_args(void **state)
 	assert_null(vb);
 	vmbus_destroy(NULL);
 	(void)fp_fini(&fp);
+#undef fp
+	free(fpp);
 }
 
 int main(void)
