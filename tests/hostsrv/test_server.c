@@ -55,6 +55,9 @@ struct rec {
 	int opens, closes, signals, rescinds, destroys;
 	int last_why;
 	int open_ret;
+	bool rescind_in_signal;   /* rescind own channel from vo_on_signal */
+	bool closed_in_signal;    /* vo_close ran inside vo_on_signal */
+	bool in_signal;
 	struct hvs_channel *ch;
 };
 
@@ -69,6 +72,8 @@ static void rec_close(void *arg, struct hvs_channel *ch, int why)
 {
 	struct rec *r = arg;
 	(void)ch;
+	if (r->in_signal)
+		r->closed_in_signal = true;
 	r->closes++;
 	r->last_why = why;
 	r->ch = NULL;
@@ -76,8 +81,17 @@ static void rec_close(void *arg, struct hvs_channel *ch, int why)
 static void rec_signal(void *arg, struct hvs_channel *ch)
 {
 	struct rec *r = arg;
-	(void)ch;
 	r->signals++;
+	if (r->rescind_in_signal) {
+		r->in_signal = true;
+		assert_int_equal(hvs_vmbus_rescind(hvs_chan_server(ch),
+						   hvs_chan_relid(ch)), 0);
+		/* I/O stops at once; the close itself comes later */
+		assert_false(hvs_chan_is_open(ch));
+		assert_int_equal(hvs_chan_send(ch, 6, 0, 1, NULL, 0),
+				 -VMBUS_ENODEV);
+		r->in_signal = false;
+	}
 }
 static void rec_rescind(void *arg, struct hvs_channel *ch)
 {
@@ -1076,6 +1090,25 @@ static void test_rescind(void **state)
 	assert_int_equal(r2.destroys, 1);
 	expect_none(t2);
 	t_free(t2);
+	/* a VSP rescinding its own channel from inside its callback */
+	struct t *t3 = t_new(VMBUS_VERSION_IRON, 1);
+	struct rec r3 = { 0 };
+	struct gch g3;
+	uint32_t rl[2];
+	assert_int_equal(hvs_vmbus_add_device(t3->s, &rec_ops, &r3, &kvp, NULL,
+					      NULL), 1);
+	connect_ok(t3, VMBUS_VERSION_IRON);
+	assert_int_equal(request_offers(t3, rl, 2), 1);
+	open_chan(t3, &g3, 1, 0x42, 2, 4, 0);
+	r3.rescind_in_signal = true;
+	guest_signal(t3, &g3);
+	assert_int_equal(r3.closes, 1);
+	assert_false(r3.closed_in_signal);
+	assert_int_equal(r3.last_why, HVS_CLOSE_RESCIND);
+	expect_msg(t3, VMBUS_CHANMSG_RESCIND_CHANNELOFFER);
+	teardown_msg(t3, 1, 0x42);
+	expect_msg(t3, VMBUS_CHANMSG_GPADL_TORNDOWN);
+	t_free(t3);
 	/* a GPADL left behind by a rescinded channel goes with its relid */
 	assert_int_equal(gpadl_pages(t, 2, 0x41, fp_alloc(t->p, 2), 2), 0);
 	assert_int_equal(hvs_vmbus_rescind(t->s, 2), 0);

@@ -237,12 +237,11 @@ void hvs_chan_handle_open(struct hvs_vmbus *s, const uint8_t *m, uint32_t len)
 	hvs_chan_dispatch_signal(ch);
 }
 
-void hvs_chan_close_host(struct hvs_channel *ch, int why)
+/* VSP close, then forget the rings and release the ring GPADL. */
+static void chan_teardown(struct hvs_channel *ch, int why)
 {
 	struct hvs_vmbus *s = ch->ch_srv;
 
-	if (ch->ch_state != HVS_CHAN_OPEN)
-		return;
 	/* NOTE: the VSP stops first, then the rings are forgotten, then the
 	 * GPADL may be torn down. */
 	ch->ch_dev->dv_ops->vo_close(ch->ch_dev->dv_arg, ch, why);
@@ -256,7 +255,21 @@ void hvs_chan_close_host(struct hvs_channel *ch, int why)
 	ch->ch_priv = NULL;
 	ch->ch_broken = false;
 	ch->ch_pending_set = false;
-	ch->ch_state = HVS_CHAN_OFFERED;
+}
+
+void hvs_chan_close_host(struct hvs_channel *ch, int why)
+{
+	if (ch->ch_state != HVS_CHAN_OPEN)
+		return;
+	ch->ch_state = HVS_CHAN_OFFERED; /* callers refine (RESCINDED...) */
+	if (ch->ch_in_signal) {
+		/* The VSP asked for this from its own callback (e.g. it
+		 * rescinded its device): I/O stops now (state), its state is
+		 * freed once the callback has returned. */
+		ch->ch_close_deferred = why + 1;
+		return;
+	}
+	chan_teardown(ch, why);
 }
 
 void hvs_chan_handle_close(struct hvs_vmbus *s, const uint8_t *m, uint32_t len)
@@ -350,6 +363,11 @@ void hvs_chan_dispatch_signal(struct hvs_channel *ch)
 	ch->ch_in_signal = true;
 	ch->ch_dev->dv_ops->vo_on_signal(ch->ch_dev->dv_arg, ch);
 	ch->ch_in_signal = false;
+	if (ch->ch_close_deferred != 0) {
+		int why = ch->ch_close_deferred - 1;
+		ch->ch_close_deferred = 0;
+		chan_teardown(ch, why);
+	}
 }
 
 /* Host -> guest channel signal (spec 3.7). */

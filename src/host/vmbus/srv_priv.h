@@ -72,6 +72,8 @@ struct hvs_channel {
 	enum hvs_chan_state ch_state; /* UNOFFERED, OFFERED, OPEN, RESCINDED */
 	bool ch_broken;
 	bool ch_in_signal;           /* re-entrancy guard for vo_on_signal */
+	int ch_close_deferred;       /* why + 1: close asked for from inside
+					vo_on_signal, done when it returns */
 	uint8_t ch_monitor_id;       /* VMBUS_MONITOR_ID_NONE if none */
 	uint32_t ch_target_vp;       /* VMBUS_OPEN_TARGET_VP_NONE = poll */
 	uint32_t ch_openid;
