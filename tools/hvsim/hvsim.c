@@ -144,6 +144,7 @@ static void usage(FILE *f)
 "                         default WS2022 (5.3)\n"
 "  --echo N               offer N echo test devices (default 0)\n"
 "  --vm                   start describing the next VM\n"
+"  -- CMD [ARG...]        last: the guest's argv as is (instead of --guest)\n"
 "A VM without --guest waits for a guest connecting to --listen PATH\n"
 "(HVSIM_SOCKET=PATH) that names the VM in HELLO.\n"
 "\n"
@@ -229,6 +230,33 @@ static void parse_args(int argc, char **argv)
 		if (!strcmp(a, "--vm")) {
 			cur = vm_new();
 			continue;
+		}
+		if (!strcmp(a, "--")) {
+			/* The rest is the guest's argv, taken as is. */
+			if (i + 1 >= argc)
+				die_usage("%s must be followed by a guest command", a);
+			if (!cur || cur->guest_cmd)
+				cur = vm_new();
+			cur->guest_argv = calloc((size_t)(argc - i), sizeof(char *));
+			size_t cl = 1;
+			for (int k = i + 1; k < argc; k++)
+				cl += strlen(argv[k]) + 1;
+			cur->guest_cmd = calloc(1, cl);
+			if (!cur->guest_argv || !cur->guest_cmd) {
+				fprintf(stderr, "hvsim: out of memory\n");
+				exit(2);
+			}
+			for (int k = i + 1; k < argc; k++) {
+				cur->guest_argv[k - i - 1] = strdup(argv[k]);
+				if (!cur->guest_argv[k - i - 1]) {
+					fprintf(stderr, "hvsim: out of memory\n");
+					exit(2);
+				}
+				if (k > i + 1)
+					strcat(cur->guest_cmd, " ");
+				strcat(cur->guest_cmd, argv[k]);
+			}
+			break;
 		}
 		if (strncmp(a, "--", 2))
 			die_usage("unexpected argument '%s' (options start with --)", a);
