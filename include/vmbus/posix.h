@@ -38,7 +38,10 @@ struct vmbus_posix;
 /* What the port does when the partition is gone (timeout, EOF, an ABI
  * violation by the host). Either way every later call fails with
  * -VMBUS_ENODEV and every wait wakes with -VMBUS_ENODEV. */
-#define VMBUS_POSIX_GONE_EXIT 0 /* log, call on_gone, exit(0) (default) */
+#define VMBUS_POSIX_GONE_EXIT 0 /* log, call on_gone, exit(0) (default);
+				 * power_off/reboot exit after RESET (a
+				 * socket-attached guest re-executes itself
+				 * on reboot, to reconnect) */
 #define VMBUS_POSIX_GONE_FAIL 1 /* log, call on_gone, keep running (tests) */
 
 /* Why the partition is gone (on_gone's `reason`, vmbus_posix_gone()). */

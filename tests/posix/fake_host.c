@@ -274,6 +274,8 @@ static void handle(struct fake_host *h, const uint8_t *d, size_t len)
 		}
 		h->reset_kind = get32(d + 16);
 		h->reset_seen = true;
+		if (h->nresets < 8)
+			h->resets[h->nresets++] = h->reset_kind;
 		break;
 	default:
 		result = -71;
@@ -315,24 +317,35 @@ static bool stopping(struct fake_host *h)
 	return s;
 }
 
+/* Listen mode: accept the next connection (a rebooted guest reconnects). */
+static bool accept_one(struct fake_host *h)
+{
+	while (!stopping(h)) {
+		struct pollfd pfd = { .fd = h->listen_fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 50) > 0) {
+			int s = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (s < 0)
+				continue;
+			pthread_mutex_lock(&h->lock);
+			h->sock = s;
+			h->closed = false;
+			h->connections++;
+			pthread_mutex_unlock(&h->lock);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void *host_main(void *arg)
 {
 	struct fake_host *h = arg;
 	uint8_t d[8192];
 
-	if (h->listen_fd >= 0) {
-		while (!stopping(h)) {
-			struct pollfd pfd = { .fd = h->listen_fd,
-					      .events = POLLIN };
-			if (poll(&pfd, 1, 50) > 0) {
-				h->sock = accept4(h->listen_fd, NULL, NULL,
-						  SOCK_CLOEXEC);
-				break;
-			}
-		}
-		if (h->sock < 0)
-			return NULL;
-	}
+	if (h->listen_fd >= 0 && !accept_one(h))
+		return NULL;
 	while (!stopping(h)) {
 		struct pollfd pfd = { .fd = h->sock, .events = POLLIN };
 		ssize_t n;
@@ -340,15 +353,24 @@ static void *host_main(void *arg)
 		if (poll(&pfd, 1, 50) <= 0)
 			continue;
 		n = recv(h->sock, d, sizeof(d), MSG_DONTWAIT);
-		if (n <= 0) {
-			if (n < 0 && errno == EAGAIN)
-				continue;
-			/* EOF or shut down: idle until stopped. */
-			struct timespec ts = { 0, 20 * 1000000 };
-			nanosleep(&ts, NULL);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n > 0) {
+			handle(h, d, (size_t)n);
 			continue;
 		}
-		handle(h, d, (size_t)n);
+		if (h->listen_fd >= 0) {
+			pthread_mutex_lock(&h->lock);
+			close(h->sock);
+			h->sock = -1;
+			pthread_mutex_unlock(&h->lock);
+			if (!accept_one(h))
+				return NULL;
+			continue;
+		}
+		/* EOF or shut down: idle until stopped. */
+		struct timespec ts = { 0, 20 * 1000000 };
+		nanosleep(&ts, NULL);
 	}
 	return NULL;
 }

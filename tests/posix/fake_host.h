@@ -81,6 +81,9 @@ struct fake_host {
 	uint32_t hc_input_len;
 	uint32_t reset_kind;
 	bool reset_seen;
+	uint32_t resets[8];      /* kinds, over all connections */
+	size_t nresets;
+	int connections;         /* accepted (listen mode) */
 	bool closed;
 	/* behaviour (under lock) */
 	enum fh_fault fault;

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1252,6 +1254,53 @@ static void test_power_off_hooks(void **state)
 	env_down(&e);
 }
 
+/* A socket-attached guest that reboots starts itself again and reconnects;
+ * on its second boot it powers off. Runs the helper as a child process. */
+static void test_reboot_reconnects(void **state)
+{
+	struct fake_host *h;
+	char path[108];
+	uint64_t end;
+	pid_t pid;
+	int status = -1;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/vmbus-posix-reboot-%d.sock",
+		 (int)getpid());
+	h = fh_start_listen(NULL, path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("HVSIM_SOCKET", path, 1);
+		setenv("HVSIM_VM_NAME", "rebootvm", 1);
+		unsetenv("HVSIM_FD");
+		unsetenv("POSIX_REBOOT_BOOT");
+		execl(POSIX_REBOOT_GUEST, POSIX_REBOOT_GUEST, (char *)NULL);
+		_exit(127);
+	}
+	end = mono_ns() + 30ull * 1000000000ull * VMBUS_TEST_TIME_SCALE;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (mono_ns() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fh_stop(h);
+			fail_msg("reboot guest did not finish");
+		}
+		sleep_ms(10);
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	pthread_mutex_lock(&h->lock);
+	assert_int_equal(h->connections, 2);
+	assert_int_equal(h->nresets, 2);
+	assert_int_equal(h->resets[0], HVSIM_RESET_REBOOT);
+	assert_int_equal(h->resets[1], HVSIM_RESET_POWER_OFF);
+	assert_memory_equal(h->hello + 24, "rebootvm", 8);
+	pthread_mutex_unlock(&h->lock);
+	fh_stop(h);
+	unlink(path);
+}
+
 static void plog(struct vmbus_platform *pl, int level, const char *fmt, ...)
 {
 	va_list ap;
@@ -1350,6 +1399,7 @@ int main(void)
 		cmocka_unit_test(test_wait_wake),
 		cmocka_unit_test(test_defer),
 		cmocka_unit_test(test_power_off_hooks),
+		cmocka_unit_test(test_reboot_reconnects),
 		cmocka_unit_test(test_log_filter),
 		cmocka_unit_test(test_polled),
 	};

@@ -233,6 +233,35 @@ static void run_hooks(struct vmbus_posix *p)
 	free(snap);
 }
 
+/* Run this program again with the same argv and environment. Every fd the
+ * port opened is close-on-exec. Returns only on failure. */
+static void reexec(struct vmbus_posix *p)
+{
+	static char buf[65536];
+	char *argv[256];
+	size_t len = 0, argc = 0;
+	ssize_t n;
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		goto fail;
+	while (len < sizeof(buf) - 1 &&
+	       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	for (size_t i = 0; i < len && argc < 255; i += strlen(buf + i) + 1)
+		argv[argc++] = buf + i;
+	argv[argc] = NULL;
+	if (argc == 0)
+		goto fail;
+	posix_log(p, VMBUS_LOG_INFO, "reboot: starting %s again", argv[0]);
+	execv("/proc/self/exe", argv);
+fail:
+	posix_log(p, VMBUS_LOG_ERR, "reboot: cannot start the program again: %s",
+		  strerror(errno));
+}
+
 static int power(struct vmbus_posix *p, uint32_t kind)
 {
 	int err;
@@ -246,7 +275,11 @@ static int power(struct vmbus_posix *p, uint32_t kind)
 		return err;
 	}
 	if (p->po_gone_action == VMBUS_POSIX_GONE_EXIT) {
-		/* HVSIM_FD: the host starts the program again on reboot. */
+		/* HVSIM_FD: the host starts the program again on reboot; a
+		 * guest attached by HVSIM_SOCKET reconnects (DESIGN.md "Power
+		 * and reboot"): start this program again ourselves. */
+		if (kind == HVSIM_RESET_REBOOT && p->pr_by_socket)
+			reexec(p);
 		posix_log(p, VMBUS_LOG_INFO, "exiting");
 		exit(0);
 	}
@@ -474,16 +507,21 @@ int vmbus_posix_create(const struct vmbus_posix_options *opt,
 		vmbus_posix_options_init(&defaults);
 		opt = &defaults;
 	}
-	if (opt->po_gone_action != VMBUS_POSIX_GONE_EXIT &&
-	    opt->po_gone_action != VMBUS_POSIX_GONE_FAIL)
+	if ((opt->po_gone_action != VMBUS_POSIX_GONE_EXIT &&
+	     opt->po_gone_action != VMBUS_POSIX_GONE_FAIL) ||
+	    (opt->po_time_scale != 0 &&
+	     !(opt->po_time_scale >= 0.001 && opt->po_time_scale <= 1e6))) {
+		if (opt->po_fd >= 0)
+			close(opt->po_fd);
 		return -VMBUS_EINVAL;
-	if (opt->po_time_scale != 0 &&
-	    !(opt->po_time_scale >= 0.001 && opt->po_time_scale <= 1e6))
-		return -VMBUS_EINVAL;
+	}
 
 	p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p) {
+		if (opt->po_fd >= 0)
+			close(opt->po_fd);
 		return -VMBUS_ENOMEM;
+	}
 	pthread_mutex_init(&p->pr_lock, NULL);
 	pthread_mutex_init(&p->pm_lock, NULL);
 	pthread_mutex_init(&p->pi_lock, NULL);
@@ -543,14 +581,14 @@ int vmbus_posix_create(const struct vmbus_posix_options *opt,
 		fd = opt->po_fd;
 	} else if (opt->po_socket_path) {
 		fd = connect_path(p, opt->po_socket_path);
-		by_socket = true;
+		by_socket = p->pr_by_socket = true;
 		name = opt->po_vm_name ? opt->po_vm_name
 				       : getenv("HVSIM_VM_NAME");
 	} else if ((env = getenv(HVSIM_ENV_FD)) != NULL && *env) {
 		fd = env_fd(p, env);
 	} else if ((env = getenv(HVSIM_ENV_SOCKET)) != NULL && *env) {
 		fd = connect_path(p, env);
-		by_socket = true;
+		by_socket = p->pr_by_socket = true;
 		name = opt->po_vm_name ? opt->po_vm_name
 				       : getenv("HVSIM_VM_NAME");
 	} else {

@@ -438,9 +438,9 @@ int posix_abi_attach(struct vmbus_posix *p, int fd, const char *name)
 	uint32_t vcpus, fd_count, version;
 	int reason, host_err = 0, err;
 
+	p->pr_sock = fd; /* owned from here: closed by teardown */
 	if (name_len > HVSIM_ABI_MAX_NAME)
 		return -VMBUS_EINVAL;
-	p->pr_sock = fd;
 	memset(req, 0, sizeof(req));
 	hv_put_le32(req + offsetof(struct hvsim_abi_hello, ahh_abi_version),
 		    HVSIM_ABI_VERSION);

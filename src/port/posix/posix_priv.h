@@ -63,6 +63,7 @@ struct vmbus_posix {
 	/* ---- the partition socket; requests serialised by pr_lock ---- */
 	pthread_mutex_t pr_lock;
 	int pr_sock;
+	bool pr_by_socket;          /* HVSIM_SOCKET attach: re-exec on reboot */
 	uint64_t pr_seq;            /* last seq used */
 	_Atomic int pr_gone;        /* VMBUS_POSIX_ALIVE or GONE_* */
 	_Atomic int pr_gone_acted;  /* on_gone/exit ran */
