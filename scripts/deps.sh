@@ -5,7 +5,8 @@
 set -euo pipefail
 
 VMBUS_DEBS=(build-essential cmake ninja-build pkg-config clang
-            libcmocka-dev liburing-dev python3)
+            libcmocka-dev liburing-dev libslirp-dev libpcap-dev liblwip-dev
+            python3)
 
 vmbus_missing_debs() {
 	local missing=() p
