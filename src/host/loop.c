@@ -32,7 +32,8 @@ struct hvs_loop_fd {
 	bool w_dead;
 	hvs_fd_cb w_cb;
 	void *w_arg;
-	struct hvs_loop_fd *w_next; /* zombie list */
+	struct hvs_loop_fd *w_next; /* live list, then zombie list */
+	struct hvs_loop_fd *w_prev;
 };
 
 struct hvs_loop_timer {
@@ -63,6 +64,7 @@ struct hvs_loop {
 	atomic_bool l_stop;
 	pthread_t l_thread;
 	atomic_bool l_running;
+	struct hvs_loop_fd *l_live;      /* registered watchers */
 	struct hvs_loop_fd *l_zombies;
 	struct hvs_loop_timer *l_timers; /* sorted by deadline */
 	pthread_mutex_t l_call_lock;
@@ -125,6 +127,11 @@ void hvs_loop_destroy(struct hvs_loop *loop)
 		loop->l_zombies = w->w_next;
 		free(w);
 	}
+	while (loop->l_live) {
+		struct hvs_loop_fd *w = loop->l_live;
+		loop->l_live = w->w_next;
+		free(w);
+	}
 	while (loop->l_timers) {
 		struct hvs_loop_timer *t = loop->l_timers;
 		loop->l_timers = t->t_next;
@@ -168,6 +175,10 @@ struct hvs_loop_fd *hvs_loop_add_fd(struct hvs_loop *loop, int fd,
 		errno = e;
 		return NULL;
 	}
+	w->w_next = loop->l_live;
+	if (w->w_next)
+		w->w_next->w_prev = w;
+	loop->l_live = w;
 	return w;
 }
 
@@ -191,6 +202,13 @@ void hvs_loop_del_fd(struct hvs_loop_fd *w)
 		return;
 	epoll_ctl(w->w_loop->l_epfd, EPOLL_CTL_DEL, w->w_fd, NULL);
 	w->w_dead = true;
+	if (w->w_prev)
+		w->w_prev->w_next = w->w_next;
+	else
+		w->w_loop->l_live = w->w_next;
+	if (w->w_next)
+		w->w_next->w_prev = w->w_prev;
+	w->w_prev = NULL;
 	/* Freed at the end of the batch: its event may still be pending. */
 	w->w_next = w->w_loop->l_zombies;
 	w->w_loop->l_zombies = w;

@@ -421,8 +421,7 @@ static void test_control_requests(void **state)
 		"{\"cmd\":\"fault\",\"name\":\"withhold_reply\",\"enable\":true,\"params\":{\"times\":-1}}",
 		"{\"cmd\":\"fault\",\"name\":\"withhold_reply\",\"enable\":true,\"params\":{\"Bad Name\":1}}",
 		"{\"cmd\":\"fault\",\"name\":\"withhold_reply\",\"enable\":true,\"vm\":3}",
-		"{\"cmd\":\"fault\",\"name\":\"withhold_reply\",\"enable\":true,\"params\":"
-		"{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1,\"i\":1}}",
+		"{\"cmd\":\"fault\",\"name\":\"withhold_reply\",\"enable\":true,\"params\":{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1,\"i\":1}}",
 	};
 	for (size_t i = 0; i < sizeof(bad_fault) / sizeof(bad_fault[0]); i++) {
 		handle(s.ctl, bad_fault[i], buf, sizeof(buf));

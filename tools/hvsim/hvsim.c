@@ -113,6 +113,7 @@ static struct {
 	int exit_code;
 	bool exit_set;
 	int sigfd;
+	struct hvs_loop_fd *sig_w;
 } g = { .listen_fd = -1, .sigfd = -1 };
 
 static void vm_boot(struct vm *vm);
@@ -1228,7 +1229,8 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 2;
 	}
-	if (!hvs_loop_add_fd(g.loop, g.sigfd, HVS_EV_IN, signal_cb, NULL)) {
+	g.sig_w = hvs_loop_add_fd(g.loop, g.sigfd, HVS_EV_IN, signal_cb, NULL);
+	if (!g.sig_w) {
 		fprintf(stderr, "hvsim: signalfd watch: %s\n", strerror(errno));
 		return 2;
 	}
@@ -1303,6 +1305,7 @@ int main(int argc, char **argv)
 		free(vm);
 	}
 	free(g.vms);
+	hvs_loop_del_fd(g.sig_w);
 	hvs_loop_destroy(g.loop);
 	close(g.sigfd);
 	if (lr < 0 && !g.exit_set)
