@@ -1084,6 +1084,72 @@ static void test_rescind_during_open(void **state)
 	env_free(e);
 }
 
+static void test_subchannels(void **state)
+{
+	struct env *e = env_echo(8192, 8192, true);
+	struct vmbus_channel *pri = grabbed[5], *sub[4];
+	struct fh_chan *s1, *s2;
+	struct vmbus_chan_info ci;
+
+	(void)state;
+	assert_int_equal(vmbus_chan_subchan_get(pri, 2, sub, 100000),
+	    -VMBUS_ETIMEDOUT);
+	/* offered out of order; returned in sub index order */
+	s2 = fh_add_chan(&e->fp, 31, &fh_guid_echo, &fh_guid_inst[0], 2, true);
+	s1 = fh_add_chan(&e->fp, 30, &fh_guid_echo, &fh_guid_inst[0], 1, true);
+	fh_offer(&e->fp, s2);
+	assert_int_equal(vmbus_chan_subchan_get(pri, 2, sub, 100000), 1);
+	fh_offer(&e->fp, s1);
+	assert_int_equal(vmbus_chan_subchan_get(pri, 2, sub, 100000), 2);
+	assert_int_equal(vmbus_chan_sub_index(sub[0]), 1);
+	assert_int_equal(vmbus_chan_sub_index(sub[1]), 2);
+	assert_ptr_equal(vmbus_chan_device(sub[0]), vmbus_chan_device(pri));
+	assert_int_equal(vmbus_chan_subchan_get(sub[0], 1, sub + 2, 1),
+	    -VMBUS_EINVAL);	/* not a primary */
+	/* no driver attach for subchannels; they open like any channel */
+	assert_int_equal(attach_calls, 1);
+	for (int i = 0; i < 2; i++) {
+		uint8_t b[16];
+		uint32_t len = sizeof(b);
+
+		assert_int_equal(vmbus_chan_open(sub[i], 8192, 8192, NULL, 0,
+		    NULL, NULL), 0);
+		assert_int_equal(vmbus_chan_send(sub[i],
+		    VMBUS_PACKET_TYPE_DATA_INBAND, 0, "sub", 3, 1), 0);
+		assert_int_equal(vmbus_chan_wait_rx(sub[i], 1000000), 0);
+		assert_int_equal(vmbus_chan_recv(sub[i], b, &len, NULL), 0);
+		assert_memory_equal(b, "sub", 3);
+	}
+	/* closing the primary closes its subchannels first */
+	assert_int_equal(vmbus_chan_close(pri), 0);
+	assert_int_equal(vmbus_chan_state(sub[0]), VMBUS_CHAN_CLOSED);
+	assert_int_equal(vmbus_chan_state(sub[1]), VMBUS_CHAN_CLOSED);
+	assert_false(s1->c_open);
+	uint32_t first_close = UINT32_MAX, last_close = 0, n = 0;
+	for (uint32_t i = 0; i < e->fp.fp_host.h_nlog; i++)
+		if (e->fp.fp_host.h_log[i] == VMBUS_CHANMSG_CLOSECHANNEL) {
+			if (first_close == UINT32_MAX)
+				first_close = i;
+			last_close = i;
+			n++;
+		}
+	assert_int_equal(n, 3);
+	(void)last_close;
+	/* rescind of a subchannel releases it; the primary stays */
+	fh_rescind(&e->fp, s2);
+	vmbus_poll(e->vb);
+	assert_true(s2->c_released);
+	assert_int_equal(nchannels(e->vb), 2);
+	assert_int_equal(vmbus_chan_get_info(pri, &ci), 0);
+	assert_int_equal(ci.ci_state, VMBUS_CHAN_CLOSED);
+	/* the freed index may be offered again */
+	s2->c_released = false;
+	s2->c_relid = 32;
+	fh_offer(&e->fp, s2);
+	assert_int_equal(vmbus_chan_subchan_get(pri, 2, sub, 100000), 2);
+	env_free(e);
+}
+
 static void test_unload_unanswered(void **state)
 {
 	struct env *e = env_new(1);
@@ -1158,6 +1224,7 @@ int main(void)
 		cmocka_unit_test(test_xact_echo_roundtrip),
 		cmocka_unit_test(test_rescind_with_xacts),
 		cmocka_unit_test(test_rescind_during_open),
+		cmocka_unit_test(test_subchannels),
 		cmocka_unit_test(test_unload_unanswered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
