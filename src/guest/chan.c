@@ -793,8 +793,9 @@ static void vmbus_finish_rescind(struct vmbus *vb, struct vmbus_channel *ch)
 
 void vmbus_run_work(struct vmbus *vb)
 {
+again:
 	if (atomic_exchange(&vb->vb_in_work, true))
-		return;
+		return;		/* the running one sees vb_work_pending */
 	while (atomic_exchange(&vb->vb_work_pending, false)) {
 		for (uint32_t i = 0; i < vb->vb_nchans; i++) {
 			struct vmbus_channel *ch = &vb->vb_chans[i];
@@ -811,6 +812,9 @@ void vmbus_run_work(struct vmbus *vb)
 		}
 	}
 	atomic_store(&vb->vb_in_work, false);
+	/* Work queued after our last check but refused by vb_in_work. */
+	if (atomic_load(&vb->vb_work_pending))
+		goto again;
 }
 
 void vmbus_detach_all(struct vmbus *vb)
