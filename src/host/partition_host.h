@@ -4,7 +4,7 @@
  * socket and the tests use. The VMBus server only needs partition.h.
  *
  * All functions here run on the partition's loop thread, except
- * hvs_partition_get_stats() and hvs_abi_parse_hello() (any thread).
+ * hvs_abi_parse_hello() (any thread).
  */
 #ifndef HVS_PARTITION_HOST_H
 #define HVS_PARTITION_HOST_H
@@ -47,7 +47,9 @@ struct hvs_partition_config {
 	 * 0 = no limit. */
 	uint64_t hello_timeout_ns;
 	/* Bound on host->guest SynIC messages queued in the partition (all
-	 * vCPUs and SINTs together). 0 = HVS_PARTITION_MSGQ_DEFAULT. */
+	 * vCPUs and SINTs together). 0 = HVS_PARTITION_MSGQ_DEFAULT. When
+	 * hvs_partition_post_message() answered -EAGAIN, the server's
+	 * synic_changed callback runs once the guest has made room (EOM). */
 	uint32_t msgq_limit;
 };
 

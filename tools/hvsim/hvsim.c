@@ -44,6 +44,10 @@ extern char **environ;
 #define HELLO_TIMEOUT_NS (30ull * NS_PER_S)
 #define MAX_PENDING_CONNS 16
 #define LINE_MAX_BYTES 4096
+/* Backstop for the VMBus servers (hvs_vmbus_poll): retry queued messages,
+ * scan monitor pages. Faster when a VM uses monitored notification. */
+#define POLL_NS (10ull * 1000000)
+#define POLL_MONITORED_NS (1ull * 1000000)
 
 enum vm_state {
 	VM_WAITING,   /* socket mode: no guest attached */
@@ -70,6 +74,7 @@ struct vm {
 	uint64_t ram;
 	uint32_t max_version;
 	uint32_t echo;          /* echo devices */
+	bool monitored;         /* offers with monitor ids (MNF) */
 	bool have_name, have_vcpus, have_memory, have_version, have_echo;
 
 	enum vm_state state;
@@ -114,6 +119,7 @@ static struct {
 	bool exit_set;
 	int sigfd;
 	struct hvs_loop_fd *sig_w;
+	struct hvs_loop_timer *poll_timer;
 } g = { .listen_fd = -1, .sigfd = -1 };
 
 static void vm_boot(struct vm *vm);
@@ -144,6 +150,8 @@ static void usage(FILE *f)
 "                         (0.13 1.1 2.4 3.0 4.0 4.1 5.0 5.1 5.2 5.3 6.0);\n"
 "                         default WS2022 (5.3)\n"
 "  --echo N               offer N echo test devices (default 0)\n"
+"  --monitored on|off     offer channels with monitor ids, so the guest\n"
+"                         signals through its monitor page (default off)\n"
 "  --vm                   start describing the next VM\n"
 "  -- CMD [ARG...]        last: the guest's argv as is (instead of --guest)\n"
 "A VM without --guest waits for a guest connecting to --listen PATH\n"
@@ -329,6 +337,15 @@ static void parse_args(int argc, char **argv)
 					  "WS2012, WS2012R2, WS2016, WS2019, WS2022 or "
 					  "a version such as 4.1 or 5.0", v);
 			cur->have_version = true;
+		} else if (!strcmp(a, "--monitored")) {
+			if (!cur)
+				cur = vm_new();
+			if (!strcmp(v, "on") || !strcmp(v, "1"))
+				cur->monitored = true;
+			else if (!strcmp(v, "off") || !strcmp(v, "0"))
+				cur->monitored = false;
+			else
+				die_usage("--monitored '%s': use on or off", v);
 		} else if (!strcmp(a, "--echo")) {
 			uint64_t n;
 			if (!cur)
@@ -957,6 +974,16 @@ static int listen_start(void)
 
 /* ---- signals -------------------------------------------------------------- */
 
+static void poll_cb(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *vm = g.vms[i];
+		if (vm->srv && vm->part && !vm->part_ended)
+			hvs_vmbus_poll(vm->srv);
+	}
+}
+
 static void shutdown_all(const char *why)
 {
 	if (!g.shutting_down)
@@ -1252,6 +1279,7 @@ int main(int argc, char **argv)
 		struct hvs_vmbus_config sc = {
 			.vm_name = vm->name,
 			.max_version = vm->max_version,
+			.monitored = vm->monitored,
 		};
 		vm->srv = hvs_vmbus_create(&sc);
 		if (!vm->srv) {
@@ -1268,6 +1296,11 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	bool any_monitored = false;
+	for (unsigned i = 0; i < g.nvms; i++)
+		any_monitored |= g.vms[i]->monitored;
+	uint64_t period = any_monitored ? POLL_MONITORED_NS : POLL_NS;
+	g.poll_timer = hvs_loop_timer_add(g.loop, period, period, poll_cb, NULL);
 	for (unsigned i = 0; i < g.nvms; i++) {
 		struct vm *vm = g.vms[i];
 		if (g.timeout_ns)
@@ -1305,6 +1338,7 @@ int main(int argc, char **argv)
 		free(vm);
 	}
 	free(g.vms);
+	hvs_loop_timer_cancel(g.poll_timer);
 	hvs_loop_del_fd(g.sig_w);
 	hvs_loop_destroy(g.loop);
 	close(g.sigfd);
