@@ -746,9 +746,9 @@ static void handle_wrmsr(struct hvs_partition *p, uint64_t seq, size_t len)
 	const char *why;
 	int r;
 
-	if (len != sizeof(struct hvsim_abi_wrmsr)) {
-		GUEST_ERR(p, c_malformed, "WRMSR of %zu bytes (want %zu)", len,
-			  sizeof(struct hvsim_abi_wrmsr));
+	if (len != HVSIM_ABI_WRMSR_LEN) {
+		GUEST_ERR(p, c_malformed, "WRMSR of %zu bytes (want %u)", len,
+			  HVSIM_ABI_WRMSR_LEN);
 		reply_error(p, HVSIM_ABI_WRMSR, seq, HVSIM_ABI_EPROTO);
 		return;
 	}
@@ -794,9 +794,9 @@ static void handle_rdmsr(struct hvs_partition *p, uint64_t seq, size_t len)
 	uint32_t vp, msr;
 	uint64_t val = 0;
 
-	if (len != sizeof(struct hvsim_abi_rdmsr)) {
-		GUEST_ERR(p, c_malformed, "RDMSR of %zu bytes (want %zu)", len,
-			  sizeof(struct hvsim_abi_rdmsr));
+	if (len != HVSIM_ABI_RDMSR_LEN) {
+		GUEST_ERR(p, c_malformed, "RDMSR of %zu bytes (want %u)", len,
+			  HVSIM_ABI_RDMSR_LEN);
 		reply_error(p, HVSIM_ABI_RDMSR, seq, HVSIM_ABI_EPROTO);
 		return;
 	}
@@ -914,7 +914,7 @@ static uint16_t hc_signal_event(struct hvs_partition *p, const uint8_t *in,
 static void handle_hypercall(struct hvs_partition *p, uint64_t seq, size_t len)
 {
 	struct hvsim_abi_hypercall_reply *rep = (void *)p->p_tx;
-	const size_t hlen = sizeof(struct hvsim_abi_hypercall);
+	const size_t hlen = HVSIM_ABI_HYPERCALL_LEN;
 	uint32_t vp, in_len;
 	uint64_t control;
 	uint16_t code, status;
@@ -974,18 +974,12 @@ static void handle_hypercall(struct hvs_partition *p, uint64_t seq, size_t len)
 	send_reply(p, sizeof(*rep), false);
 }
 
-#define RESET_WIRE_LEN (offsetof(struct hvsim_abi_reset, ars_kind) + 4u)
-
 static void handle_reset(struct hvs_partition *p, uint64_t seq, size_t len)
 {
 	uint32_t kind;
 
-	/* NOTE: DESIGN.md's RESET body is one u32 (20 bytes in all), while
-	 * struct hvsim_abi_reset has 4 bytes of tail padding (24): a C guest
-	 * sending sizeof() is accepted too, if the padding is zero. */
-	if (len != RESET_WIRE_LEN &&
-	    !(len == sizeof(struct hvsim_abi_reset) &&
-	      hv_get_le32(p->p_rx + RESET_WIRE_LEN) == 0)) {
+	/* NOTE: the body is one u32: 20 bytes, not sizeof the struct. */
+	if (len != HVSIM_ABI_RESET_LEN) {
 		GUEST_ERR(p, c_malformed, "RESET of %zu bytes", len);
 		reply_error(p, HVSIM_ABI_RESET, seq, HVSIM_ABI_EPROTO);
 		return;

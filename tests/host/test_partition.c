@@ -951,7 +951,7 @@ static void test_reset(void **state)
 	(void)state;
 	reset_case(0, 20, 0, HVS_END_POWER_OFF);
 	reset_case(1, 20, 0, HVS_END_REBOOT);
-	reset_case(0, 24, 0, HVS_END_POWER_OFF);   /* C struct with padding */
+	reset_case(0, 24, -71, -1);   /* sizeof(struct): the padding is not sent */
 	reset_case(2, 20, -22, -1);
 	reset_case(0, 22, -71, -1);
 }
