@@ -320,6 +320,14 @@ vmbus_ring_write_nopub(struct vmbus_ring *r, const struct vmbus_iov *iov,
 	return 0;
 }
 
+uint32_t
+vmbus_ring_write_room(struct vmbus_ring *r)
+{
+	if (r->rb_broken || ring_refresh_read_index(r) != 0)
+		return 0;
+	return r->rb_dsize - ring_fwd(r, r->rb_peer, r->rb_cur);
+}
+
 int
 vmbus_ring_publish(struct vmbus_ring *r, bool *need_signal)
 {

@@ -155,6 +155,14 @@ int vmbus_ring_publish(struct vmbus_ring *r, bool *need_signal);
  */
 void vmbus_ring_set_pending_send(struct vmbus_ring *r, uint32_t bytes);
 
+/*
+ * vmbus_ring_write_room - raw free space after a fresh (acquire, validated)
+ * load of read_index, counting unpublished packets as used. A write of a
+ * packet of total bytes fits iff the result is > total + 8 (spec 3.4).
+ * Returns 0 when the ring is broken (a bad read_index seen here breaks it).
+ */
+uint32_t vmbus_ring_write_room(struct vmbus_ring *r);
+
 /* ---- reader side ---- */
 
 /*

@@ -370,25 +370,22 @@ int vmbus_chan_rx_pending(struct vmbus_channel *ch)
 static bool chan_tx_room(struct vmbus_channel *ch, uint32_t bytes)
 {
 	struct vmbus *vb = ch->ch_bus;
-	const struct vmbus_ring *r = &ch->ch_tx;
-	uint32_t need, rd, wr, used, freeb;
-	bool ok = false;
+	uint32_t need;
+	bool ok;
 
 	need = (uint32_t)sizeof(struct vmbus_packet_desc) +
 	    (uint32_t)VMBUS_PACKET_ROUNDUP(bytes) + HV_RING_ALIGN;
 	vmbus_lock(vb, &ch->ch_tx_lock);
-	wr = r->rb_cur;
-	rd = vmbus_shm_load_acq32(&r->rb_ctl->rc_read_index);
-	if (rd < r->rb_dsize && rd % HV_RING_ALIGN == 0) {
-		used = wr >= rd ? wr - rd : r->rb_dsize - rd + wr;
-		freeb = r->rb_dsize - used;
-		ok = freeb > need;
-	}
-	if (!ok) {
+	/* A bad read_index breaks the ring here: room 0, and the caller's
+	 * wait ends on the BROKEN state. */
+	ok = vmbus_ring_write_room(&ch->ch_tx) > need;
+	if (!ok && !vmbus_ring_broken(&ch->ch_tx)) {
 		vmbus_ring_set_pending_send(&ch->ch_tx, need);
 		ch->ch_tx_pending = true;
 	}
 	vmbus_unlock(vb, &ch->ch_tx_lock);
+	if (!ok && vmbus_ring_broken(&ch->ch_tx))
+		vmbus_chan_set_broken(ch, "bad read index in the send ring");
 	return ok;
 }
 

@@ -625,6 +625,35 @@ static void test_writer_bad_read_index(void **state)
 	expect_writer_broken(VMBUS_RING_BAD_WINDOW, 192);
 }
 
+/* write_room: fresh read_index, unpublished bytes count as used, a bad
+ * read_index breaks the ring and reports no room. */
+static void test_write_room(void **state)
+{
+	bool sig;
+	struct vmbus_iov iov;
+	static uint8_t buf[64];
+
+	(void)state;
+	fx(8192);
+	assert_int_equal(vmbus_ring_write_room(&g_w), g_dsize);
+	assert_int_equal(put(56, 1, &sig), 0);
+	assert_int_equal(vmbus_ring_write_room(&g_w), g_dsize - 64);
+	iov.iov_base = buf;
+	iov.iov_len = 24;
+	assert_int_equal(vmbus_ring_write_nopub(&g_w, &iov, 1), 0);
+	assert_int_equal(vmbus_ring_write_room(&g_w), g_dsize - 96);
+	assert_int_equal(vmbus_ring_publish(&g_w, &sig), 0);
+	get(56, 1);
+	assert_false(vmbus_ring_read_done(&g_r));
+	/* the reader released 64 bytes: seen only through a fresh load */
+	assert_int_equal(vmbus_ring_write_room(&g_w), g_dsize - 32);
+
+	poke_r(12);	/* unaligned */
+	assert_int_equal(vmbus_ring_write_room(&g_w), 0);
+	assert_true(vmbus_ring_broken(&g_w));
+	assert_int_equal(g_w.rb_broken_why, VMBUS_RING_BAD_ALIGN);
+}
+
 static void test_attach(void **state)
 {
 	(void)state;
@@ -889,6 +918,7 @@ int main(void)
 		cmocka_unit_test(test_reader_signal),
 		cmocka_unit_test(test_reader_bad_write_index),
 		cmocka_unit_test(test_writer_bad_read_index),
+		cmocka_unit_test(test_write_room),
 		cmocka_unit_test(test_attach),
 		cmocka_unit_test(test_mask_unmask),
 		cmocka_unit_test(test_random_stream),
