@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1110,6 +1111,225 @@ static void test_fault_withhold_and_storm(void **state)
 	free_tg(g);
 }
 
+
+/* ---- random datagrams and concurrent deliveries -------------------------------- */
+
+static uint64_t rnd_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rnd(void)
+{
+	uint64_t x = rnd_state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rnd_state = x;
+}
+
+/* A hostile guest sending random requests: every request with a readable
+ * header gets exactly one reply with its seq, or the partition ends; the
+ * host never crashes (sanitizers watch). */
+static void test_random_datagrams(void **state)
+{
+	static const uint32_t msrs[] = {
+		HV_X64_MSR_GUEST_OS_ID, HV_X64_MSR_HYPERCALL, HV_X64_MSR_VP_INDEX,
+		HV_X64_MSR_TIME_REF_COUNT, HV_X64_MSR_SCONTROL, HV_X64_MSR_SVERSION,
+		HV_X64_MSR_SIEFP, HV_X64_MSR_SIMP, HV_X64_MSR_EOM,
+		HV_X64_MSR_SINT(2), HV_X64_MSR_SINT(15), HV_X64_MSR_CRASH_P0,
+		HV_X64_MSR_CRASH_CTL, 0x40000090 + 16, 0,
+	};
+	static uint8_t dg[HVSIM_ABI_MAX_DGRAM + 64], rep[HVSIM_ABI_MAX_DGRAM];
+	unsigned partitions = 0, replies = 0;
+	struct tg *g = NULL;
+
+	(void)state;
+	for (int i = 0; i < 4000; i++) {
+		if (!g) {
+			g = new_tg("vmrnd", 2, 4 * MiB, 32);
+			g->echo_posts = true;
+			tg_hello(g);
+			partitions++;
+		}
+		uint16_t types[] = { HVSIM_ABI_WRMSR, HVSIM_ABI_RDMSR,
+				     HVSIM_ABI_HYPERCALL, HVSIM_ABI_RESET,
+				     (uint16_t)rnd() };
+		uint16_t type = types[rnd() % 5];
+		size_t len;
+		uint64_t seq = rnd();
+
+		memset(dg, 0, sizeof(dg));
+		for (size_t k = 16; k < 64; k++)
+			dg[k] = (uint8_t)rnd();
+		tg_hdr(dg, type, seq);
+		if (rnd() % 20 == 0)
+			dg[rnd() % 8] ^= (uint8_t)(1u << (rnd() % 8));
+		hv_put_le32(dg + 16, (uint32_t)(rnd() % 3));         /* vp */
+		switch (type) {
+		case HVSIM_ABI_WRMSR:
+		case HVSIM_ABI_RDMSR: {
+			uint32_t msr = msrs[rnd() % (sizeof(msrs) / sizeof(msrs[0]))];
+			hv_put_le32(dg + 20, msr);
+			uint64_t v = rnd();
+			if (rnd() % 2)
+				v = (rnd() % (5 * MiB)) | (rnd() % 2);
+			if (msr == HV_X64_MSR_CRASH_CTL && rnd() % 8)
+				v &= ~HV_CRASH_CTL_CRASH_NOTIFY;
+			hv_put_le64(dg + 24, v);
+			len = type == HVSIM_ABI_WRMSR ? 32 : 24;
+			break;
+		}
+		case HVSIM_ABI_HYPERCALL: {
+			uint32_t in_len = (uint32_t)(rnd() % 300);
+			uint64_t ctl = rnd() % 2 ? HV_CALL_POST_MESSAGE
+						 : HV_CALL_SIGNAL_EVENT;
+			if (rnd() % 3 == 0)
+				ctl |= HV_HYPERCALL_FAST, in_len = 16;
+			if (rnd() % 10 == 0)
+				ctl = rnd();
+			hv_put_le32(dg + 20, in_len);
+			hv_put_le64(dg + 24, ctl);
+			for (uint32_t k = 0; k < in_len; k++)
+				dg[32 + k] = (uint8_t)rnd();
+			if (in_len >= 16) {
+				hv_put_le32(dg + 32 + 8, (uint32_t)(rnd() % 3));
+				hv_put_le32(dg + 32 + 12, (uint32_t)(rnd() % 260));
+			}
+			len = 32 + in_len;
+			break;
+		}
+		case HVSIM_ABI_RESET:
+			hv_put_le32(dg + 16, (uint32_t)(rnd() % 4));
+			len = 20;
+			break;
+		default:
+			len = 16 + rnd() % 64;
+		}
+		if (rnd() % 25 == 0)
+			len = 16 + rnd() % (sizeof(dg) - 16);
+		/* Deliveries and events from the "server" side meanwhile. */
+		hvs_partition_post_message(g->p, (uint32_t)(rnd() % 2),
+					   (uint32_t)(rnd() % 16), 1, dg, 64);
+		hvs_partition_signal_event(g->p, (uint32_t)(rnd() % 2),
+					   (uint32_t)(rnd() % 16),
+					   (uint32_t)(rnd() % 2048));
+		if (rnd() % 7 == 0) {
+			g->sig[rnd() % 512] |= rnd();
+			uint64_t one = 1;
+			assert_int_equal(write(g->sig_efd, &one, 8), 8);
+		}
+		tg_send_raw(g, dg, len);
+		/* One reply with this seq, or the end of the partition. */
+		uint64_t dl = tg_deadline(5);
+		bool done = false;
+		while (!done) {
+			ssize_t r = recv(g->sock, rep, sizeof(rep), MSG_DONTWAIT);
+			if (r > 0) {
+				assert_true(r >= 24);
+				assert_int_equal(tg_reply_seq(rep), seq);
+				assert_int_equal(hv_get_le16(rep + 4) & 0x8000, 0x8000);
+				replies++;
+				done = true;
+				if (g->host_ended_calls) { /* RESET, crash */
+					free_tg(g);
+					g = NULL;
+				}
+			} else if (r == 0 || g->host_ended_calls) {
+				/* ended: RESET, crash, or a broken header */
+				while (recv(g->sock, rep, sizeof(rep), MSG_DONTWAIT) > 0)
+					replies++;
+				free_tg(g);
+				g = NULL;
+				done = true;
+			} else {
+				assert_true(hvs_now_ns() < dl);
+				hvs_loop_run_once(g->loop, 1);
+			}
+		}
+		if (g)
+			assert_true(stats(g).ps_msgq_len <= 32);
+	}
+	if (g)
+		free_tg(g);
+	assert_true(replies > 3000);
+	assert_true(partitions > 1);
+}
+
+struct hammer {
+	struct hvs_partition *p;
+	atomic_bool stop;
+	unsigned enodev;
+	unsigned ok;
+};
+
+static void *hammer_thread(void *arg)
+{
+	struct hammer *h = arg;
+	uint8_t msg[240];
+	uint64_t x = 88172645463325252ull;
+
+	memset(msg, 0x11, sizeof(msg));
+	while (!atomic_load(&h->stop)) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int r = (x & 1) ? hvs_partition_post_message(h->p, (uint32_t)(x >> 8) % 2,
+							     2, 1, msg, (uint32_t)(x >> 16) % 241)
+				: hvs_partition_signal_event(h->p, (uint32_t)(x >> 8) % 2, 2,
+							     (uint32_t)(x >> 16) % 2048);
+		uint8_t *m = hvs_gpa_map(h->p, 0x8000, 16);
+		if (m)
+			(void)m[0];
+		if (r == -19)
+			h->enodev++;
+		else if (r == 0)
+			h->ok++;
+		if (h->enodev > 1000)
+			break;
+	}
+	return NULL;
+}
+
+/* VSP threads deliver while the guest moves its SynIC pages and EOMs,
+ * then the partition ends under them: -ENODEV, never a fault. */
+static void test_concurrent_delivery(void **state)
+{
+	struct tg *g = new_tg("vmcc", 2, 4 * MiB, 0);
+	struct hammer h = { 0 };
+	pthread_t th[2];
+
+	(void)state;
+	tg_hello(g);
+	tg_setup_synic(g, 0, SIMP_GPA, SIEFP_GPA);
+	tg_setup_synic(g, 1, 0x5000, 0x6000);
+	h.p = g->p;
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, hammer_thread, &h);
+	for (int i = 0; i < 300; i++) {
+		uint32_t vp = (uint32_t)i % 2;
+		uint64_t page = 0x10000 + (uint64_t)(i % 7) * 0x1000;
+		assert_int_equal(tg_wrmsr(g, vp, i % 3 ? HV_X64_MSR_SIMP : HV_X64_MSR_SIEFP,
+					  page | (i % 5 ? 1 : 0), NULL), 0);
+		/* Empty every slot of the old and new page like a guest. */
+		__atomic_store_n((uint32_t *)(void *)(g->ram + page + 512), 0,
+				 __ATOMIC_RELEASE);
+		assert_int_equal(tg_wrmsr(g, vp, HV_X64_MSR_EOM, 0, NULL), 0);
+		if (i % 50 == 0)
+			assert_int_equal(tg_wrmsr(g, vp, HV_X64_MSR_SCONTROL, i % 100 ? 1 : 0, NULL), 0);
+	}
+	assert_true(stats(g).ps_msgq_len <= HVS_PARTITION_MSGQ_DEFAULT);
+	/* End it while the threads keep going. */
+	hvs_partition_stop(g->p, HVS_END_POWER_OFF);
+	for (int i = 0; i < 1000 && h.enodev < 100; i++)
+		usleep(1000);
+	atomic_store(&h.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_true(h.ok > 0);
+	assert_true(h.enodev > 0);
+	assert_int_equal(g->host_ended_kind, HVS_END_POWER_OFF);
+	free_tg(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1134,6 +1354,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flood_never_emptied_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_never_reads_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_withhold_and_storm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_datagrams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_delivery, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
