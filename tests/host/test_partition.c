@@ -1257,8 +1257,8 @@ static void test_random_datagrams(void **state)
 struct hammer {
 	struct hvs_partition *p;
 	atomic_bool stop;
-	unsigned enodev;
-	unsigned ok;
+	atomic_uint enodev;
+	atomic_uint ok;
 };
 
 static void *hammer_thread(void *arg)
@@ -1280,10 +1280,10 @@ static void *hammer_thread(void *arg)
 		if (m)
 			(void)m[0];
 		if (r == -19)
-			h->enodev++;
+			atomic_fetch_add(&h->enodev, 1);
 		else if (r == 0)
-			h->ok++;
-		if (h->enodev > 1000)
+			atomic_fetch_add(&h->ok, 1);
+		if (atomic_load(&h->enodev) > 1000)
 			break;
 	}
 	return NULL;
@@ -1294,7 +1294,7 @@ static void *hammer_thread(void *arg)
 static void test_concurrent_delivery(void **state)
 {
 	struct tg *g = new_tg("vmcc", 2, 4 * MiB, 0);
-	struct hammer h = { 0 };
+	static struct hammer h;
 	pthread_t th[2];
 
 	(void)state;
@@ -1302,6 +1302,9 @@ static void test_concurrent_delivery(void **state)
 	tg_setup_synic(g, 0, SIMP_GPA, SIEFP_GPA);
 	tg_setup_synic(g, 1, 0x5000, 0x6000);
 	h.p = g->p;
+	atomic_store(&h.stop, false);
+	atomic_store(&h.enodev, 0);
+	atomic_store(&h.ok, 0);
 	for (int i = 0; i < 2; i++)
 		pthread_create(&th[i], NULL, hammer_thread, &h);
 	for (int i = 0; i < 300; i++) {
@@ -1319,13 +1322,13 @@ static void test_concurrent_delivery(void **state)
 	assert_true(stats(g).ps_msgq_len <= HVS_PARTITION_MSGQ_DEFAULT);
 	/* End it while the threads keep going. */
 	hvs_partition_stop(g->p, HVS_END_POWER_OFF);
-	for (int i = 0; i < 1000 && h.enodev < 100; i++)
+	for (int i = 0; i < 1000 && atomic_load(&h.enodev) < 100; i++)
 		usleep(1000);
 	atomic_store(&h.stop, true);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
-	assert_true(h.ok > 0);
-	assert_true(h.enodev > 0);
+	assert_true(atomic_load(&h.ok) > 0);
+	assert_true(atomic_load(&h.enodev) > 0);
 	assert_int_equal(g->host_ended_kind, HVS_END_POWER_OFF);
 	free_tg(g);
 }
