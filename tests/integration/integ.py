@@ -19,6 +19,16 @@ import tempfile
 import threading
 import time
 
+_out_lock = threading.Lock()
+
+
+def out(text):
+    """One whole line to stdout (reader threads and checks interleave)."""
+    with _out_lock:
+        sys.stdout.write(text + '\n')
+        sys.stdout.flush()
+
+
 SCALE = max(1.0, float(os.environ.get('VMBUS_TEST_TIME_SCALE', '1') or 1))
 
 # What a sanitizer or a crash leaves in the output of either side.
@@ -48,7 +58,7 @@ class Checks:
         self.t0 = time.monotonic()
 
     def log(self, msg):
-        print('[%7.3f] %s' % (time.monotonic() - self.t0, msg), flush=True)
+        out('[%7.3f] %s' % (time.monotonic() - self.t0, msg))
 
     def check(self, cond, what, detail=''):
         if cond:
@@ -96,7 +106,7 @@ class Proc:
                 self.lines.append((time.monotonic(), name, text))
                 self.cv.notify_all()
             if self.echo:
-                print('  %s %s| %s' % (self.tag, name, text), flush=True)
+                out('  %s %s| %s' % (self.tag, name, text))
         stream.close()
 
     def text(self, stream=None):

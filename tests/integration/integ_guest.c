@@ -587,10 +587,12 @@ static int mode_waiters(void)
 			struct waiter *w = &waiters[i];
 
 			fprintf(f, "%s{\"name\": \"%s\", \"rc\": %d, "
-			    "\"waited_ms\": %.1f, \"end_after_ready_ms\": %.1f}",
+			    "\"waited_ms\": %.1f, \"end_after_ready_ms\": %.1f, "
+			    "\"end_mono\": %.6f}",
 			    i ? ", " : "", w->w_name, w->w_rc,
 			    (double)(w->w_end_ns - w->w_start_ns) / 1e6,
-			    ((double)w->w_end_ns - (double)t_ready) / 1e6);
+			    ((double)w->w_end_ns - (double)t_ready) / 1e6,
+			    (double)w->w_end_ns / 1e9);
 		}
 		fprintf(f, "], \"wait_bound_ms\": %.1f, \"gone_reason\": %d, "
 		    "\"gone_after_ready_ms\": %.1f, "
@@ -624,6 +626,8 @@ static int mode_waiters(void)
 		} while (mono_ns() < end);
 		sleep_ms(50);
 		say("rescind work finished");
+		if (!wait_sync("finish", 60))
+			return 1;
 	}
 	r = tear_down();
 	say("exit, unload %d", r);

@@ -45,7 +45,7 @@ def main():
                 chk.check(False, '%s: guest JSON parses' % tag, e)
             if js is None:
                 chk.check(False, '%s: guest printed its JSON listing' % tag)
-                print(hv.text())
+                integ.out(hv.text())
                 continue
             chk.check(js.get('version') == want, '%s: guest negotiated %s' % (tag, want),
                       js.get('version'))
