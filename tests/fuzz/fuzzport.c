@@ -1,0 +1,623 @@
+/*
+ * tests/fuzz/fuzzport.c - the scripted guest port (see fuzzport.h).
+ * Test code: libc freely; written for the fuzzers, independent of
+ * tests/guest/fakeport.c and of src/host.
+ */
+#include "fuzzport.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+
+#include "fuzz_common.h"
+#include "hv/wire.h"
+
+/* ---- memory ---------------------------------------------------------- */
+
+void *fzp_gpa(struct fzp *fp, uint64_t gpa, size_t len)
+{
+	uint64_t pfn = gpa >> HV_PAGE_SHIFT;
+
+	for (int i = 0; i < FZP_MAX_ALLOCS; i++) {
+		struct fzp_alloc *a = &fp->fp_alloc[i];
+
+		if (!a->a_live || pfn < a->a_pfn0 ||
+		    pfn >= a->a_pfn0 + a->a_npages)
+			continue;
+		if (gpa + len > (a->a_pfn0 + a->a_npages) << HV_PAGE_SHIFT)
+			return NULL;
+		return (uint8_t *)a->a_va + (gpa - (a->a_pfn0 << HV_PAGE_SHIFT));
+	}
+	return NULL;
+}
+
+uint64_t fzp_gpadl_pfn(const struct fzp_gpadl *g, uint32_t i)
+{
+	uint32_t off = 8u + 8u * i;
+
+	if (off + 8u > g->g_got || off + 8u > FZP_STREAM_MAX)
+		return 0;
+	return hv_get_le64(g->g_stream + off);
+}
+
+/* Is pfn named by a GPADL the host still holds? Returns its handle or 0. */
+static uint32_t held_by_gpadl(const struct fzp *fp, uint64_t pfn)
+{
+	for (int i = 0; i < FZP_MAX_GPADLS; i++) {
+		const struct fzp_gpadl *g = &fp->fp_gpadl[i];
+		uint32_t len = g->g_got < FZP_STREAM_MAX ? g->g_got
+							 : FZP_STREAM_MAX;
+		uint32_t pos = 0;
+
+		if (!g->g_used || !g->g_held)
+			continue;
+		/* Walk the range stream: (byte_count, byte_offset, PFNs). */
+		while (pos + 8u <= len) {
+			uint32_t bc = hv_get_le32(g->g_stream + pos);
+			uint32_t bo = hv_get_le32(g->g_stream + pos + 4);
+			uint64_t n = ((uint64_t)bo + bc + HV_PAGE_SIZE - 1) /
+				     HV_PAGE_SIZE;
+
+			pos += 8u;
+			for (uint64_t k = 0; k < n && pos + 8u <= len; k++) {
+				if (hv_get_le64(g->g_stream + pos) == pfn)
+					return g->g_handle;
+				pos += 8u;
+			}
+		}
+	}
+	return 0;
+}
+
+static void *fzp_page_alloc(void *ctx, size_t npages, uint64_t *pfns)
+{
+	struct fzp *fp = ctx;
+
+	if (npages == 0 || npages > 4096)
+		return NULL;
+	for (int i = 0; i < FZP_MAX_ALLOCS; i++) {
+		struct fzp_alloc *a = &fp->fp_alloc[i];
+
+		if (a->a_live)
+			continue;
+		a->a_va = aligned_alloc(HV_PAGE_SIZE, npages * HV_PAGE_SIZE);
+		if (a->a_va == NULL)
+			return NULL;
+		memset(a->a_va, 0, npages * HV_PAGE_SIZE);
+		a->a_npages = npages;
+		a->a_pfn0 = fp->fp_next_pfn;
+		/* A gap after each allocation: no accidental contiguity. */
+		fp->fp_next_pfn += npages + 3;
+		a->a_live = true;
+		for (size_t p = 0; p < npages; p++)
+			pfns[p] = a->a_pfn0 + p;
+		fp->fp_pages_live += npages;
+		return a->a_va;
+	}
+	return NULL;
+}
+
+static int fzp_page_free(void *ctx, void *va, size_t npages)
+{
+	struct fzp *fp = ctx;
+
+	for (int i = 0; i < FZP_MAX_ALLOCS; i++) {
+		struct fzp_alloc *a = &fp->fp_alloc[i];
+
+		if (!a->a_live || a->a_va != va)
+			continue;
+		FZ_CHECK(a->a_npages == npages, "page_free of %zu pages, "
+			 "allocated %zu", npages, a->a_npages);
+		for (size_t p = 0; p < npages; p++) {
+			uint64_t pfn = a->a_pfn0 + p;
+			uint32_t h = held_by_gpadl(fp, pfn);
+
+			FZ_CHECK(h == 0, "guest freed PFN 0x%llx while the host "
+				 "still holds GPADL 0x%x on it",
+				 (unsigned long long)pfn, h);
+			for (uint32_t v = 0; v < fp->fp_nvcpu; v++) {
+				FZ_CHECK(!((fp->fp_simp[v] & HV_SIMP_ENABLE) &&
+					   fp->fp_simp[v] >> HV_PAGE_SHIFT == pfn),
+					 "guest freed the enabled SIMP of vp %u", v);
+				FZ_CHECK(!((fp->fp_siefp[v] & HV_SIEFP_ENABLE) &&
+					   fp->fp_siefp[v] >> HV_PAGE_SHIFT == pfn),
+					 "guest freed the enabled SIEFP of vp %u", v);
+			}
+		}
+		free(a->a_va);
+		a->a_va = NULL;
+		a->a_live = false;
+		fp->fp_pages_live -= npages;
+		return 0;
+	}
+	FZ_CHECK(0, "page_free of unknown memory %p", va);
+	return -VMBUS_EINVAL;
+}
+
+static int fzp_virt_to_gpa(void *ctx, const void *va, uint64_t *gpa)
+{
+	struct fzp *fp = ctx;
+
+	for (int i = 0; i < FZP_MAX_ALLOCS; i++) {
+		struct fzp_alloc *a = &fp->fp_alloc[i];
+		const uint8_t *b = a->a_va, *p = va;
+
+		if (a->a_live && p >= b && p < b + a->a_npages * HV_PAGE_SIZE) {
+			*gpa = (a->a_pfn0 << HV_PAGE_SHIFT) + (uint64_t)(p - b);
+			return 0;
+		}
+	}
+	return -VMBUS_EFAULT;
+}
+
+static void *fzp_zalloc(void *ctx, size_t bytes)
+{
+	(void)ctx;
+	return calloc(1, bytes ? bytes : 1);
+}
+
+static void fzp_free(void *ctx, void *p, size_t bytes)
+{
+	(void)ctx;
+	(void)bytes;
+	free(p);
+}
+
+/* ---- the script -------------------------------------------------------- */
+
+bool fzp_done(const struct fzp *fp)
+{
+	return fp->fp_spos >= fp->fp_slen;
+}
+
+static uint8_t s_u8(struct fzp *fp, size_t *pos)
+{
+	return *pos < fp->fp_slen ? fp->fp_s[(*pos)++] : 0;
+}
+
+static uint16_t s_u16(struct fzp *fp, size_t *pos)
+{
+	uint16_t lo = s_u8(fp, pos);
+
+	return (uint16_t)(lo | (uint16_t)s_u8(fp, pos) << 8);
+}
+
+static uint32_t s_u32(struct fzp *fp, size_t *pos)
+{
+	uint32_t lo = s_u16(fp, pos);
+
+	return lo | (uint32_t)s_u16(fp, pos) << 16;
+}
+
+static void release_gpadls(struct fzp *fp, uint32_t handle, uint32_t relid,
+			   int why)
+{
+	for (int i = 0; i < FZP_MAX_GPADLS; i++) {
+		struct fzp_gpadl *g = &fp->fp_gpadl[i];
+
+		if (!g->g_used || !g->g_held)
+			continue;
+		if (why == 2 || (g->g_handle == handle &&
+				 (why == 0 ? g->g_relid == relid
+					   : g->g_teardown_sent)))
+			g->g_held = false;
+	}
+}
+
+/* The host let go of memory with this message (bookkeeping only). */
+static void note_delivered(struct fzp *fp, uint32_t hm_type,
+			   const uint8_t *pl, uint32_t n)
+{
+	uint32_t type;
+
+	if (hm_type != VMBUS_MESSAGE_TYPE || n < 8)
+		return;
+	type = hv_get_le32(pl);
+	if (type == VMBUS_CHANMSG_GPADL_CREATED && n >= 20 &&
+	    hv_get_le32(pl + 16) != 0)
+		release_gpadls(fp, hv_get_le32(pl + 12), hv_get_le32(pl + 8), 0);
+	else if (type == VMBUS_CHANMSG_GPADL_TORNDOWN && n >= 12)
+		release_gpadls(fp, hv_get_le32(pl + 8), 0, 1);
+	else if (type == VMBUS_CHANMSG_UNLOAD_RESPONSE && fp->fp_unload_sent)
+		release_gpadls(fp, 0, 0, 2);
+}
+
+static struct hv_message *msg_slot(struct fzp *fp)
+{
+	uint32_t vp = fp->fp_msg_vp;
+	uint64_t simp = fp->fp_simp[vp];
+	struct hv_message_page *pg;
+
+	if (!(simp & HV_SIMP_ENABLE) || !(fp->fp_scontrol[vp] & 1))
+		return NULL;
+	pg = fzp_gpa(fp, simp & ~(uint64_t)HV_PAGE_MASK, HV_PAGE_SIZE);
+	return pg ? &pg->mp_slot[VMBUS_MESSAGE_SINT] : NULL;
+}
+
+/* Try to deliver the MSG op at *pos. true = delivered (advance). */
+static bool deliver(struct fzp *fp, size_t *pos)
+{
+	struct hv_message *slot = msg_slot(fp);
+	_Atomic uint64_t *w;
+	uint64_t old, hdr;
+	uint32_t hm_type;
+	uint8_t size, flags, n;
+	uint8_t pl[HV_MESSAGE_PAYLOAD_MAX];
+
+	if (slot == NULL)
+		return false;
+	w = (_Atomic uint64_t *)(void *)slot;
+	old = atomic_load(w);
+	if ((uint32_t)hv_le64(old) != HV_MESSAGE_TYPE_NONE) {
+		/* Busy: mark pending (CAS requires the type to stay set). */
+		while ((uint32_t)hv_le64(old) != HV_MESSAGE_TYPE_NONE &&
+		       !(hv_le64(old) & ((uint64_t)HV_MESSAGE_FLAG_PENDING << 40)) &&
+		       !atomic_compare_exchange_weak(w, &old,
+			       hv_le64(hv_le64(old) |
+				       ((uint64_t)HV_MESSAGE_FLAG_PENDING << 40))))
+			;
+		if ((uint32_t)hv_le64(atomic_load(w)) != HV_MESSAGE_TYPE_NONE)
+			return false;
+	}
+	hm_type = s_u32(fp, pos);
+	size = s_u8(fp, pos);
+	flags = s_u8(fp, pos);
+	n = s_u8(fp, pos);
+	if (n > HV_MESSAGE_PAYLOAD_MAX)
+		n = HV_MESSAGE_PAYLOAD_MAX;
+	memset(pl, 0, sizeof(pl));
+	for (uint32_t i = 0; i < n; i++)
+		pl[i] = s_u8(fp, pos);
+	memcpy(slot->hm_payload, pl, sizeof(pl));
+	slot->hm_sender = 0;
+	hdr = (uint64_t)hm_type | (uint64_t)size << 32 | (uint64_t)flags << 40;
+	atomic_store_explicit(w, hv_le64(hdr), memory_order_release);
+	if (fp->fp_verbose)
+		fprintf(stderr, "[port] delivered 0x%x size %u type %u\n",
+			hm_type, size, n >= 4 ? hv_get_le32(pl) : 0);
+	note_delivered(fp, hm_type, pl, n < size ? n : size);
+	return true;
+}
+
+void fzp_event(struct fzp *fp, uint32_t relid)
+{
+	uint32_t vp = fp->fp_msg_vp;
+	struct hv_event_flags_page *ef = NULL;
+	struct hv_interrupt_page *ip = NULL;
+
+	relid %= HV_EVENT_FLAGS_COUNT;
+	if (fp->fp_siefp[vp] & HV_SIEFP_ENABLE)
+		ef = fzp_gpa(fp, fp->fp_siefp[vp] & ~(uint64_t)HV_PAGE_MASK,
+			     HV_PAGE_SIZE);
+	if (fp->fp_intr_page_gpa)
+		ip = fzp_gpa(fp, fp->fp_intr_page_gpa & ~(uint64_t)HV_PAGE_MASK,
+			     HV_PAGE_SIZE);
+	if (ip != NULL)
+		atomic_fetch_or((_Atomic uint8_t *)&ip->ip_recv[relid / 8u],
+				(uint8_t)(1u << (relid % 8u)));
+	if (ef != NULL) {
+		uint8_t *fl = ef->efp_sint[VMBUS_MESSAGE_SINT].ef_flags;
+
+		atomic_fetch_or((_Atomic uint8_t *)&fl[relid / 8u],
+				(uint8_t)(1u << (relid % 8u)));
+		if (ip != NULL)
+			atomic_fetch_or((_Atomic uint8_t *)&fl[0], 1);
+	}
+}
+
+void fzp_pump(struct fzp *fp)
+{
+	if (fp->fp_in_pump)
+		return;
+	fp->fp_in_pump = true;
+	if (fp->fp_idle) {
+		fp->fp_idle--;
+		goto out;
+	}
+	while (fp->fp_spos < fp->fp_slen) {
+		size_t pos = fp->fp_spos;
+		uint8_t op = s_u8(fp, &pos);
+
+		switch (op & 7) {
+		case FZP_OP_MSG:
+			if (!deliver(fp, &pos))
+				goto out;
+			break;
+		case FZP_OP_WAIT: {
+			uint8_t t = s_u8(fp, &pos);
+
+			if (t < VMBUS_CHANMSG_COUNT) {
+				if (!fp->fp_wait_counted) {
+					fp->fp_waits[t]++;
+					fp->fp_wait_counted = true;
+				}
+				if (fp->fp_posted[t] < fp->fp_waits[t])
+					goto out;
+			}
+			fp->fp_wait_counted = false;
+			break;
+		}
+		case FZP_OP_EVENT:
+			fzp_event(fp, s_u16(fp, &pos));
+			break;
+		case FZP_OP_STATUS:
+			fp->fp_post_status = s_u16(fp, &pos);
+			fp->fp_post_status_n = s_u8(fp, &pos);
+			break;
+		case FZP_OP_IDLE:
+			fp->fp_idle = s_u8(fp, &pos);
+			fp->fp_spos = pos;
+			goto out;
+		default:
+			break; /* unknown op: a no-op */
+		}
+		fp->fp_spos = pos;
+	}
+out:
+	fp->fp_in_pump = false;
+}
+
+/* ---- the machine ----------------------------------------------------- */
+
+static uint32_t fzp_vcpu_count(void *ctx)
+{
+	return ((struct fzp *)ctx)->fp_nvcpu;
+}
+
+static uint32_t fzp_current_vp(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static uint64_t *msr_slot(struct fzp *fp, uint32_t vp, uint32_t msr)
+{
+	switch (msr) {
+	case HV_X64_MSR_GUEST_OS_ID: return &fp->fp_guest_os_id;
+	case HV_X64_MSR_HYPERCALL: return &fp->fp_hypercall;
+	case HV_X64_MSR_SIMP: return &fp->fp_simp[vp];
+	case HV_X64_MSR_SIEFP: return &fp->fp_siefp[vp];
+	case HV_X64_MSR_SCONTROL: return &fp->fp_scontrol[vp];
+	}
+	if (msr == HV_X64_MSR_SINT(VMBUS_MESSAGE_SINT))
+		return &fp->fp_sint2[vp];
+	return NULL;
+}
+
+static int fzp_rdmsr(void *ctx, uint32_t vp, uint32_t msr, uint64_t *v)
+{
+	struct fzp *fp = ctx;
+	uint64_t *s;
+
+	if (vp >= fp->fp_nvcpu)
+		return -VMBUS_ERANGE;
+	fzp_pump(fp);
+	if (msr == HV_X64_MSR_EOM) {
+		*v = 0;
+		return 0;
+	}
+	s = msr_slot(fp, vp, msr);
+	if (s == NULL)
+		return -VMBUS_EINVAL;
+	*v = *s;
+	return 0;
+}
+
+static int fzp_wrmsr(void *ctx, uint32_t vp, uint32_t msr, uint64_t v)
+{
+	struct fzp *fp = ctx;
+	uint64_t *s;
+
+	if (vp >= fp->fp_nvcpu)
+		return -VMBUS_ERANGE;
+	if (msr != HV_X64_MSR_EOM) {
+		s = msr_slot(fp, vp, msr);
+		if (s == NULL)
+			return -VMBUS_EINVAL;
+		if ((msr == HV_X64_MSR_SIMP || msr == HV_X64_MSR_SIEFP) &&
+		    (v & 1))
+			FZ_CHECK(fzp_gpa(fp, v & ~(uint64_t)HV_PAGE_MASK,
+					 HV_PAGE_SIZE) != NULL,
+				 "SynIC page 0x%llx not allocated",
+				 (unsigned long long)v);
+		*s = v;
+	}
+	fzp_pump(fp);
+	return 0;
+}
+
+/* The host's view of the guest's messages (bookkeeping + checks). */
+static void note_post(struct fzp *fp, const uint8_t *pl, uint32_t len)
+{
+	struct fzp_gpadl *g = NULL;
+	uint32_t type, n;
+
+	if (len < 8)
+		return;
+	type = hv_get_le32(pl);
+	if (type < VMBUS_CHANMSG_COUNT)
+		fp->fp_posted[type]++;
+	if (fp->fp_verbose)
+		fprintf(stderr, "[port] guest posted type %u (%u bytes)\n",
+			type, len);
+	switch (type) {
+	case VMBUS_CHANMSG_INITIATE_CONTACT:
+		if (len >= 24 && hv_get_le32(pl + 8) < VMBUS_VERSION_MULTICLIENT)
+			fp->fp_intr_page_gpa = hv_get_le64(pl + 16);
+		break;
+	case VMBUS_CHANMSG_GPADL_HEADER:
+		if (len < VMBUS_CHANMSG_GPADL_HEADER_SIZE)
+			break;
+		for (int i = 0; i < FZP_MAX_GPADLS; i++)
+			if (!fp->fp_gpadl[i].g_used ||
+			    (!fp->fp_gpadl[i].g_held &&
+			     fp->fp_gpadl[i].g_handle == hv_get_le32(pl + 12))) {
+				g = &fp->fp_gpadl[i];
+				break;
+			}
+		if (g == NULL)
+			break;
+		memset(g, 0, sizeof(*g));
+		g->g_used = g->g_held = true;
+		g->g_relid = hv_get_le32(pl + 8);
+		g->g_handle = hv_get_le32(pl + 12);
+		g->g_buflen = hv_get_le16(pl + 16);
+		n = len - VMBUS_CHANMSG_GPADL_HEADER_SIZE;
+		if (n > FZP_STREAM_MAX)
+			n = FZP_STREAM_MAX;
+		memcpy(g->g_stream, pl + VMBUS_CHANMSG_GPADL_HEADER_SIZE, n);
+		g->g_got = n;
+		break;
+	case VMBUS_CHANMSG_GPADL_BODY:
+		if (len < VMBUS_CHANMSG_GPADL_BODY_SIZE)
+			break;
+		for (int i = 0; i < FZP_MAX_GPADLS; i++)
+			if (fp->fp_gpadl[i].g_used && fp->fp_gpadl[i].g_held &&
+			    fp->fp_gpadl[i].g_handle == hv_get_le32(pl + 12))
+				g = &fp->fp_gpadl[i];
+		if (g == NULL)
+			break;
+		n = len - VMBUS_CHANMSG_GPADL_BODY_SIZE;
+		if (g->g_got + n > FZP_STREAM_MAX)
+			n = FZP_STREAM_MAX - g->g_got;
+		memcpy(g->g_stream + g->g_got, pl + VMBUS_CHANMSG_GPADL_BODY_SIZE,
+		       n);
+		g->g_got += n;
+		break;
+	case VMBUS_CHANMSG_GPADL_TEARDOWN:
+		if (len < 16)
+			break;
+		for (int i = 0; i < FZP_MAX_GPADLS; i++)
+			if (fp->fp_gpadl[i].g_used &&
+			    fp->fp_gpadl[i].g_handle == hv_get_le32(pl + 12))
+				fp->fp_gpadl[i].g_teardown_sent = true;
+		break;
+	case VMBUS_CHANMSG_OPENCHANNEL:
+		if (len < 28)
+			break;
+		fp->fp_open_relid = hv_get_le32(pl + 8);
+		fp->fp_open_gpadl = hv_get_le32(pl + 16);
+		fp->fp_open_downstream = hv_get_le32(pl + 24);
+		break;
+	case VMBUS_CHANMSG_UNLOAD:
+		fp->fp_unload_sent = true;
+		break;
+	}
+}
+
+static int fzp_hypercall(void *ctx, uint32_t vp, uint64_t control,
+			 const void *in, uint32_t in_len, void *out,
+			 uint32_t out_len, uint64_t *result)
+{
+	struct fzp *fp = ctx;
+	uint16_t code = (uint16_t)(control & HV_HYPERCALL_CODE_MASK);
+
+	(void)out;
+	(void)out_len;
+	if (vp >= fp->fp_nvcpu)
+		return -VMBUS_ERANGE;
+	if (in_len > HV_PAGE_SIZE)
+		return -VMBUS_EINVAL;
+	fzp_pump(fp);
+	*result = HV_STATUS_SUCCESS;
+	if (fp->fp_guest_os_id == 0 || !(fp->fp_hypercall & 1)) {
+		*result = HV_STATUS_INVALID_HYPERCALL_CODE;
+		return 0;
+	}
+	if (code == HV_CALL_POST_MESSAGE) {
+		const struct hv_post_message_input *pm = in;
+		uint32_t size;
+
+		FZ_CHECK(in_len >= 16 && in_len <= sizeof(*pm),
+			 "HvPostMessage input of %u bytes", in_len);
+		size = hv_le32(pm->pm_payload_size);
+		FZ_CHECK(size <= HV_MESSAGE_PAYLOAD_MAX && in_len >= 16 + size,
+			 "HvPostMessage payload %u in %u bytes", size, in_len);
+		FZ_CHECK(hv_le32(pm->pm_message_type) == VMBUS_MESSAGE_TYPE,
+			 "HvPostMessage type %u", hv_le32(pm->pm_message_type));
+		fp->fp_posts++;
+		if (fp->fp_post_status_n) {
+			fp->fp_post_status_n--;
+			*result = fp->fp_post_status;
+		}
+		if (*result == HV_STATUS_SUCCESS)
+			note_post(fp, pm->pm_payload, size);
+	} else if (code == HV_CALL_SIGNAL_EVENT) {
+		fp->fp_signals++;
+	} else {
+		*result = HV_STATUS_INVALID_HYPERCALL_CODE;
+	}
+	fzp_pump(fp);
+	return 0;
+}
+
+static uint64_t fzp_now(void *ctx)
+{
+	struct fzp *fp = ctx;
+
+	fp->fp_now += fp->fp_tick;
+	fzp_pump(fp);
+	return fp->fp_now;
+}
+
+static void fzp_vlog(void *ctx, int level, const char *fmt, va_list ap)
+{
+	struct fzp *fp = ctx;
+	char line[512];
+
+	fp->fp_logs++;
+	/* Format every line: a bad format argument is a bug too. */
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (fp->fp_verbose)
+		fprintf(stderr, "[guest %d] %s\n", level, line);
+}
+
+const struct fzp_gpadl *fzp_find_gpadl(const struct fzp *fp, uint32_t h)
+{
+	for (int i = 0; i < FZP_MAX_GPADLS; i++)
+		if (fp->fp_gpadl[i].g_used && fp->fp_gpadl[i].g_handle == h)
+			return &fp->fp_gpadl[i];
+	return NULL;
+}
+
+void fzp_init(struct fzp *fp, uint32_t nvcpu, uint32_t msg_vp,
+	      const uint8_t *s, size_t slen)
+{
+	struct vmbus_platform *p = &fp->fp_plat;
+
+	memset(fp, 0, sizeof(*fp));
+	fp->fp_nvcpu = nvcpu < 1 ? 1 : nvcpu > FZP_MAX_VCPU ? FZP_MAX_VCPU
+							   : nvcpu;
+	fp->fp_msg_vp = msg_vp < fp->fp_nvcpu ? msg_vp : 0;
+	fp->fp_tick = 1000000;		/* 1 ms per clock read */
+	fp->fp_next_pfn = 0x100;
+	fp->fp_verbose = getenv("FUZZ_VERBOSE") != NULL;
+	fp->fp_s = s;
+	fp->fp_slen = s ? slen : 0;
+	for (uint32_t i = 0; i < FZP_MAX_VCPU; i++)
+		fp->fp_sint2[i] = HV_SINT_MASKED;
+
+	p->ctx = fp;
+	p->vcpu_count = fzp_vcpu_count;
+	p->current_vp = fzp_current_vp;
+	p->rdmsr = fzp_rdmsr;
+	p->wrmsr = fzp_wrmsr;
+	p->hypercall = fzp_hypercall;
+	p->page_alloc = fzp_page_alloc;
+	p->page_free = fzp_page_free;
+	p->virt_to_gpa = fzp_virt_to_gpa;
+	p->zalloc = fzp_zalloc;
+	p->free = fzp_free;
+	p->now_ns = fzp_now;
+	p->vlog = fzp_vlog;
+}
+
+void fzp_fini(struct fzp *fp)
+{
+	for (int i = 0; i < FZP_MAX_ALLOCS; i++) {
+		if (fp->fp_alloc[i].a_live)
+			free(fp->fp_alloc[i].a_va);
+		fp->fp_alloc[i].a_live = false;
+		fp->fp_alloc[i].a_va = NULL;
+	}
+	fp->fp_pages_live = 0;
+}

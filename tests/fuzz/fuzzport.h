@@ -1,0 +1,134 @@
+/*
+ * tests/fuzz/fuzzport.h - a polled, single-threaded platform port for the
+ * guest core whose host is a SCRIPT: every SynIC message the guest reads,
+ * every event flag it sees and every HvPostMessage status it gets comes
+ * from a byte string (the fuzzer's input, or a harness-built prefix).
+ *
+ * Script ops (op byte: low 3 bits = kind, other bits ignored):
+ *   FZP_OP_MSG    u32 hm_type, u8 hm_payload_size, u8 hm_flags, u8 n,
+ *                 n payload bytes (n <= 240; the rest of the slot is 0).
+ *                 Written into the message vCPU's SIMP slot 2 when that
+ *                 slot is empty (payload first, bytes 0-7 last with release
+ *                 ordering); while it is busy the pending flag is set with
+ *                 a compare-and-swap, as the partition ABI says.
+ *   FZP_OP_WAIT   u8 type: the k-th WAIT for a channel message type holds
+ *                 the script until the guest has posted k of that type.
+ *   FZP_OP_EVENT  u16 relid: event flag relid in SIEF SINT 2 of the message
+ *                 vCPU, plus (for pre-2.4 guests) the relid bit in the
+ *                 interrupt page's receive half and flag 0.
+ *   FZP_OP_STATUS u16 status, u8 n: the next n HvPostMessage calls answer
+ *                 this HV_STATUS (without being delivered).
+ *   FZP_OP_IDLE   u8 n: deliver nothing during the next n port calls.
+ * The script advances at every port call (MSR access, hypercall, clock).
+ *
+ * Oracles the port enforces (FZ_CHECK aborts):
+ *  - the guest never frees (page_free) a page the host still holds: a
+ *    page named in a GPADL it described, until the host refused that GPADL
+ *    (GPADL_CREATED status != 0), answered its GPADL_TEARDOWN with
+ *    GPADL_TORNDOWN, or answered UNLOAD; nor an enabled SIMP/SIEFP page;
+ *  - page_free only of live allocations, with their size;
+ *  - every HvPostMessage input is well-formed (type 1, size <= 240).
+ */
+#ifndef TESTS_FUZZ_FUZZPORT_H
+#define TESTS_FUZZ_FUZZPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hv/tlfs.h"
+#include "hv/vmbus_msg.h"
+#include "vmbus/platform.h"
+
+#define FZP_OP_MSG    0
+#define FZP_OP_WAIT   1
+#define FZP_OP_EVENT  2
+#define FZP_OP_STATUS 3
+#define FZP_OP_IDLE   4
+
+#define FZP_MAX_VCPU   4
+#define FZP_MAX_ALLOCS 128
+#define FZP_MAX_GPADLS 32
+#define FZP_STREAM_MAX 2048	/* range-stream bytes tracked per GPADL */
+
+struct fzp_alloc {
+	void    *a_va;
+	size_t   a_npages;
+	uint64_t a_pfn0;
+	bool     a_live;
+};
+
+/* A GPADL as the host saw it described. */
+struct fzp_gpadl {
+	bool     g_used;
+	bool     g_held;		/* host may use its pages */
+	bool     g_teardown_sent;
+	uint32_t g_handle;
+	uint32_t g_relid;
+	uint32_t g_buflen;
+	uint32_t g_got;
+	uint8_t  g_stream[FZP_STREAM_MAX];
+};
+
+struct fzp {
+	struct vmbus_platform fp_plat;
+	uint32_t fp_nvcpu;
+	uint32_t fp_msg_vp;
+	uint64_t fp_now;
+	uint64_t fp_tick;
+	bool     fp_verbose;
+	unsigned fp_logs;
+
+	struct fzp_alloc fp_alloc[FZP_MAX_ALLOCS];
+	uint64_t fp_next_pfn;
+	uint64_t fp_pages_live;
+
+	uint64_t fp_guest_os_id;
+	uint64_t fp_hypercall;
+	uint64_t fp_simp[FZP_MAX_VCPU];
+	uint64_t fp_siefp[FZP_MAX_VCPU];
+	uint64_t fp_sint2[FZP_MAX_VCPU];
+	uint64_t fp_scontrol[FZP_MAX_VCPU];
+
+	/* the script */
+	const uint8_t *fp_s;
+	size_t   fp_slen;
+	size_t   fp_spos;
+	uint32_t fp_waits[VMBUS_CHANMSG_COUNT];	/* WAIT ops passed, per type */
+	bool     fp_wait_counted;		/* current WAIT already counted */
+	uint32_t fp_idle;
+	uint16_t fp_post_status;
+	uint32_t fp_post_status_n;
+	bool     fp_in_pump;
+
+	/* what the guest did */
+	uint32_t fp_posted[VMBUS_CHANMSG_COUNT];
+	uint64_t fp_posts;
+	uint64_t fp_signals;
+	uint64_t fp_intr_page_gpa;
+	bool     fp_unload_sent;
+	uint32_t fp_open_relid;			/* last OPENCHANNEL */
+	uint32_t fp_open_gpadl;
+	uint32_t fp_open_downstream;
+	struct fzp_gpadl fp_gpadl[FZP_MAX_GPADLS];
+};
+
+/* Fresh port: nvcpu vCPUs, messages to msg_vp, the script s[0..slen). */
+void fzp_init(struct fzp *fp, uint32_t nvcpu, uint32_t msg_vp,
+	      const uint8_t *s, size_t slen);
+/* Free what is still allocated (pages the guest leaked on purpose). */
+void fzp_fini(struct fzp *fp);
+/* Run the script as far as it can go now (also called by every port op). */
+void fzp_pump(struct fzp *fp);
+/* Set relid's event flag now (what FZP_OP_EVENT does). */
+void fzp_event(struct fzp *fp, uint32_t relid);
+/* True once every script op was consumed. */
+bool fzp_done(const struct fzp *fp);
+/* Guest pointer for [gpa, gpa + len) inside one allocation, or NULL. */
+void *fzp_gpa(struct fzp *fp, uint64_t gpa, size_t len);
+/* The GPADL the guest described with handle h (NULL if none). */
+const struct fzp_gpadl *fzp_find_gpadl(const struct fzp *fp, uint32_t h);
+/* PFN i of a single-range GPADL's stream (0 if out of range). */
+uint64_t fzp_gpadl_pfn(const struct fzp_gpadl *g, uint32_t i);
+
+#endif /* TESTS_FUZZ_FUZZPORT_H */

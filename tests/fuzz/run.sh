@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# tests/fuzz/run.sh - build the libFuzzer harnesses with clang and run each
+# for a bounded time; fails if any of them finds a crash, a sanitizer
+# report, a leak, a hang or an oracle failure (docs/fuzzing.md).
+#
+#   tests/fuzz/run.sh [options] [harness...]     (default: every harness)
+#     --seconds N      run each harness N seconds (default 30)
+#     --jobs J         run J harnesses at once (default 1)
+#     --build-dir D    clang build directory (default build/fuzz-clang)
+#     --no-build       use the harnesses already built in D
+#     --merge          afterwards, merge what the run found into the seed
+#                      corpus, minimised (-merge=1): the seed-* files stay,
+#                      other files are replaced by the minimal set
+#     --seeds          regenerate the seed-* files first (fuzz_gen_seeds)
+#     --list           print the harness names and exit
+#
+# New inputs go to D/fuzz-work/<harness>, crashes to
+# D/fuzz-artifacts/<harness>/; the checked-in corpus is only read (unless
+# --merge). Longer local run: tests/fuzz/run.sh --seconds 600 --jobs 2
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+corpus=$here/corpus
+
+seconds=30 jobs=1 build= nobuild=0 merge=0 seeds=0 list=0
+harnesses=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--seconds) seconds=$2; shift ;;
+	--jobs) jobs=$2; shift ;;
+	--build-dir) build=$2; shift ;;
+	--no-build) nobuild=1 ;;
+	--merge) merge=1 ;;
+	--seeds) seeds=1 ;;
+	--list) list=1 ;;
+	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+	-*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+	*) harnesses+=("$1") ;;
+	esac
+	shift
+done
+[ -n "$build" ] || build=$root/build/fuzz-clang
+case "$build" in /*) ;; *) build=$PWD/$build ;; esac
+
+if [ ${#harnesses[@]} -eq 0 ]; then
+	for d in "$corpus"/*/; do
+		harnesses+=("$(basename "$d")")
+	done
+fi
+if [ "$list" = 1 ]; then
+	printf '%s\n' "${harnesses[@]}"
+	exit 0
+fi
+
+if [ "$nobuild" = 0 ]; then
+	gen=()
+	command -v ninja >/dev/null && gen=(-G Ninja)
+	CC=clang cmake -S "$root" -B "$build" "${gen[@]}" >/dev/null || exit 1
+	targets=(fuzz_gen_seeds)
+	for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
+	cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" || exit 1
+fi
+bindir=$build/tests/fuzz
+
+if [ "$seeds" = 1 ]; then
+	"$bindir/fuzz_gen_seeds" "$corpus" || exit 1
+fi
+
+run_one() {
+	local h=$1 exe=$bindir/fuzz_$1 work=$build/fuzz-work/$1
+	local art=$build/fuzz-artifacts/$1 log=$build/fuzz-work/$1.log
+	local dict=() rc
+	local help=
+	[ -x "$exe" ] && help=$("$exe" -help=1 2>&1)
+	case "$help" in
+	*max_total_time*) ;;
+	*)	echo "run.sh: $exe is not a libFuzzer build (clang?)"
+		return 1 ;;
+	esac
+	mkdir -p "$work" "$art"
+	[ -f "$here/$h.dict" ] && dict=(-dict="$here/$h.dict")
+	"$exe" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
+		-print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
+		"$work" "$corpus/$h" >"$log" 2>&1
+	rc=$?
+	local runs
+	runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+	if [ $rc -ne 0 ]; then
+		echo "FAIL $h (exit $rc, ${runs:-?} runs): see $log"
+		grep -E 'ERROR|ORACLE|SUMMARY|Test unit written' "$log" | head -5
+		return 1
+	fi
+	echo "ok   $h: ${runs:-?} runs in ${seconds}s"
+	return 0
+}
+
+failed=0
+pids=()
+names=()
+for h in "${harnesses[@]}"; do
+	run_one "$h" &
+	pids+=($!)
+	names+=("$h")
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+		wait -n || true
+	done
+done
+for i in "${!pids[@]}"; do
+	wait "${pids[$i]}" || failed=1
+done
+
+if [ "$merge" = 1 ] && [ "$failed" = 0 ]; then
+	for h in "${harnesses[@]}"; do
+		tmp=$(mktemp -d)
+		old=$(mktemp -d)
+		cp "$corpus/$h"/seed-* "$tmp"/ 2>/dev/null
+		find "$corpus/$h" -maxdepth 1 -type f ! -name 'seed-*' \
+			-exec cp {} "$old"/ \;
+		"$bindir/fuzz_$h" -merge=1 "$tmp" "$old" \
+			"$build/fuzz-work/$h" >/dev/null 2>&1 || failed=1
+		find "$corpus/$h" -maxdepth 1 -type f ! -name 'seed-*' -delete
+		find "$tmp" -maxdepth 1 -type f ! -name 'seed-*' \
+			-exec cp {} "$corpus/$h"/ \;
+		echo "merged $h: $(ls "$corpus/$h" | wc -l) files," \
+			"$(du -sk "$corpus/$h" | cut -f1) KiB"
+		rm -rf "$tmp" "$old"
+	done
+fi
+exit $failed
