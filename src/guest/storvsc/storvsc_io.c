@@ -884,37 +884,48 @@ void storvsc_io_complete_locked(struct storvsc_queue *q,
 
 /* ---- submission ---- */
 
+/*
+ * Queues spread over vCPUs: the submitting vCPU's queue while it is less
+ * than half busy, else the least busy open queue (one busy thread then
+ * still uses every channel).
+ */
 static struct storvsc_queue *sv_pick_queue(struct storvsc_ctrl *ct, int *err)
 {
 	const struct vmbus_platform *p = ct->ct_sv->sv_plat;
-	struct storvsc_queue *fallback = NULL;
-	uint32_t nq = ct->ct_nq, start;
+	struct storvsc_queue *best = NULL, *q;
+	uint32_t nq = ct->ct_nq, start, best_active = UINT32_MAX;
 	bool broken = false;
 
 	if (nq == 0) {
 		*err = -VMBUS_ENODEV;
 		return NULL;
 	}
-	/* Queues spread over vCPUs: this vCPU's queue first. */
 	start = p->current_vp ? p->current_vp(p->ctx) :
 	    atomic_fetch_add(&ct->ct_rr, 1);
 	start %= nq;
+	q = &ct->ct_q[start];
+	if (atomic_load(&q->q_state) == SV_Q_OPEN &&
+	    atomic_load(&q->q_active) < (q->q_nslots + 1u) / 2u)
+		return q;
 	for (uint32_t i = 0; i < nq; i++) {
-		struct storvsc_queue *q = &ct->ct_q[(start + i) % nq];
-		int st = atomic_load(&q->q_state);
+		uint32_t active;
+		int st;
 
+		q = &ct->ct_q[(start + i) % nq];
+		st = atomic_load(&q->q_state);
 		if (st == SV_Q_BROKEN)
 			broken = true;
 		if (st != SV_Q_OPEN)
 			continue;
-		if (atomic_load(&q->q_active) < q->q_nslots)
-			return q;
-		if (fallback == NULL)
-			fallback = q;
+		active = atomic_load(&q->q_active);
+		if (active < best_active) {
+			best = q;
+			best_active = active;
+		}
 	}
-	if (fallback == NULL)
+	if (best == NULL)
 		*err = broken ? -VMBUS_EPROTO : -VMBUS_ENODEV;
-	return fallback;
+	return best;
 }
 
 static bool sv_pow2(uint32_t v)

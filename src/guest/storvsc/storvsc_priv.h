@@ -125,7 +125,7 @@ struct storvsc_queue {
 	uint64_t *q_bounce_map;		/* 1 = free */
 	uint32_t q_bounce_pages;
 	uint32_t q_bounce_free;
-	uint64_t q_next_expire;		/* now_ns of the next timeout scan */
+	_Atomic uint64_t q_next_expire;	/* now_ns of the next timeout scan */
 	bool     q_leak;		/* memory may still be the host's */
 	uint64_t q_log_next;
 	struct storvsc_stats q_stats;

@@ -135,10 +135,10 @@ void storvsc_vstor_expire(struct storvsc_queue *q, bool force)
 
 	if (atomic_load(&q->q_state) != SV_Q_OPEN || q->q_slots == NULL)
 		return;
-	if (!force && now < q->q_next_expire)
+	if (!force && now < atomic_load(&q->q_next_expire))
 		return;
 	sv_lock(sv, &q->q_lock);
-	q->q_next_expire = now + SV_EXPIRE_INTERVAL_NS;
+	atomic_store(&q->q_next_expire, now + SV_EXPIRE_INTERVAL_NS);
 	for (uint32_t i = 0; i < q->q_nslots; i++) {
 		struct storvsc_slot *sl = &q->q_slots[i];
 		bool sent;
