@@ -410,10 +410,8 @@ static void ic_dispatch(struct ic_svc *svc, uint8_t *buf, uint32_t len,
 		(void)ic_reply(svc, &m, rlen);
 }
 
-static void ic_chan_callback(struct vmbus_channel *ch, void *arg)
+static void ic_drain(struct ic_svc *svc, struct vmbus_channel *ch)
 {
-	struct ic_svc *svc = arg;
-
 	for (uint32_t n = 0; n < IC_CB_BUDGET; n++) {
 		struct vmbus_pkt_info pi;
 		uint32_t len = IC_RX_BUF_SIZE;
@@ -437,6 +435,30 @@ static void ic_chan_callback(struct vmbus_channel *ch, void *arg)
 		ic_dispatch(svc, svc->sv_rx, len, &pi);
 	}
 	/* Budget used up: the core calls us again while data is pending. */
+}
+
+/*
+ * The channel callback. NOTE: exclusive even against our own call right
+ * after open: whoever finds the drain busy leaves a mark and tries once
+ * more, so a packet is never left behind between the holder's last read
+ * and its release.
+ */
+static void ic_chan_callback(struct vmbus_channel *ch, void *arg)
+{
+	struct ic_svc *svc = arg;
+
+	for (;;) {
+		if (atomic_exchange(&svc->sv_cb_busy, true)) {
+			atomic_store(&svc->sv_cb_again, true);
+			if (atomic_exchange(&svc->sv_cb_busy, true))
+				return;		/* the holder will look again */
+		}
+		atomic_store(&svc->sv_cb_again, false);
+		ic_drain(svc, ch);
+		atomic_store(&svc->sv_cb_busy, false);
+		if (!atomic_load(&svc->sv_cb_again))
+			return;
+	}
 }
 
 /* ---- driver glue ---- */
@@ -505,6 +527,10 @@ static int ic_drv_attach(struct vmbus_device *dev)
 	}
 	ic_log(svc->sv_ics, VMBUS_LOG_INFO, "ic-%s: attached to %s",
 	    svc->sv_ops->so_name, vmbus_chan_name(ch));
+	/* NOTE: hosts send NEGOTIATE right after the open; its event can
+	 * arrive before the core enables our callback and be dropped as
+	 * spurious. Look at the ring once ourselves. */
+	ic_chan_callback(ch, svc);
 	return 0;
 }
 
@@ -618,6 +644,8 @@ int ic_services_register(struct vmbus *vb, const struct ic_config *cfg,
 		svc->sv_drv.drv_probe = ic_drv_probe;
 		svc->sv_drv.drv_attach = ic_drv_attach;
 		svc->sv_drv.drv_detach = ic_drv_detach;
+		atomic_init(&svc->sv_cb_busy, false);
+		atomic_init(&svc->sv_cb_again, false);
 		if (!svc->sv_enabled)
 			continue;
 		svc->sv_rx = ic_zalloc(ics, IC_RX_BUF_SIZE);

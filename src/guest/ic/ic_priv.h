@@ -105,6 +105,10 @@ struct ic_svc {
 	uint64_t sv_logged;		/* rate limit of error lines */
 
 	uint8_t *sv_rx;			/* IC_RX_BUF_SIZE, callback only */
+	/* One drainer at a time: the core's callback and our own kick after
+	 * open (ic_common.c) may meet. */
+	atomic_bool sv_cb_busy;
+	atomic_bool sv_cb_again;
 };
 
 /* Heartbeat state. */
