@@ -115,6 +115,8 @@ struct ic_kvp_config {
 	 *            untrusted: it is validated and dropped if corrupt.
 	 *   kc_save: after every change, in thread context, with a private
 	 *            blob; return 0 or a negative code (logged, counted).
+	 *            Never called concurrently with itself (a change made
+	 *            during a save is saved right after it).
 	 * Either may be NULL (no persistence).
 	 */
 	int (*kc_load)(void *arg, void *buf, uint32_t size, uint32_t *len);

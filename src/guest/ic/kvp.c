@@ -60,7 +60,13 @@ struct ic_kvp {
 	uint8_t *kv_req;		/* IC_RX_BUF_SIZE */
 	uint32_t kv_req_len;
 	uint64_t kv_req_tid;
+	/* The answer is sent from here, so kv_req is free for the host's
+	 * next request as soon as the answer leaves. */
+	uint8_t *kv_tx;			/* IC_RX_BUF_SIZE */
 	bool kv_in_work, kv_again;
+	/* kc_save runs once at a time; a change meanwhile saves again. */
+	atomic_bool kv_saving;
+	atomic_bool kv_dirty;
 	struct ic_work kv_work;
 };
 
@@ -530,7 +536,7 @@ static uint32_t kvp_blob_max(uint32_t max_records)
 }
 
 /* Serialise the store and hand it to kc_save. Thread context. */
-static void kvp_save(struct ic_services *ics)
+static void kvp_save_once(struct ic_services *ics)
 {
 	const struct ic_kvp_config *kc = &ics->ics_cfg.icc_kvp;
 	struct ic_kvp *kv = ics->ics_kvp;
@@ -578,6 +584,27 @@ out:
 	if (r != 0)
 		ic_log(ics, VMBUS_LOG_WARN, "ic-kvp: saving the store failed "
 		    "(%d)", r);
+}
+
+/*
+ * Save after a change. NOTE: kc_save is never called concurrently (the
+ * guest API and the host's requests run on different threads): whoever
+ * finds a save running marks the store dirty, and the saver goes again.
+ */
+static void kvp_save(struct ic_services *ics)
+{
+	struct ic_kvp *kv = ics->ics_kvp;
+
+	atomic_store(&kv->kv_dirty, true);
+	for (;;) {
+		if (atomic_exchange(&kv->kv_saving, true))
+			return;		/* the running saver sees kv_dirty */
+		while (atomic_exchange(&kv->kv_dirty, false))
+			kvp_save_once(ics);
+		atomic_store(&kv->kv_saving, false);
+		if (!atomic_load(&kv->kv_dirty))
+			return;
+	}
 }
 
 /* Parse a saved blob (untrusted): all or nothing for the frame, record by
@@ -879,12 +906,15 @@ static void kvp_work(void *arg)
 			ic_unlock(svc);
 		}
 		ic_msg_set_status(&m, status);
-		(void)ic_reply(svc, &m, m.im_len);
-		/* NOTE: the host may send the next request as soon as it has
-		 * the reply; kv_req is free again only now. */
+		/* NOTE: the host sends its next request as soon as it has
+		 * the answer: free kv_req before the answer leaves, sending
+		 * from a copy. */
+		vmbus_memcpy(kv->kv_tx, kv->kv_req, m.im_len);
+		m.im_buf = kv->kv_tx;
 		ic_lock(svc);
 		kv->kv_busy = false;
 		ic_unlock(svc);
+		(void)ic_reply(svc, &m, m.im_len);
 		if (chg.kc_any) {
 			kvp_save(ics);
 			if (kc->kc_changed && s &&
@@ -941,7 +971,10 @@ int ic_kvp_init(struct ic_services *ics)
 	kv->kv_status.ks_max_records = kv->kv_max;
 	kv->kv_recs = ic_zalloc(ics, kv->kv_max * sizeof(kv->kv_recs[0]));
 	kv->kv_req = ic_zalloc(ics, IC_RX_BUF_SIZE);
-	if (kv->kv_recs == NULL || kv->kv_req == NULL)
+	kv->kv_tx = ic_zalloc(ics, IC_RX_BUF_SIZE);
+	atomic_init(&kv->kv_saving, false);
+	atomic_init(&kv->kv_dirty, false);
+	if (kv->kv_recs == NULL || kv->kv_req == NULL || kv->kv_tx == NULL)
 		return -VMBUS_ENOMEM;	/* ic_kvp_fini frees the rest */
 	ic_work_init(&kv->kv_work, ics, kvp_work, ics);
 
@@ -973,6 +1006,7 @@ void ic_kvp_fini(struct ic_services *ics)
 		return;
 	ic_free(ics, kv->kv_recs, kv->kv_max * sizeof(kv->kv_recs[0]));
 	ic_free(ics, kv->kv_req, IC_RX_BUF_SIZE);
+	ic_free(ics, kv->kv_tx, IC_RX_BUF_SIZE);
 	ic_free(ics, kv, sizeof(*kv));
 	ics->ics_kvp = NULL;
 }
