@@ -492,7 +492,7 @@ static void kv_complete(struct ich_dev *d, struct kreq *r, int err,
 		} else if (err == 0) {
 			kv->gets++;
 		}
-		if (r->kind == KR_HOSTINFO && err != 0)
+		if (r->kind == KR_HOSTINFO && err != 0 && err != -ENODEV)
 			HVS_WARN(ic->ic_vm, "ic-kvp: host data %s not pushed: "
 				 "%d (status %#x)", res->kr_key, err, status);
 		if (r->cb)
