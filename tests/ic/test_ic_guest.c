@@ -1282,6 +1282,31 @@ static void test_lifecycle(void **state)
 	teardown(NULL);
 }
 
+/* A NEGOTIATE that arrived before the channel was open (its event lost,
+ * as when it races the core's enabling of the callback) is answered
+ * right after the open. */
+static void test_message_before_open(void **state)
+{
+	uint8_t b[256];
+	const uint16_t msg[1][2] = { { 3, 0 } };
+	uint32_t len;
+	int ch;
+
+	(void)state;
+	bus = fake_reset(FAKE_DEFER_NONE);
+	ch = fake_offer(&HV_GUID_HEARTBEAT);	/* no driver yet */
+	len = mk_nego(b, 2, V_FW, 1, msg);
+	fake_host_send(ch, b, len, 5);		/* queued, nobody told */
+	assert_int_equal(fake_host_pending(ch), 0);
+	assert_int_equal(ic_services_register(bus, &cfg, &ics), 0);
+	assert_true(fake_chan_open(ch));
+	must_reply(ch);
+	assert_int_equal(rp.tid, 5);
+	assert_int_equal(r_status(), 0);
+	assert_true(st(IC_SVC_HEARTBEAT).is_negotiated);
+	teardown(NULL);
+}
+
 static void test_defer_failure_and_send_error(void **state)
 {
 	uint8_t b[4096];
@@ -1354,6 +1379,7 @@ int main(void)
 		cmocka_unit_test_setup(test_kvp_busy_and_full, setup),
 		cmocka_unit_test_setup(test_kvp_persistence, setup),
 		cmocka_unit_test_setup(test_lifecycle, setup),
+		cmocka_unit_test_setup(test_message_before_open, setup),
 		cmocka_unit_test_setup(test_defer_failure_and_send_error, setup),
 		cmocka_unit_test_setup(test_register_subset_and_errors, setup),
 	};
