@@ -84,7 +84,9 @@ void sv_wake(struct storvsc_ctrl *ct)
 {
 	const struct storvsc *sv = ct->ct_sv;
 
-	if (sv_polled(sv))
+	/* NOTE: the caller stored its condition (seq_cst) before this load;
+	 * a waiter counts itself before it checks the condition. */
+	if (sv_polled(sv) || atomic_load(&ct->ct_waiters) == 0)
 		return;
 	sv_lock(sv, &ct->ct_lock);
 	sv->sv_plat->wake_all(sv->sv_plat->ctx, &ct->ct_wait);
@@ -106,7 +108,9 @@ int sv_wait(struct storvsc_ctrl *ct, sv_cond_fn *cond, void *arg,
 {
 	struct storvsc *sv = ct->ct_sv;
 	const struct vmbus_platform *p = sv->sv_plat;
+	int r = -VMBUS_ETIMEDOUT;
 
+	atomic_fetch_add(&ct->ct_waiters, 1);
 	for (;;) {
 		uint64_t now = sv_now(sv);
 		bool ok, woken = false;
@@ -121,16 +125,20 @@ int sv_wait(struct storvsc_ctrl *ct, sv_cond_fn *cond, void *arg,
 			ok = cond(arg);
 		}
 		sv_unlock(sv, &ct->ct_lock);
-		if (ok)
-			return 0;
+		if (ok) {
+			r = 0;
+			break;
+		}
 		if (sv_now(sv) >= deadline)
-			return -VMBUS_ETIMEDOUT;
+			break;
 		/* Polled port: this is the only progress. Interrupt port: a
 		 * slice without a wakeup may be a lost interrupt. */
 		if (!woken)
 			vmbus_poll(sv->sv_bus);
 		sv_ctrl_housekeeping(ct, false);
 	}
+	atomic_fetch_sub(&ct->ct_waiters, 1);
+	return r;
 }
 
 /* ---- reference counting of controllers ---- */

@@ -225,12 +225,11 @@ static void sv_cdb_rw(struct storvsc_slot *sl, bool write, uint64_t lba,
 /* Data for sl: describe io_buf + off directly, or take bounce pages
  * (copying write data in). 0, -EAGAIN (no bounce pages now). */
 static int sv_data_setup(struct storvsc_queue *q, struct storvsc_slot *sl,
-    uint8_t *buf, uint32_t len, bool write)
+    uint8_t *buf, uint32_t len, bool write, bool direct)
 {
-	struct storvsc *sv = q->q_ctrl->ct_sv;
 	uint32_t need;
 
-	if (sv_describe(sv, buf, len, NULL, NULL, NULL)) {
+	if (direct) {
 		sl->sl_direct = true;
 		return 0;
 	}
@@ -271,9 +270,10 @@ static int sv_chunk_build(struct storvsc_queue *q, struct storvsc_io *io,
 		bool write = io->io_op == STORVSC_OP_WRITE;
 		uint64_t off = p->ip_cursor, left = p->ip_total - off;
 		uint32_t len = left < p->ip_chunk ? (uint32_t)left : p->ip_chunk;
+		bool direct = sv_describe(q->q_ctrl->ct_sv, buf + off, len,
+		    NULL, NULL, NULL);
 
-		if (!sv_describe(q->q_ctrl->ct_sv, buf + off, len, NULL, NULL,
-		    NULL)) {
+		if (!direct) {
 			/* Through the bounce pool: at most a bounce chunk. */
 			uint32_t cap = SV_BOUNCE_CHUNK_PAGES * SV_PAGE_SIZE;
 
@@ -281,7 +281,7 @@ static int sv_chunk_build(struct storvsc_queue *q, struct storvsc_io *io,
 			if (len > cap)
 				len = cap;
 		}
-		r = sv_data_setup(q, sl, buf + off, len, write);
+		r = sv_data_setup(q, sl, buf + off, len, write, direct);
 		if (r != 0)
 			return r;
 		sv_cdb_rw(sl, write, io->io_lba + off / p->ip_block,
@@ -350,12 +350,14 @@ static int sv_chunk_build(struct storvsc_queue *q, struct storvsc_io *io,
 		    VSTOR_DATA_READ : io->io_dir == STORVSC_DIR_OUT ?
 		    VSTOR_DATA_WRITE : VSTOR_DATA_UNKNOWN);
 		if (sl->sl_len != 0) {
-			if (!sv_describe(q->q_ctrl->ct_sv, buf, sl->sl_len,
-			    NULL, NULL, NULL) &&
+			bool direct = sv_describe(q->q_ctrl->ct_sv, buf,
+			    sl->sl_len, NULL, NULL, NULL);
+
+			if (!direct &&
 			    sl->sl_len > SV_BOUNCE_CHUNK_PAGES * SV_PAGE_SIZE)
 				return -VMBUS_EINVAL;	/* cannot bounce it */
 			r = sv_data_setup(q, sl, buf, sl->sl_len,
-			    io->io_dir == STORVSC_DIR_OUT);
+			    io->io_dir == STORVSC_DIR_OUT, direct);
 			if (r != 0)
 				return r;
 		}

@@ -183,6 +183,7 @@ struct storvsc_ctrl {
 	/* waits */
 	vmbus_lock_t ct_lock;
 	vmbus_wait_t ct_wait;
+	_Atomic uint32_t ct_waiters;	/* threads in sv_wait */
 	/* rescan */
 	_Atomic bool ct_rescan_pending;
 	_Atomic bool ct_rescan_scheduled;
