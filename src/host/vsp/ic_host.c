@@ -887,25 +887,18 @@ static void ich_describe_svc(const struct hvs_ic *ic, struct hvs_jw *w,
 int hvs_ic_describe_json(const struct hvs_ic *ic, char *buf, size_t len)
 {
 	struct hvs_jw w;
-	const char *res;
-	size_t n;
 
 	if (buf == NULL || len < 3)
 		return -ENOBUFS;
-	/* Written as an object, then its braces are dropped. */
 	hvs_jw_init(&w, buf, len);
 	hvs_jw_obj_begin(&w, NULL);
 	hvs_jw_str(&w, "generation", hvs_ic_gen_name(ic->ic_cfg.ic_gen));
 	for (unsigned i = 0; i < HVS_IC_NSVC; i++)
 		ich_describe_svc(ic, &w, (enum hvs_ic_svc)i);
 	hvs_jw_obj_end(&w);
-	res = hvs_jw_result(&w);
-	if (res == NULL) {
+	if (hvs_jw_result(&w) == NULL) {
 		buf[0] = '\0';
 		return -ENOBUFS;
 	}
-	n = strlen(buf);
-	memmove(buf, buf + 1, n - 2);
-	buf[n - 2] = '\0';
-	return (int)(n - 2);
+	return (int)strlen(buf);
 }

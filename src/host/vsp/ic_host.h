@@ -351,10 +351,10 @@ int hvs_ic_send_raw(struct hvs_ic *ic, enum hvs_ic_svc svc, const void *msg,
 		    uint32_t len, hvs_ic_raw_fn *cb, void *arg);
 
 /*
- * JSON members describing every service (for the control socket), written
- * as one object's contents: "generation":..,"heartbeat":{...},
- * "shutdown":{...},"timesync":{...},"kvp":{...}. Returns the length
- * (without NUL) or -ENOBUFS (truncated but NUL-terminated).
+ * A JSON object describing every service (for the control socket: add it
+ * with hvs_jw_raw() or hvs_jw_merge_obj()): {"generation":..,
+ * "heartbeat":{...},"shutdown":{...},"timesync":{...},"kvp":{...}}.
+ * Returns the length (without NUL) or -ENOBUFS (buf holds "").
  */
 int hvs_ic_describe_json(const struct hvs_ic *ic, char *buf, size_t len);
 
