@@ -110,6 +110,33 @@ static void fill(uint8_t *p, size_t n, uint32_t seed)
 		p[i] = (uint8_t)((i * 131u + seed * 7u + (i >> 9)) ^ seed);
 }
 
+struct aio {
+	struct env *e;
+	int done;
+	int errors;
+	int bad_data;
+};
+
+struct aio_req {
+	struct storvsc_io io;
+	struct aio *a;
+	uint8_t *buf;
+	uint64_t lba;
+};
+
+static void aio_done(struct storvsc_io *io)
+{
+	struct aio_req *r = io->io_arg;
+	struct aio *a = r->a;
+
+	if (io->io_error != 0)
+		a->errors++;
+	else if (memcmp(r->buf, a->e->h.luns[0].l_data + r->lba * 512,
+	    4096) != 0)
+		a->bad_data++;
+	a->done++;
+}
+
 /* ---- negotiation and initialisation ---- */
 
 static const uint16_t versions[] = {
@@ -246,6 +273,33 @@ static void test_init_step_failure(void **state)
 		vsh_add_lun(&e->h, 0, 0, 0, 512, 256);
 		env_start(e);
 		assert_int_equal(storvsc_disk_count(e->sv), 0);
+		env_free(e);
+	}
+}
+
+static void test_init_no_answer(void **state)
+{
+	static const uint32_t ops[] = {
+		VSTOR_OPERATION_BEGIN_INITIALIZATION,
+		VSTOR_OPERATION_QUERY_PROTOCOL_VERSION,
+		VSTOR_OPERATION_END_INITIALIZATION,
+		VSTOR_OPERATION_CREATE_SUB_CHANNELS,
+	};
+
+	(void)state;
+	for (unsigned i = 0; i < 4; i++) {
+		struct env *e = env_new(2, NULL, NULL);
+		uint64_t t0 = e->fp.fp_now;
+
+		/* Every wait is bounded: attach fails (or, for the optional
+		 * subchannels, goes on with one queue) after the timeout. */
+		e->h.init_drop_op = ops[i];
+		e->h.max_sub = 1;
+		e->h.prop_flags = VSTOR_PROPERTY_SUPPORTS_MULTI_CHANNEL;
+		vsh_add_lun(&e->h, 0, 0, 0, 512, 256);
+		env_start(e);
+		assert_int_equal(storvsc_disk_count(e->sv), i == 3 ? 1 : 0);
+		assert_true(e->fp.fp_now - t0 < 5000 * MS);
 		env_free(e);
 	}
 }
@@ -427,6 +481,72 @@ static void test_rescan_add_remove(void **state)
 	env_free(e);
 }
 
+static void test_rescind_during_io(void **state)
+{
+	struct env *e = env_disk(1);
+	struct storvsc_disk *d = storvsc_disk_get(e->sv, 0);
+	struct aio a = { .e = e };
+	struct aio_req rq[8];
+	uint8_t buf[8][4096];
+
+	(void)state;
+	/* hostile-host 21: requests outstanding when the controller goes:
+	 * each completes once, -ENODEV; the disk is reported removed. */
+	e->h.hold = true;
+	for (int i = 0; i < 8; i++) {
+		memset(&rq[i], 0, sizeof(rq[i]));
+		rq[i].a = &a;
+		rq[i].buf = buf[i];
+		assert_int_equal(storvsc_read(d, &rq[i].io, (uint64_t)i * 8, 8,
+		    buf[i], aio_done, &rq[i]), 0);
+	}
+	fh_rescind(&e->fp, e->h.chans[0]);
+	poll_until(e, &a.done, 8);
+	assert_int_equal(a.errors, 8);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(rq[i].io.io_error, -VMBUS_ENODEV);
+	for (int i = 0; i < 100; i++)
+		vmbus_poll(e->vb);
+	assert_int_equal(storvsc_disk_count(e->sv), 0);
+	assert_int_equal(e->events[STORVSC_DISK_REMOVED], 1);
+	assert_int_equal(storvsc_read_sync(d, 0, 1, buf[0]), -VMBUS_ENODEV);
+	e->h.hold = false;
+	e->h.nheld = 0;
+	storvsc_disk_put(d);
+	env_free(e);
+}
+
+static void test_rescind_subchannel(void **state)
+{
+	struct env *e = env_new(3, NULL, NULL);
+	struct storvsc_ctrl_info ci;
+	struct storvsc_disk *d;
+	uint8_t buf[4096];
+
+	(void)state;
+	e->h.max_sub = 2;
+	e->h.prop_flags = VSTOR_PROPERTY_SUPPORTS_MULTI_CHANNEL;
+	vsh_add_lun(&e->h, 0, 0, 0, 512, 256);
+	env_start(e);
+	assert_int_equal(storvsc_ctrl_info(e->sv, 0, &ci), 0);
+	assert_int_equal(ci.ci_queues, 3);
+	d = storvsc_disk_get(e->sv, 0);
+	/* One queue's channel goes; the others carry on. */
+	fh_rescind(&e->fp, e->h.chans[2]);
+	for (int i = 0; i < 100; i++)
+		vmbus_poll(e->vb);
+	storvsc_tick(e->sv);
+	assert_int_equal(storvsc_ctrl_info(e->sv, 0, &ci), 0);
+	assert_int_equal(ci.ci_queues, 2);
+	for (uint32_t vp = 0; vp < 3; vp++) {
+		e->h.cur_vp = vp;
+		assert_int_equal(storvsc_write_sync(d, vp, 8, buf), 0);
+		assert_int_equal(storvsc_read_sync(d, vp, 8, buf), 0);
+	}
+	storvsc_disk_put(d);
+	env_free(e);
+}
+
 static void test_removed_disk_io(void **state)
 {
 	struct env *e = env_disk(1);
@@ -512,33 +632,6 @@ static void test_large_transfer_split(void **state)
 	free(heap);
 	storvsc_disk_put(d);
 	env_free(e);
-}
-
-struct aio {
-	struct env *e;
-	int done;
-	int errors;
-	int bad_data;
-};
-
-struct aio_req {
-	struct storvsc_io io;
-	struct aio *a;
-	uint8_t *buf;
-	uint64_t lba;
-};
-
-static void aio_done(struct storvsc_io *io)
-{
-	struct aio_req *r = io->io_arg;
-	struct aio *a = r->a;
-
-	if (io->io_error != 0)
-		a->errors++;
-	else if (memcmp(r->buf, a->e->h.luns[0].l_data + r->lba * 512,
-	    4096) != 0)
-		a->bad_data++;
-	a->done++;
 }
 
 static void test_queue_depth_and_matching(void **state)
@@ -1164,11 +1257,14 @@ int main(void)
 		cmocka_unit_test(test_negotiate_wrong_echo),
 		cmocka_unit_test(test_init_sequence),
 		cmocka_unit_test(test_init_step_failure),
+		cmocka_unit_test(test_init_no_answer),
 		cmocka_unit_test(test_no_multichannel_prewin8),
 		cmocka_unit_test(test_properties_clamped),
 		cmocka_unit_test(test_discovery),
 		cmocka_unit_test(test_ide),
 		cmocka_unit_test(test_rescan_add_remove),
+		cmocka_unit_test(test_rescind_during_io),
+		cmocka_unit_test(test_rescind_subchannel),
 		cmocka_unit_test(test_removed_disk_io),
 		cmocka_unit_test(test_io_direct_and_bounce),
 		cmocka_unit_test(test_large_transfer_split),

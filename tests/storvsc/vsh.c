@@ -688,6 +688,8 @@ static void vsh_packet(struct vsh *h, uint32_t ci, const uint8_t *pkt,
 		h->ops[h->nops++] = op;
 	if (!h->negotiated && plen != VSTOR_PACKET_SIZE_PREWIN8)
 		h->pre_neg_sizes_bad++;
+	if (h->init_drop_op == op)
+		return;
 	if (h->init_fail_op == op) {
 		vsh_reply(h, ci, d->pd_trans_id, &resp,
 		    VSTOR_STATUS_INVALID_DEVICE_STATE);

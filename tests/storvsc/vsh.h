@@ -96,6 +96,7 @@ struct vsh {
 	bool     hold;			/* keep SRB completions until released */
 	bool     srb_deaf;		/* stop reading SRBs (ring fills) */
 	uint32_t init_fail_op;		/* answer this init op with a failure */
+	uint32_t init_drop_op;		/* never answer this init op */
 	struct vsh_inject inj;
 	enum vsh_mut mut;
 	uint32_t mut_count;
