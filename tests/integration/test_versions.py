@@ -59,6 +59,9 @@ def main():
                       and js.get('bad_messages') == 0,
                       '%s: clean unload, nothing leaked or dropped' % tag,
                       {k: js.get(k) for k in ('unload', 'leaked_pages', 'bad_messages')})
+            unload = '[vm0] vmbus: UNLOAD' in hv.text('err')
+            chk.check(unload == (want >= '3.0'), '%s: UNLOAD at guest exit %s'
+                      % (tag, 'seen (3.0+)' if want >= '3.0' else 'not sent (before 3.0)'))
             integ.no_crash(chk, hv)
 
         # WS2008 (0.13): the guest supports 1.1 and newer only.
