@@ -588,6 +588,13 @@ int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
 	if (r == 0) {
 		vmbus_log(vb, VMBUS_LOG_DEBUG, "%s: open, rings %u/%u",
 		    ch->ch_name, (unsigned)txbytes, (unsigned)rxbytes);
+		/*
+		 * NOTE: the host may write and signal as soon as it has sent
+		 * OPENCHANNEL_RESULT, before ch_cb_enabled was set: that event
+		 * was counted spurious and dropped. Run the callback once now
+		 * so nothing already in the ring waits for a second signal.
+		 */
+		vmbus_chan_dispatch(vb, ch->ch_relid);
 		return 0;
 	}
 
