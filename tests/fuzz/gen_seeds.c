@@ -482,6 +482,348 @@ static void seeds_guest_ring(void)
 	}
 }
 
+/* ============================== posix_abi =============================== */
+
+static void pa_rec(struct sb *s, uint8_t kind, uint8_t param,
+		   const struct sb *dg)
+{
+	put8(s, kind);
+	put8(s, param);
+	put16(s, (uint16_t)dg->n);
+	putn(s, dg->b, dg->n);
+}
+
+static void pa_hdr(struct sb *d, uint16_t type, uint64_t seq, int32_t result)
+{
+	put32(d, HVSIM_ABI_MAGIC);
+	put16(d, type);
+	put16(d, 0);
+	put64(d, seq);
+	put32(d, (uint32_t)result);
+	put32(d, 0);
+}
+
+static void pa_welcome(struct sb *s, uint32_t vcpus, uint64_t ram,
+		       uint32_t fd_count, unsigned nfds, uint8_t extra_kind,
+		       uint8_t param)
+{
+	struct sb d;
+
+	memset(&d, 0, sizeof(d));
+	pa_hdr(&d, HVSIM_ABI_WELCOME, 1, 0);
+	put32(&d, HVSIM_ABI_VERSION);
+	put32(&d, vcpus);
+	put64(&d, ram);
+	put32(&d, fd_count);
+	put32(&d, 0);
+	pa_rec(s, (uint8_t)(nfds << 2 | extra_kind), param, &d);
+}
+
+static void pa_msr(struct sb *s, uint8_t op, uint8_t param, uint64_t seq,
+		   uint64_t value)
+{
+	struct sb d;
+
+	memset(&d, 0, sizeof(d));
+	pa_hdr(&d, (uint16_t)((op == 0 ? HVSIM_ABI_RDMSR : HVSIM_ABI_WRMSR) |
+			      HVSIM_ABI_REPLY), seq, 0);
+	put64(&d, value);
+	pa_rec(s, op, param, &d);
+}
+
+static void pa_hc(struct sb *s, uint8_t param, uint64_t seq, uint64_t result,
+		  uint32_t outlen)
+{
+	struct sb d;
+
+	memset(&d, 0, sizeof(d));
+	pa_hdr(&d, HVSIM_ABI_HYPERCALL | HVSIM_ABI_REPLY, seq, 0);
+	put64(&d, result);
+	put32(&d, outlen);
+	put32(&d, 0);
+	for (uint32_t i = 0; i < outlen; i++)
+		put8(&d, (uint8_t)i);
+	pa_rec(s, 2, param, &d);
+}
+
+static void pa_err(struct sb *s, uint8_t op, uint8_t param, uint16_t type,
+		   uint64_t seq, int32_t err)
+{
+	struct sb d;
+
+	memset(&d, 0, sizeof(d));
+	pa_hdr(&d, type | HVSIM_ABI_REPLY, seq, err);
+	pa_rec(s, op, param, &d);
+}
+
+static void seeds_posix_abi(void)
+{
+	struct sb s;
+
+	/* A good partition: WELCOME (1 vCPU, 2 MiB, 4 fds), the MSR writes
+	 * of a SynIC set-up, a post, two signals to the host, an unknown
+	 * call with output, then RESET. */
+	memset(&s, 0, sizeof(s));
+	pa_welcome(&s, 1, 2u << 20, 4, 4, 0, 0);
+	pa_msr(&s, 1, 0, 2, 0x1234);		/* guest OS id */
+	pa_msr(&s, 1, 1, 3, 0x5001);		/* hypercall MSR */
+	pa_msr(&s, 0, 7, 4, 0);			/* RDMSR SIMP */
+	pa_hc(&s, 0x00, 5, 0, 0);		/* post */
+	pa_hc(&s, 0x10, 6, HV_STATUS_INVALID_CONNECTION_ID, 0);
+	pa_hc(&s, 0x20, 7, 0, 0);
+	pa_hc(&s, 0x30, 8, HV_STATUS_INVALID_HYPERCALL_CODE, 24);
+	pa_err(&s, 0, 14, HVSIM_ABI_RDMSR, 9, -22);
+	pa_err(&s, 1, 0x4f, HVSIM_ABI_WRMSR, 10, -34);
+	pa_err(&s, 3, 0, HVSIM_ABI_RESET, 11, 0);
+	write_seed("posix_abi", "good-partition", &s);
+
+	/* 4 MiB and 3 vCPUs (6 fds); a reply with the wrong seq. */
+	memset(&s, 0, sizeof(s));
+	pa_welcome(&s, 3, 4u << 20, 6, 6, 0, 1);
+	pa_msr(&s, 0, 2, 2, 0);
+	pa_msr(&s, 0, 3, 4, 0);			/* seq 4, want 3 */
+	pa_msr(&s, 0, 3, 4, 0);
+	write_seed("posix_abi", "bad-seq", &s);
+
+	/* WELCOMEs to refuse: fd_count off, a pipe for a doorbell, an
+	 * unsealed RAM memfd, RAM bigger than the memfd, an error reply,
+	 * an oversize datagram. */
+	memset(&s, 0, sizeof(s));
+	pa_welcome(&s, 1, 2u << 20, 5, 4, 0, 0);
+	write_seed("posix_abi", "welcome-fd-count", &s);
+	memset(&s, 0, sizeof(s));
+	pa_welcome(&s, 2, 2u << 20, 5, 5, 0x40, 0x80 | 0x00);
+	write_seed("posix_abi", "welcome-pipe", &s);
+	memset(&s, 0, sizeof(s));
+	pa_welcome(&s, 1, 2u << 20, 4, 4, 0x40, 0x10);
+	write_seed("posix_abi", "welcome-unsealed", &s);
+	memset(&s, 0, sizeof(s));
+	pa_welcome(&s, 1, 8u << 20, 4, 4, 0, 0);
+	write_seed("posix_abi", "welcome-ram-too-big", &s);
+	memset(&s, 0, sizeof(s));
+	pa_err(&s, 0, 0, HVSIM_ABI_HELLO, 1, -95);
+	write_seed("posix_abi", "welcome-eopnotsupp", &s);
+	memset(&s, 0, sizeof(s));
+	pa_welcome(&s, 1, 2u << 20, 4, 4, 0x80, 0);
+	write_seed("posix_abi", "welcome-trunc", &s);
+
+	/* HYPERCALL replies with a lying output_len, then silence. */
+	memset(&s, 0, sizeof(s));
+	pa_welcome(&s, 1, 2u << 20, 4, 4, 0, 0);
+	{
+		struct sb d;
+
+		memset(&d, 0, sizeof(d));
+		pa_hdr(&d, HVSIM_ABI_HYPERCALL | HVSIM_ABI_REPLY, 2, 0);
+		put64(&d, 0);
+		put32(&d, 100);		/* claims 100 output bytes */
+		put32(&d, 0);
+		zeros(&d, 8);
+		pa_rec(&s, 2, 0x30, &d);
+	}
+	pa_msr(&s, 0, 0, 3, 0);
+	write_seed("posix_abi", "hc-outlen", &s);
+}
+
+/* =============================== host_abi =============================== */
+
+static void ha_dgram(struct sb *s, uint8_t kind, const struct sb *d)
+{
+	put8(s, kind);
+	put16(s, (uint16_t)d->n);
+	putn(s, d->b, d->n);
+}
+
+static void ha_req(struct sb *d, uint16_t type, uint64_t seq)
+{
+	memset(d, 0, sizeof(*d));
+	put32(d, HVSIM_ABI_MAGIC);
+	put16(d, type);
+	put16(d, 0);
+	put64(d, seq);
+}
+
+static void ha_hello(struct sb *s, uint64_t seq, const char *name)
+{
+	struct sb d;
+
+	ha_req(&d, HVSIM_ABI_HELLO, seq);
+	put32(&d, HVSIM_ABI_VERSION);
+	put32(&d, (uint32_t)strlen(name));
+	putn(&d, name, strlen(name));
+	ha_dgram(s, 0, &d);
+}
+
+static void ha_wrmsr(struct sb *s, uint64_t seq, uint32_t vp, uint32_t msr,
+		     uint64_t v)
+{
+	struct sb d;
+
+	ha_req(&d, HVSIM_ABI_WRMSR, seq);
+	put32(&d, vp);
+	put32(&d, msr);
+	put64(&d, v);
+	ha_dgram(s, 0, &d);
+}
+
+static void ha_rdmsr(struct sb *s, uint64_t seq, uint32_t vp, uint32_t msr)
+{
+	struct sb d;
+
+	ha_req(&d, HVSIM_ABI_RDMSR, seq);
+	put32(&d, vp);
+	put32(&d, msr);
+	ha_dgram(s, 0, &d);
+}
+
+static void ha_post(struct sb *s, uint64_t seq, uint32_t connid,
+		    uint32_t size)
+{
+	struct sb d;
+
+	ha_req(&d, HVSIM_ABI_HYPERCALL, seq);
+	put32(&d, 0);
+	put32(&d, 16 + ((size + 7) & ~7u));
+	put64(&d, HV_CALL_POST_MESSAGE);
+	put32(&d, connid);
+	put32(&d, 0);
+	put32(&d, VMBUS_MESSAGE_TYPE);
+	put32(&d, size);
+	for (uint32_t i = 0; i < ((size + 7) & ~7u); i++)
+		put8(&d, (uint8_t)(i < 4 ? (i == 0 ? 3 : 0) : i));
+	ha_dgram(s, 0, &d);
+}
+
+static void ha_signal(struct sb *s, uint64_t seq, uint32_t connid, bool fast)
+{
+	struct sb d;
+
+	ha_req(&d, HVSIM_ABI_HYPERCALL, seq);
+	put32(&d, 0);
+	put32(&d, fast ? 16 : 8);
+	put64(&d, HV_CALL_SIGNAL_EVENT | (fast ? HV_HYPERCALL_FAST : 0));
+	put32(&d, connid);
+	put32(&d, 0);
+	if (fast)
+		zeros(&d, 8);
+	ha_dgram(s, 0, &d);
+}
+
+/* Guest RAM write: the SIMP slot 2 header (type 0 = consumed). */
+static void ha_poke(struct sb *s, uint32_t off, const void *b, uint16_t n)
+{
+	put8(s, 1);
+	put16(s, n);
+	put32(s, off);
+	putn(s, b, n);
+}
+
+static void ha_synic(struct sb *s, uint64_t *seq)
+{
+	ha_wrmsr(s, (*seq)++, 0, HV_X64_MSR_GUEST_OS_ID, 0x8100000000000001ull);
+	ha_wrmsr(s, (*seq)++, 0, HV_X64_MSR_HYPERCALL, 0x1000 | 1);
+	ha_wrmsr(s, (*seq)++, 0, HV_X64_MSR_SIMP, 0x2000 | 1);
+	ha_wrmsr(s, (*seq)++, 0, HV_X64_MSR_SIEFP, 0x3000 | 1);
+	ha_wrmsr(s, (*seq)++, 0, HV_X64_MSR_SINT(2), 0x41);
+	ha_wrmsr(s, (*seq)++, 0, HV_X64_MSR_SCONTROL, 1);
+}
+
+static void seeds_host_abi(void)
+{
+	static const uint8_t zero8[8];
+	struct sb s, d;
+	uint64_t seq = 1;
+
+	/* A whole session: HELLO, SynIC set-up, posts the stub echoes into
+	 * the SIMP slot (the second one waits: pending flag), the guest
+	 * empties the slot and writes EOM, signals, RDMSRs, RESET. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 8);			/* 1 vCPU, echo */
+	ha_hello(&s, seq++, "");
+	ha_synic(&s, &seq);
+	ha_post(&s, seq++, VMBUS_MESSAGE_CONNECTION_ID_4, 40);
+	ha_post(&s, seq++, VMBUS_MESSAGE_CONNECTION_ID, 24);
+	ha_poke(&s, 0x2000 + 2 * 256, zero8, 8);
+	ha_wrmsr(&s, seq++, 0, HV_X64_MSR_EOM, 0);
+	ha_signal(&s, seq++, 0x2001, false);
+	ha_signal(&s, seq++, 40000, true);
+	put8(&s, 2);
+	put16(&s, 0x2002);		/* signal page */
+	ha_rdmsr(&s, seq++, 0, HV_X64_MSR_SIMP);
+	ha_rdmsr(&s, seq++, 0, HV_X64_MSR_TIME_REF_COUNT);
+	ha_rdmsr(&s, seq++, 3, HV_X64_MSR_SIMP);	/* bad vp */
+	ha_wrmsr(&s, seq++, 0, HV_X64_MSR_VP_INDEX, 1);	/* read-only */
+	ha_wrmsr(&s, seq++, 0, HV_X64_MSR_CRASH_P0, 7);
+	ha_req(&d, HVSIM_ABI_RESET, seq++);
+	put32(&d, HVSIM_RESET_POWER_OFF);
+	ha_dgram(&s, 0, &d);
+	write_seed("host_abi", "session", &s);
+
+	/* HVSIM_SOCKET mode (first datagram given), 2 vCPUs, a full message
+	 * queue: the host posts while the slot stays busy. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 1 | 4);
+	ha_hello(&s, seq = 1, "vm-one");
+	seq++;
+	ha_synic(&s, &seq);
+	for (int i = 0; i < 6; i++) {
+		uint8_t pl[16] = { 1, 0, 0, 0, 0, 0, 0, 0, (uint8_t)i };
+
+		put8(&s, 3);
+		put16(&s, sizeof(pl));
+		put8(&s, 0);
+		put8(&s, 2);
+		put32(&s, 1);
+		putn(&s, pl, sizeof(pl));
+	}
+	put8(&s, 4);
+	put16(&s, 0x0200);		/* vp 0, sint 2 */
+	put16(&s, 7);
+	ha_poke(&s, 0x2000 + 2 * 256, zero8, 8);
+	ha_wrmsr(&s, seq++, 0, HV_X64_MSR_EOM, 0);
+	ha_wrmsr(&s, seq++, 1, HV_X64_MSR_SIMP, 0);
+	ha_wrmsr(&s, seq++, 0, HV_X64_MSR_SCONTROL, 0);
+	put8(&s, 6);
+	put16(&s, 0);			/* host stops the partition */
+	write_seed("host_abi", "socket-queue", &s);
+
+	/* Malformed: bad magic, unknown type, truncated, an fd, short,
+	 * a second HELLO. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 0);
+	ha_hello(&s, 1, "x");
+	ha_req(&d, 0x0042, 2);
+	ha_dgram(&s, 0, &d);
+	ha_req(&d, HVSIM_ABI_RDMSR, 3);
+	d.b[0] = 'X';
+	put32(&d, 0);
+	put32(&d, HV_X64_MSR_SIMP);
+	ha_dgram(&s, 0, &d);
+	ha_req(&d, HVSIM_ABI_WRMSR, 4);
+	zeros(&d, 16);
+	ha_dgram(&s, 0x10, &d);		/* 8193 bytes */
+	ha_req(&d, HVSIM_ABI_RDMSR, 5);
+	put32(&d, 0);
+	put32(&d, HV_X64_MSR_SIMP);
+	ha_dgram(&s, 8, &d);		/* with an fd */
+	ha_req(&d, HVSIM_ABI_HYPERCALL, 6);
+	put32(&d, 0);
+	put32(&d, 4000);		/* input_len past the datagram */
+	put64(&d, HV_CALL_POST_MESSAGE);
+	ha_dgram(&s, 0, &d);
+	ha_req(&d, HVSIM_ABI_RESET, 7);
+	put32(&d, 9);			/* bad kind */
+	ha_dgram(&s, 0, &d);
+	ha_hello(&s, 8, "");
+	write_seed("host_abi", "malformed", &s);
+
+	/* Not a HELLO first. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 0);
+	ha_rdmsr(&s, 1, 0, HV_X64_MSR_SIMP);
+	write_seed("host_abi", "no-hello", &s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -497,6 +839,8 @@ int main(int argc, char **argv)
 	seeds_ring_writer();
 	seeds_guest_msg();
 	seeds_guest_ring();
+	seeds_posix_abi();
+	seeds_host_abi();
 	printf("gen_seeds: %u files under %s\n", g_files, g_root);
 	return 0;
 }
