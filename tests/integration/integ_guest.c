@@ -57,6 +57,7 @@ static struct {
 	bool open_stuck;
 	uint64_t wait_ns;        /* waiters: bound of each wait (port clock) */
 	uint64_t timeout_ns;     /* vc_timeout_ns */
+	uint64_t rt_ns;          /* bound of one echo round trip */
 	uint32_t max_version;
 	bool polled;
 	uint32_t progress_ms;
@@ -636,9 +637,12 @@ static int mode_waiters(void)
 
 /* ---- mode echoloop / echo ------------------------------------------------ */
 
+static double first_fail_ms = -1;
+
 static int echo_all(uint32_t round, uint8_t *in, uint8_t *out, int *first_err)
 {
 	uint32_t n = echo_count(vb);
+	uint64_t t0;
 	int fails = 0;
 
 	for (uint32_t d = 0; d < n; d++) {
@@ -650,13 +654,16 @@ static int echo_all(uint32_t round, uint8_t *in, uint8_t *out, int *first_err)
 
 		for (uint32_t k = 0; k < len; k++)
 			in[k] = (uint8_t)(round * 7u + k + d);
-		r = echo_roundtrip(ed, in, len, out, &got, 5 * NS_PER_S);
+		t0 = mono_ns();
+		r = echo_roundtrip(ed, in, len, out, &got, opt.rt_ns);
 		if (r == 0 && (got != len || memcmp(in, out, len) != 0))
 			r = -VMBUS_EPROTO;
 		if (r != 0) {
 			fails++;
-			if (!*first_err)
+			if (!*first_err) {
 				*first_err = r;
+				first_fail_ms = (double)(mono_ns() - t0) / 1e6;
+			}
 		}
 	}
 	return fails;
@@ -717,9 +724,11 @@ static int mode_echo(bool loop)
 		}
 	}
 	printf("RESULT {\"mode\": \"%s\", \"version\": \"%u.%u\", "
-	    "\"rounds\": %u, \"fails\": %u, \"first_error\": %d, ",
+	    "\"rounds\": %u, \"fails\": %u, \"first_error\": %d, "
+	    "\"first_fail_ms\": %.1f, ",
 	    loop ? "echoloop" : "echo", VMBUS_VERSION_MAJOR(vmbus_version(vb)),
-	    VMBUS_VERSION_MINOR(vmbus_version(vb)), rounds, fails, first_err);
+	    VMBUS_VERSION_MINOR(vmbus_version(vb)), rounds, fails, first_err,
+	    first_fail_ms);
 	json_echo_devs(stdout);
 	printf(", ");
 	json_stats(stdout);
@@ -778,6 +787,7 @@ static void usage(void)
 	    "  --wait-ms MS      waiters: bound of every wait (default 20000)\n"
 	    "  --report FILE     waiters: also write the RESULT line here\n"
 	    "  --timeout-ms MS   core control-path timeout (default 5000)\n"
+	    "  --rt-ms MS        bound of one echo round trip (default 5000)\n"
 	    "  --max-version X.Y newest VMBus version to request\n"
 	    "  --polled          no interrupt threads\n");
 }
@@ -797,6 +807,7 @@ static int parse(int argc, char **argv)
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "report", required_argument, NULL, 'o' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "rt-ms", required_argument, NULL, 'T' },
 		{ "max-version", required_argument, NULL, 'V' },
 		{ "polled", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
@@ -810,6 +821,7 @@ static int parse(int argc, char **argv)
 	opt.ring = 16384;
 	opt.payload = 64;
 	opt.wait_ns = 20 * NS_PER_S;
+	opt.rt_ns = 5 * NS_PER_S;
 	opt.progress_ms = 100;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -826,6 +838,7 @@ static int parse(int argc, char **argv)
 		case 'w': opt.wait_ns = strtoull(optarg, NULL, 0) * NS_PER_MS; break;
 		case 'o': opt.report = optarg; break;
 		case 't': opt.timeout_ns = strtoull(optarg, NULL, 0) * NS_PER_MS; break;
+		case 'T': opt.rt_ns = strtoull(optarg, NULL, 0) * NS_PER_MS; break;
 		case 'V':
 			if (sscanf(optarg, "%u.%u", &maj, &min) != 2)
 				return -1;
