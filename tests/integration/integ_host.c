@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 	char **gargv = NULL;
 	int sv[2], i;
 
-	for (i = 1; i < argc; i++) {
+	for (i = 1; i < argc; i += 2) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -230,7 +230,6 @@ int main(int argc, char **argv)
 			faults[nfaults++] = v;
 		else
 			goto usage;
-		i++;
 	}
 	if (!gargv || !gargv[0])
 		goto usage;
