@@ -1307,6 +1307,12 @@ static void test_concurrent_delivery(void **state)
 	atomic_store(&h.ok, 0);
 	for (int i = 0; i < 2; i++)
 		pthread_create(&th[i], NULL, hammer_thread, &h);
+	/* On a busy machine the threads may start late: the churn below
+	 * must overlap their deliveries, and the end must come after them. */
+	uint64_t until = tg_deadline(10);
+	while (atomic_load(&h.ok) < 100 && hvs_now_ns() < until)
+		usleep(100);
+	assert_true(atomic_load(&h.ok) >= 100);
 	for (int i = 0; i < 300; i++) {
 		uint32_t vp = (uint32_t)i % 2;
 		uint64_t page = 0x10000 + (uint64_t)(i % 7) * 0x1000;
