@@ -1177,12 +1177,9 @@ static void sock_cb(void *arg, int fd, uint32_t events)
 			part_end(p, HVS_END_GONE);
 			return;
 		}
-		if (r == 0) {
-			HVS_INFO(p->p_name, "guest closed the partition socket");
-			part_end(p, HVS_END_GONE);
-			return;
-		}
-		/* The ABI passes no fds to the host: close any we got. */
+		/* The ABI passes no fds to the host: close any we got.
+		 * NOTE: before the EOF test: a 0-byte datagram reads as 0
+		 * too and may carry fds (found by fuzz_host_abi). */
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
 		     c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level == SOL_SOCKET &&
@@ -1194,6 +1191,11 @@ static void sock_cb(void *arg, int fd, uint32_t events)
 				GUEST_ERR(p, c_malformed,
 					  "guest passed %zu fd(s); closed", n);
 			}
+		}
+		if (r == 0) {
+			HVS_INFO(p->p_name, "guest closed the partition socket");
+			part_end(p, HVS_END_GONE);
+			return;
 		}
 		handle_dgram(p, (size_t)r, (mh.msg_flags & MSG_TRUNC) != 0);
 		if (p->p_state == HVS_PART_ENDED || p->p_tx_pending)

@@ -973,6 +973,76 @@ static void test_eof(void **state)
 	free_tg(g);
 }
 
+/* Send buf (len may be 0) with fd attached (SCM_RIGHTS). */
+static void send_with_fd(struct tg *g, const void *buf, size_t len, int fd)
+{
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	struct msghdr mh;
+	struct cmsghdr *c;
+
+	memset(&mh, 0, sizeof(mh));
+	memset(&cm, 0, sizeof(cm));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.b;
+	mh.msg_controllen = sizeof(cm.b);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	assert_true(sendmsg(g->sock, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+}
+
+/* True once every write end of the pipe is closed (read sees EOF). */
+static bool pipe_writers_gone(struct tg *g, int rd)
+{
+	char c;
+
+	for (int i = 0; i < 200; i++) {
+		if (read(rd, &c, 1) == 0)
+			return true;
+		hvs_loop_run_once(g->loop, 10);
+	}
+	return false;
+}
+
+/* Regression (fuzz_host_abi, zero-length-dgram-fd-leak): fds a guest
+ * attaches are closed, also on a 0-byte datagram, which reads as EOF. */
+static void test_zero_length_dgram_fd_leak(void **state)
+{
+	struct tg *g = new_tg("vmfd", 1, 2 * MiB, 0);
+	uint8_t req[24], rep[64];
+	int pfd[2];
+
+	(void)state;
+	tg_hello(g);
+	/* an fd on a normal request: closed, and the request answered */
+	assert_int_equal(pipe2(pfd, O_NONBLOCK | O_CLOEXEC), 0);
+	memset(req, 0, sizeof(req));
+	tg_hdr(req, HVSIM_ABI_RDMSR, 5);
+	hv_put_le32(req + 20, HV_X64_MSR_SVERSION);
+	send_with_fd(g, req, HVSIM_ABI_RDMSR_LEN, pfd[1]);
+	close(pfd[1]);
+	assert_int_equal(tg_recv(g, rep, sizeof(rep), NULL, 0, NULL), 32);
+	assert_int_equal(tg_reply_result(rep), 0);
+	assert_true(pipe_writers_gone(g, pfd[0]));
+	close(pfd[0]);
+	assert_true(stats(g).ps_malformed >= 1);
+	/* an fd on a 0-byte datagram: the partition ends, the fd is closed */
+	assert_int_equal(pipe2(pfd, O_NONBLOCK | O_CLOEXEC), 0);
+	send_with_fd(g, req, 0, pfd[1]);
+	close(pfd[1]);
+	assert_true(pipe_writers_gone(g, pfd[0]));
+	close(pfd[0]);
+	assert_int_equal(g->host_ended_kind, HVS_END_GONE);
+	free_tg(g);
+}
+
 /* ---- the hostile guest: flood and a never-emptied SIMP slot ---------------- */
 
 static void test_flood_never_emptied_slot(void **state)
@@ -1360,6 +1430,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gpa_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_length_dgram_fd_leak, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_never_emptied_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_never_reads_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_withhold_and_storm, setup, teardown),
