@@ -99,7 +99,18 @@ static inline size_t fz_bytes(struct fz *f, void *dst, size_t len)
 		}                                                            \
 	} while (0)
 
-/* Open file descriptors of this process (fd-leak oracle). */
+/* Open file descriptors of this process (fd-leak oracle), and a listing
+ * of them on stderr for the report. */
 int fz_count_fds(void);
+void fz_list_fds(void);
+
+#define FZ_CHECK_FDS(before)                                                 \
+	do {                                                                 \
+		int now_ = fz_count_fds();                                   \
+		if (now_ != (before))                                        \
+			fz_list_fds();                                       \
+		FZ_CHECK(now_ == (before), "%d descriptors open, %d before", \
+			 now_, (before));                                    \
+	} while (0)
 
 #endif /* TESTS_FUZZ_COMMON_H */

@@ -11,7 +11,8 @@
  * registers no callback; bit 2: 16-byte xact responses, else 64), nops u8,
  * rx write_index u32, rx pending_send_sz u32, rx feature_bits u32, tx
  * read_index u32, tx interrupt_mask u32, nops operations, then the
- * receive data area image (zero-padded).
+ * receive data area image (zero-padded), then the bytes later operations
+ * write into the ring.
  *
  * Oracles: the guest never writes the receive data area nor the host's
  * fields of either control page; a packet it returns is exactly the ring
@@ -42,6 +43,7 @@ struct ring_state {
 	uint8_t *rs_tx;
 	uint32_t rs_dsize;
 	uint8_t *rs_image;	/* what the host wrote in the data area */
+	struct fz rs_extra;	/* bytes the host writes into it later */
 	uint8_t rs_ctl_rx[HV_RING_CONTROL_SIZE];
 	uint8_t rs_ctl_tx[HV_RING_CONTROL_SIZE];
 	unsigned rs_cb_pkts;
@@ -282,10 +284,24 @@ static void one_op(struct fz *f)
 				    (op >> 4) & 1u);
 		break;
 	case 7:
+		if (op & 0x10) {
+			/* The host writes more into the ring (what it wraps
+			 * over once the guest has read the old bytes). */
+			uint32_t off = fz_u16(f);
+			uint32_t len = fz_u16(f) % (g_rs.rs_dsize + 1);
+
+			for (uint32_t i = 0; i < len; i++) {
+				uint32_t at = (off + i) % g_rs.rs_dsize;
+
+				g_rs.rs_image[at] = fz_u8(&g_rs.rs_extra);
+				rxc[HV_RING_CONTROL_SIZE + at] = g_rs.rs_image[at];
+			}
+			break;
+		}
 		if (g_rs.rs_ch == NULL)
 			break;
 		if (op & 8)
-			(void)vmbus_chan_wait_tx(g_rs.rs_ch, 8u * (op >> 4),
+			(void)vmbus_chan_wait_tx(g_rs.rs_ch, 8u * (op >> 5),
 						 2000000);
 		else
 			(void)vmbus_chan_wait_rx(g_rs.rs_ch, 2000000);
@@ -367,11 +383,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)((op & 8) ? fz_u32(&f) : fz_u16(&f));
 		else if ((op & 7) == 6 && (op & 8))
 			(void)fz_u32(&f);
+		else if ((op & 7) == 7 && (op & 0x10))
+			(void)fz_u32(&f);
 	}
 	g_rs.rs_image = malloc(g_rs.rs_dsize);
 	if (g_rs.rs_image == NULL)
 		abort();
 	fz_bytes(&f, g_rs.rs_image, g_rs.rs_dsize);
+	g_rs.rs_extra = f;
 	memcpy(g_rs.rs_rx + HV_RING_CONTROL_SIZE, g_rs.rs_image,
 	       g_rs.rs_dsize);
 	hv_put_le32(g_rs.rs_rx + offsetof(struct hv_ring_control,
@@ -389,6 +408,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (unsigned i = 0; i < nops; i++)
 		one_op(&ops);
+	if (g_fp.fp_verbose && g_rs.rs_ch != NULL) {
+		struct vmbus_chan_stats cs;
+
+		vmbus_chan_get_stats(g_rs.rs_ch, &cs);
+		fprintf(stderr, "guest_ring: rx %llu packets %llu bytes, "
+			"proto errors %llu, bad completions %llu, unknown %llu, "
+			"callback %u\n", (unsigned long long)cs.cs_rx_packets,
+			(unsigned long long)cs.cs_rx_bytes,
+			(unsigned long long)cs.cs_proto_errors,
+			(unsigned long long)cs.cs_bad_completions,
+			(unsigned long long)cs.cs_unknown_packets,
+			g_rs.rs_cb_pkts);
+	}
 
 	(void)vmbus_unload(vb);
 	vmbus_get_stats(vb, &st);

@@ -60,6 +60,7 @@ struct hs {
 	uint64_t *sig;
 	int sig_efd;
 	bool verbose;
+	bool skip_known;	/* FUZZ_SKIP_KNOWN: steer clear of known bugs */
 };
 
 static struct hs g;
@@ -264,7 +265,13 @@ static void send_dgram(uint8_t kind, const uint8_t *d, uint16_t len)
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (kind & 8) {
+	/*
+	 * Known bug (crashes/host_abi/zero-length-dgram-fd-leak): a 0-byte
+	 * datagram reads as EOF and the fd it carries is never closed.
+	 * Avoided while fuzzing for other bugs (FUZZ_SKIP_KNOWN, set by
+	 * run.sh) until it is fixed.
+	 */
+	if ((kind & 8) && !(g.skip_known && iov.iov_len == 0)) {
 		struct cmsghdr *c;
 
 		efd = eventfd(0, EFD_CLOEXEC);
@@ -294,6 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&g, 0, sizeof(g));
 	g.verbose = getenv("FUZZ_VERBOSE") != NULL;
+	g.skip_known = getenv("FUZZ_SKIP_KNOWN") != NULL;
 	g.sig_efd = -1;
 	hvs_log_set_sink(sink, NULL);
 	fz_init(&f, data, size);
@@ -421,7 +429,6 @@ out:
 		munmap(g.sig, HVSIM_ABI_SIGNAL_PAGE_BYTES);
 	if (g.sig_efd >= 0)
 		close(g.sig_efd);
-	FZ_CHECK(fz_count_fds() == fds_before, "%d descriptors open, %d before",
-		 fz_count_fds(), fds_before);
+	FZ_CHECK_FDS(fds_before);
 	return 0;
 }

@@ -307,7 +307,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sv[0] >= 0)
 		close(sv[0]);
 	/* Nothing left open: the port's end, the fds it was sent. */
-	FZ_CHECK(fz_count_fds() == fds_before, "%d descriptors open, %d before",
-		 fz_count_fds(), fds_before);
+	FZ_CHECK_FDS(fds_before);
 	return 0;
 }

@@ -430,29 +430,56 @@ static void seeds_guest_ring(void)
 	putn(&s, data, dsize);
 	write_seed("guest_ring", "callback-truncate", &s);
 
-	/* A 3-page ring that wraps: the host publishes in two steps, the
-	 * second packet straddles the end. No callback: xact_wait pumps. */
+	/* A 3-page ring that wraps, no callback (xact_wait pumps): the host
+	 * publishes 5 packets, the guest reads them, the host writes two
+	 * more over the read bytes (straddling the end) and a completion for
+	 * xact slot 3, publishes, the guest reads on. Then the host breaks
+	 * the send ring's read_index. */
 	dsize = 8192;
-	memset(data, 0, sizeof(data));
-	w = 0;
-	for (int i = 0; i < 5; i++)
-		w = ring_pkt(data, dsize, w, VMBUS_PACKET_TYPE_DATA_INBAND, 2,
-			     1500, 0, (uint64_t)i);
-	w = ring_pkt(data, dsize, w, VMBUS_PACKET_TYPE_COMP, 2, 16, 0,
-		     0x10003);
-	memset(&s, 0, sizeof(s));
-	gr_head(&s, 1 | 2, 10, 1528);
-	put8(&s, 0 | (7 << 3));
-	put8(&s, 3); put16(&s, (uint16_t)(w / 8u));	/* publish the rest */
-	put8(&s, 0 | (7 << 3));
-	put8(&s, 1 | (7 << 3));
-	put8(&s, 0 | (6 << 3));		/* 1024: too small */
-	put8(&s, 0 | (7 << 3));
-	put8(&s, 0 | (7 << 3));
-	put8(&s, 5 | (2 << 3));		/* slot 3 */
-	put8(&s, 6 | 8); put32(&s, 3);	/* host: bad tx read_index */
-	put8(&s, 2 | (15 << 3));	/* send: broken */
-	putn(&s, data, dsize);
+	{
+		static uint8_t full[8192];
+		uint32_t at[9];
+
+		memset(data, 0, sizeof(data));
+		memset(full, 0, sizeof(full));
+		w = 0;
+		for (int i = 0; i < 8; i++) {
+			at[i] = w;
+			if (i < 5)
+				ring_pkt(data, dsize, w,
+					 VMBUS_PACKET_TYPE_DATA_INBAND, 2, 1500,
+					 0, (uint64_t)i);
+			w = i == 7 ? ring_pkt(full, dsize, w,
+					      VMBUS_PACKET_TYPE_COMP, 2, 16, 0,
+					      0x10003)
+				   : ring_pkt(full, dsize, w,
+					      VMBUS_PACKET_TYPE_DATA_INBAND, 2,
+					      1500, 0, (uint64_t)i);
+		}
+		at[8] = w;
+		memset(&s, 0, sizeof(s));
+		gr_head(&s, 1 | 2, 16, at[5]);
+		for (int i = 0; i < 5; i++)
+			put8(&s, (uint8_t)(i % 2) | (7 << 3));
+		put8(&s, 7 | 0x10);		/* write packets 5-7 */
+		put16(&s, (uint16_t)at[5]);
+		put16(&s, (uint16_t)((at[8] + dsize - at[5]) % dsize));
+		put8(&s, 3);
+		put16(&s, (uint16_t)(at[8] / 8u));	/* publish */
+		put8(&s, 0 | (7 << 3));
+		put8(&s, 1 | (7 << 3));
+		put8(&s, 0 | (6 << 3));		/* 1024: too small */
+		put8(&s, 5 | (2 << 3));		/* slot 3 */
+		put8(&s, 0 | (7 << 3));
+		put8(&s, 6 | 8);
+		put32(&s, 3);			/* host: bad tx read_index */
+		put8(&s, 2 | (15 << 3));	/* send: broken */
+		put8(&s, 7);			/* wait_rx */
+		put8(&s, 4);
+		putn(&s, data, dsize);
+		for (uint32_t i = at[5]; i != at[8]; i = (i + 1) % dsize)
+			put8(&s, full[i]);
+	}
 	write_seed("guest_ring", "wrap-nocallback", &s);
 
 	/* Corrupt descriptors: offset8 < 2, len8 < offset8, a length past
@@ -824,6 +851,520 @@ static void seeds_host_abi(void)
 	write_seed("host_abi", "no-hello", &s);
 }
 
+/* =============================== host_msg =============================== */
+
+/* One HvPostMessage record: kind 0, connection id selector sel. */
+static void hm_post(struct sb *s, uint8_t sel, const struct sb *m)
+{
+	put8(s, (uint8_t)(sel << 3));
+	put8(s, (uint8_t)m->n);
+	putn(s, m->b, m->n);
+}
+
+static void hm_begin(struct sb *m, uint32_t type)
+{
+	memset(m, 0, sizeof(*m));
+	put32(m, type);
+	put32(m, 0);
+}
+
+static void hm_contact(struct sb *s, uint32_t ver, uint64_t intr,
+		       uint64_t mon1, uint64_t mon2)
+{
+	struct sb m;
+
+	hm_begin(&m, VMBUS_CHANMSG_INITIATE_CONTACT);
+	put32(&m, ver);
+	put32(&m, 0);			/* target vcpu */
+	if (ver >= VMBUS_VERSION_MULTICLIENT) {
+		put8(&m, VMBUS_MESSAGE_SINT);
+		zeros(&m, 7);
+	} else {
+		put64(&m, intr);
+	}
+	put64(&m, mon1);
+	put64(&m, mon2);
+	hm_post(s, ver >= VMBUS_VERSION_MULTICLIENT ? 1 : 0, &m);
+}
+
+static void hm_simple(struct sb *s, uint32_t type)
+{
+	struct sb m;
+
+	hm_begin(&m, type);
+	hm_post(s, 0, &m);
+}
+
+static void hm_u32s(struct sb *s, uint32_t type, const uint32_t *v,
+		    unsigned n)
+{
+	struct sb m;
+
+	hm_begin(&m, type);
+	for (unsigned i = 0; i < n; i++)
+		put32(&m, v[i]);
+	hm_post(s, 0, &m);
+}
+
+/* GPADL of npages pages from page first (one range), split in header and
+ * bodies as a guest does; pfn_fix, when non-zero, replaces PFN 1. */
+static void hm_gpadl(struct sb *s, uint32_t relid, uint32_t handle,
+		     uint32_t first, uint32_t npages, uint64_t pfn_fix)
+{
+	struct sb m;
+	uint32_t done, n = npages < 26 ? npages : 26;
+
+	hm_begin(&m, VMBUS_CHANMSG_GPADL_HEADER);
+	put32(&m, relid);
+	put32(&m, handle);
+	put16(&m, (uint16_t)(8 + 8 * npages));
+	put16(&m, 1);
+	put32(&m, npages * 4096);
+	put32(&m, 0);
+	for (uint32_t i = 0; i < n; i++)
+		put64(&m, i == 1 && pfn_fix ? pfn_fix : first + i);
+	hm_post(s, 0, &m);
+	for (done = n; done < npages; done += n) {
+		n = npages - done < 28 ? npages - done : 28;
+		hm_begin(&m, VMBUS_CHANMSG_GPADL_BODY);
+		put32(&m, 0);
+		put32(&m, handle);
+		for (uint32_t i = 0; i < n; i++)
+			put64(&m, first + done + i);
+		hm_post(s, 0, &m);
+	}
+}
+
+static void hm_open(struct sb *s, uint32_t relid, uint32_t openid,
+		    uint32_t handle, uint32_t vp, uint32_t down)
+{
+	struct sb m;
+
+	hm_begin(&m, VMBUS_CHANMSG_OPENCHANNEL);
+	put32(&m, relid);
+	put32(&m, openid);
+	put32(&m, handle);
+	put32(&m, vp);
+	put32(&m, down);
+	zeros(&m, 120);
+	hm_post(s, 0, &m);
+}
+
+/* Guest RAM write record. */
+static void hm_poke(struct sb *s, uint32_t gpa, const void *b, uint8_t n)
+{
+	put8(s, 2);
+	put8(s, n);
+	put16(s, (uint16_t)(gpa >> 12));
+	put16(s, (uint16_t)(gpa & 0xFFF));
+	putn(s, b, n);
+}
+
+static void hm_poke32(struct sb *s, uint32_t gpa, uint32_t v)
+{
+	uint8_t b[4];
+
+	hv_put_le32(b, v);
+	hm_poke(s, gpa, b, 4);
+}
+
+/* A packet into the guest->host ring whose control page is at page ctl
+ * (data follows), at ring offset off; returns the new write offset. */
+static uint32_t hm_ring_pkt(struct sb *s, uint32_t ctl, uint32_t off,
+			    const uint8_t *pkt, uint32_t len)
+{
+	uint8_t tr[8] = { 0 };
+	uint32_t data = (ctl + 1) * 4096;
+
+	for (uint32_t i = 0; i < len; i += 200)
+		hm_poke(s, data + off + i, pkt + i,
+			(uint8_t)(len - i < 200 ? len - i : 200));
+	hv_put_le32(tr + 4, off);
+	hm_poke(s, data + off + len, tr, 8);
+	hm_poke32(s, ctl * 4096, off + len + 8);	/* write_index */
+	return off + len + 8;
+}
+
+static void hm_signal(struct sb *s, uint8_t relid)
+{
+	put8(s, 1 | 8);
+	put8(s, relid);
+}
+
+static void seeds_host_msg(void)
+{
+	struct sb s;
+	uint8_t pkt[512];
+	uint32_t off = 0;
+
+	/* A whole guest session at 5.3 with two echo devices. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 0);
+	put8(&s, 1);
+	hm_contact(&s, VMBUS_VERSION_IRON, 0, 0, 0);
+	hm_simple(&s, VMBUS_CHANMSG_REQUESTOFFERS);
+	hm_gpadl(&s, 1, 0x100, 16, 4, 0);
+	hm_open(&s, 1, 1, 0x100, 0, 2);
+	/* in-band with a completion request */
+	memset(pkt, 0, sizeof(pkt));
+	hv_put_le16(pkt, VMBUS_PACKET_TYPE_DATA_INBAND);
+	hv_put_le16(pkt + 2, 2);
+	hv_put_le16(pkt + 4, 6);
+	hv_put_le16(pkt + 6, VMBUS_PACKET_FLAG_COMPLETION_REQUESTED);
+	hv_put_le64(pkt + 8, 42);
+	memcpy(pkt + 16, "hello, echo VSP!", 16);
+	off = hm_ring_pkt(&s, 16, off, pkt, 48);
+	hm_signal(&s, 1);
+	/* GPA direct: 2000 bytes at offset 3000 of pages 40-41 */
+	memset(pkt, 0, sizeof(pkt));
+	hv_put_le16(pkt, VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT);
+	hv_put_le16(pkt + 2, 6);
+	hv_put_le16(pkt + 4, 6);
+	hv_put_le16(pkt + 6, VMBUS_PACKET_FLAG_COMPLETION_REQUESTED);
+	hv_put_le64(pkt + 8, 43);
+	hv_put_le32(pkt + 20, 1);
+	hv_put_le32(pkt + 24, 2000);
+	hv_put_le32(pkt + 28, 3000);
+	hv_put_le64(pkt + 32, 40);
+	hv_put_le64(pkt + 40, 41);
+	off = hm_ring_pkt(&s, 16, off, pkt, 48);
+	hm_signal(&s, 1);
+	/* subchannel request through the echo protocol */
+	memset(pkt, 0, sizeof(pkt));
+	hv_put_le16(pkt, VMBUS_PACKET_TYPE_DATA_INBAND);
+	hv_put_le16(pkt + 2, 2);
+	hv_put_le16(pkt + 4, 4);
+	memcpy(pkt + 16, "ECHOSUB", 8);
+	hv_put_le16(pkt + 24, 2);
+	off = hm_ring_pkt(&s, 16, off, pkt, 32);
+	hm_signal(&s, 1);
+	hm_gpadl(&s, 2, 0x200, 64, 40, 0);	/* header + body */
+	{
+		uint32_t v[] = { 2, 0x200 };
+		hm_u32s(&s, VMBUS_CHANMSG_GPADL_TEARDOWN, v, 2);
+	}
+	{
+		uint32_t v[] = { 1, 0 };
+		hm_u32s(&s, VMBUS_CHANMSG_MODIFYCHANNEL, v, 2);
+	}
+	put8(&s, 3);
+	put8(&s, 0);			/* poll */
+	{
+		uint32_t v[] = { 1 };
+		hm_u32s(&s, VMBUS_CHANMSG_CLOSECHANNEL, v, 1);
+	}
+	{
+		uint32_t v[] = { 1, 0x100 };
+		hm_u32s(&s, VMBUS_CHANMSG_GPADL_TEARDOWN, v, 2);
+	}
+	put8(&s, 4);
+	put8(&s, 0);
+	put8(&s, 2);			/* host rescinds relid 2 */
+	{
+		uint32_t v[] = { 2 };
+		hm_u32s(&s, VMBUS_CHANMSG_RELID_RELEASED, v, 1);
+	}
+	hm_simple(&s, VMBUS_CHANMSG_UNLOAD);
+	write_seed("host_msg", "session-53", &s);
+
+	/* A 1.1 host: interrupt page signalling, no UNLOAD response. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 2);
+	put8(&s, 0);
+	hm_contact(&s, VMBUS_VERSION_WIN7, 5 * 4096, 0, 0);
+	hm_simple(&s, VMBUS_CHANMSG_REQUESTOFFERS);
+	hm_gpadl(&s, 1, 0x100, 16, 4, 0);
+	hm_open(&s, 1, 7, 0x100, 0, 2);
+	memset(pkt, 0, sizeof(pkt));
+	hv_put_le16(pkt, VMBUS_PACKET_TYPE_DATA_INBAND);
+	hv_put_le16(pkt + 2, 2);
+	hv_put_le16(pkt + 4, 3);
+	off = hm_ring_pkt(&s, 16, 0, pkt, 24);
+	{
+		uint8_t bit = 1u << 1;	/* relid 1, send half */
+		hm_poke(&s, 5 * 4096 + 2048, &bit, 1);
+	}
+	put8(&s, 1);
+	put8(&s, VMBUS_EVENT_CONNECTION_ID);
+	put8(&s, 0);
+	hm_simple(&s, VMBUS_CHANMSG_UNLOAD);
+	write_seed("host_msg", "v11-interrupt-page", &s);
+
+	/* Monitored notification: monitor pages, a pending bit, a poll. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 0x10 | 9);		/* 5.2 host, monitored */
+	put8(&s, 0);
+	hm_contact(&s, VMBUS_VERSION_WIN10_RS5, 0, 6 * 4096, 7 * 4096);
+	hm_simple(&s, VMBUS_CHANMSG_REQUESTOFFERS);
+	hm_gpadl(&s, 1, 0x100, 16, 4, 0);
+	hm_open(&s, 1, 1, 0x100, 0, 2);
+	memset(pkt, 0, sizeof(pkt));
+	hv_put_le16(pkt, VMBUS_PACKET_TYPE_DATA_INBAND);
+	hv_put_le16(pkt + 2, 2);
+	hv_put_le16(pkt + 4, 3);
+	hm_ring_pkt(&s, 16, 0, pkt, 24);
+	hm_poke32(&s, 7 * 4096 + 8, 1);	/* group 0 pending bit 0 */
+	put8(&s, 3);
+	put8(&s, 0);
+	write_seed("host_msg", "monitored", &s);
+
+	/* Hostile GPADLs and opens. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 0);
+	put8(&s, 4);			/* tight limits */
+	hm_contact(&s, VMBUS_VERSION_IRON, 0, 0, 0);
+	hm_simple(&s, VMBUS_CHANMSG_REQUESTOFFERS);
+	hm_simple(&s, VMBUS_CHANMSG_REQUESTOFFERS);
+	hm_gpadl(&s, 1, 0x100, 16, 4, 0x7FFFFFFFFull);	/* PFN outside RAM */
+	hm_gpadl(&s, 1, 0x101, 16, 4, 0);
+	hm_gpadl(&s, 1, 0x101, 16, 4, 0);		/* duplicate */
+	hm_gpadl(&s, 1, 0x102, 250, 30, 0);		/* body, end of RAM */
+	hm_gpadl(&s, 99, 0x103, 16, 2, 0);		/* unknown relid */
+	{
+		uint32_t v[] = { 0, 0x555 };
+		hm_u32s(&s, VMBUS_CHANMSG_GPADL_BODY, v, 2);
+	}
+	hm_open(&s, 1, 1, 0x101, 9, 2);			/* bad vp */
+	hm_open(&s, 1, 2, 0x101, 0, 4);			/* bad downstream */
+	hm_open(&s, 1, 3, 0x101, 0, 1);			/* 1-page ring */
+	hm_poke32(&s, 16 * 4096, 5);			/* bad write_index */
+	hm_open(&s, 1, 4, 0x101, 0, 2);
+	hm_poke32(&s, 16 * 4096, 0);
+	hm_open(&s, 1, 5, 0x101, 0, 2);
+	hm_open(&s, 1, 6, 0x101, 0, 2);			/* already open */
+	{
+		uint32_t v[] = { 1, 0x101 };
+		hm_u32s(&s, VMBUS_CHANMSG_GPADL_TEARDOWN, v, 2); /* in use */
+	}
+	hm_poke32(&s, 16 * 4096, 4000);			/* partial packet */
+	hm_signal(&s, 1);
+	{
+		uint32_t v[] = { 3 };
+		hm_u32s(&s, VMBUS_CHANMSG_CLOSECHANNEL, v, 1);
+	}
+	hm_contact(&s, VMBUS_VERSION_WIN10, 0, 0, 0);	/* reconnect */
+	hm_contact(&s, 0x00070000, 0, 0, 0);		/* unknown version */
+	write_seed("host_msg", "hostile", &s);
+}
+
+/* =============================== host_vsp =============================== */
+
+/* A GPA-direct packet: ranges (bc, bo, first PFN, npfn consecutive). */
+static uint32_t vsp_gpa_pkt(uint8_t *data, uint32_t dsize, uint32_t off,
+			    uint32_t nr, const uint32_t *bc, const uint32_t *bo,
+			    const uint64_t *pfn0, uint32_t payload, uint64_t tid)
+{
+	uint8_t pkt[1024];
+	uint32_t pos = 24, len;
+
+	memset(pkt, 0, sizeof(pkt));
+	hv_put_le32(pkt + 20, nr);
+	for (uint32_t r = 0; r < nr; r++) {
+		uint32_t n = (bo[r] + bc[r] + 4095u) / 4096u;
+
+		hv_put_le32(pkt + pos, bc[r]);
+		hv_put_le32(pkt + pos + 4, bo[r]);
+		for (uint32_t k = 0; k < n; k++)
+			hv_put_le64(pkt + pos + 8 + 8 * k, pfn0[r] + k);
+		pos += 8 + 8 * n;
+	}
+	len = pos + ((payload + 7u) & ~7u);
+	hv_put_le16(pkt, VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT);
+	hv_put_le16(pkt + 2, (uint16_t)(pos / 8u));
+	hv_put_le16(pkt + 4, (uint16_t)(len / 8u));
+	hv_put_le16(pkt + 6, VMBUS_PACKET_FLAG_COMPLETION_REQUESTED);
+	hv_put_le64(pkt + 8, tid);
+	for (uint32_t i = pos; i < len; i++)
+		pkt[i] = (uint8_t)i;
+	hv_put_le32(pkt + len + 4, off);
+	for (uint32_t i = 0; i < len + 8u; i++)
+		data[(off + i) % dsize] = pkt[i];
+	return (off + len + 8u) % dsize;
+}
+
+/* A transfer-page packet with n ranges (8 bytes each). */
+static uint32_t vsp_xfer_pkt(uint8_t *data, uint32_t dsize, uint32_t off,
+			     uint32_t n)
+{
+	uint32_t w = ring_pkt(data, dsize, off,
+			      VMBUS_PACKET_TYPE_DATA_USING_XFER_PAGES,
+			      (uint16_t)(3 + n), 16, 0, 77);
+
+	data[(off + 16) % dsize] = 1;				/* pageset */
+	for (uint32_t i = 0; i < 4; i++)
+		data[(off + 20 + i) % dsize] = (uint8_t)(i ? 0 : n);
+	for (uint32_t i = 0; i < 8 * n; i++)
+		data[(off + 24 + i) % dsize] = (uint8_t)(i % 8 < 4 ? 16 : i);
+	return w;
+}
+
+static void vsp_head(struct sb *s, uint8_t cfg, uint32_t wi, uint8_t nops)
+{
+	put8(s, cfg);
+	put32(s, wi);		/* in write_index */
+	put32(s, 0);		/* in read_index (host's) */
+	put32(s, 0);		/* in interrupt_mask (host's) */
+	put32(s, 0);		/* in pending_send_sz */
+	put32(s, HV_RING_FEAT_PENDING_SEND_SZ);
+	put32(s, 0);		/* out read_index */
+	put32(s, 0);		/* out interrupt_mask */
+	put8(s, nops);
+}
+
+static void vsp_params(struct sb *s, uint8_t buflen_idx, uint16_t off,
+		       uint16_t len)
+{
+	put8(s, 3);
+	put8(s, buflen_idx);
+	put16(s, off);
+	put16(s, len);
+}
+
+static void seeds_host_vsp(void)
+{
+	static uint8_t data[3 * 4096];
+	uint32_t bc[2] = { 5000, 300 }, bo[2] = { 100, 4000 };
+	uint64_t pfn[2] = { 40, 90 };
+	uint32_t w = 0, dsize = 4096;
+	struct sb s;
+
+	/* Every packet kind for the test VSP; then device GPADL use, an
+	 * unsolicited send, a poll. */
+	memset(data, 0, sizeof(data));
+	w = ring_pkt(data, dsize, w, VMBUS_PACKET_TYPE_DATA_INBAND, 2, 40,
+		     VMBUS_PACKET_FLAG_COMPLETION_REQUESTED, 1);
+	w = vsp_gpa_pkt(data, dsize, w, 2, bc, bo, pfn, 32, 2);
+	w = vsp_xfer_pkt(data, dsize, w, 3);
+	w = ring_pkt(data, dsize, w, 0x55, 2, 8, 0, 0);
+	w = ring_pkt(data, dsize, w, VMBUS_PACKET_TYPE_COMP, 2, 16, 0, 9);
+	memset(&s, 0, sizeof(s));
+	vsp_head(&s, 0, w, 10);
+	vsp_params(&s, 6, 0, 5300);
+	put8(&s, 0);				/* signal */
+	put8(&s, 4);				/* hold/read BUF */
+	put16(&s, 10);
+	put16(&s, 500);
+	put8(&s, 4 | 0x10);			/* map/unmap BUF */
+	put16(&s, 0);
+	put16(&s, 0);
+	put8(&s, 4 | 8);			/* a handle never made */
+	put32(&s, 0x999);
+	put16(&s, 0);
+	put16(&s, 8);
+	put8(&s, 7 | (4 << 4));			/* VSP sends 32 bytes */
+	put8(&s, 5);				/* poll */
+	vsp_params(&s, 0, 0, 8);		/* 8-byte buffer: ENOBUFS */
+	put8(&s, 1);
+	put16(&s, (uint16_t)(w / 8u));
+	put8(&s, 0);
+	putn(&s, data, dsize);
+	write_seed("host_vsp", "every-kind", &s);
+
+	/* The echo VSP on the same ring. */
+	s.b[0] = 4;
+	write_seed("host_vsp", "echo", &s);
+
+	/* Scattered 4-page ring that wraps: the guest publishes 8, then 16
+	 * packets of 736 bytes, then writes two more that straddle the end
+	 * (over bytes the host has read) and publishes them; then it blocks
+	 * the outgoing ring with a read_index the host must refuse. */
+	dsize = 3 * 4096;
+	static uint8_t full[3 * 4096];
+	uint32_t at[19];
+	memset(data, 0, sizeof(data));
+	memset(full, 0, sizeof(full));
+	w = 0;
+	for (int i = 0; i < 18; i++) {
+		at[i] = w;
+		ring_pkt(i < 16 ? data : full, dsize, w,
+			 VMBUS_PACKET_TYPE_DATA_INBAND, 2, 708,
+			 i % 3 ? 0 : VMBUS_PACKET_FLAG_COMPLETION_REQUESTED,
+			 (uint64_t)i);
+		w = ring_pkt(full, dsize, w, VMBUS_PACKET_TYPE_DATA_INBAND, 2,
+			     708, i % 3 ? 0 : VMBUS_PACKET_FLAG_COMPLETION_REQUESTED,
+			     (uint64_t)i);
+	}
+	at[18] = w;
+	memset(&s, 0, sizeof(s));
+	vsp_head(&s, 1 | 2, at[8], 10);
+	put8(&s, 0);
+	put8(&s, 1 | 8);
+	put32(&s, at[16]);
+	put8(&s, 0);
+	put8(&s, 6 | 8);			/* write packets 16, 17 */
+	put16(&s, (uint16_t)at[16]);
+	put16(&s, (uint16_t)((at[18] + dsize - at[16]) % dsize));
+	put8(&s, 1 | 8);
+	put32(&s, at[18]);
+	put8(&s, 0);
+	put8(&s, 2 | 8);
+	put32(&s, 4095);			/* bad out read_index */
+	put8(&s, 7 | (8 << 4));			/* the VSP sends */
+	put8(&s, 0);
+	put8(&s, 6);				/* CLOSECHANNEL */
+	putn(&s, data, dsize);
+	for (uint32_t i = at[16]; i != at[18]; i = (i + 1) % dsize)
+		put8(&s, full[i]);
+	write_seed("host_vsp", "scattered-wrap", &s);
+}
+
+/* ============================= control_json ============================= */
+
+static void puts_sb(struct sb *s, const char *t)
+{
+	putn(s, t, strlen(t));
+}
+
+static void seeds_control_json(void)
+{
+	static const char *const reqs =
+		"{\"cmd\":\"list\"}\n"
+		"{\"cmd\":\"faults\"}\n"
+		"{\"cmd\":\"fault\",\"name\":\"drop_message\",\"enable\":true,"
+		"\"params\":{\"type\":6,\"times\":2},\"vm\":\"fz\"}\n"
+		"{\"cmd\":\"fault\",\"name\":\"nope\",\"enable\":false}\n"
+		"{\"cmd\":\"channels\",\"vm\":\"fz\"}\n"
+		"{\"cmd\":\"channels\",\"vm\":\"other\"}\n"
+		"{\"cmd\":\"echo\",\"a\":\"x\\u00e9\\ud83d\\ude00\\n\\\"\","
+		"\"n\":-9223372036854775808,\"o\":{\"k\":null,\"t\":true}}\n"
+		"{\"cmd\":\"echo\",\"fail\":1}\n"
+		"  {\"cmd\" : \"stop\"}  \r\n"
+		"{\"cmd\":1}\n"
+		"{\"a\":[1]}\n"
+		"{\"a\":1.5}\n"
+		"{\"a\":01}\n"
+		"{\"a\":1,\"a\":2}\n"
+		"{\"o\":{\"p\":{}}}\n"
+		"{\"s\":\"\\ud800\"}\n"
+		"{\"s\":\"\\u0000\"}\n";
+	struct sb s;
+
+	memset(&s, 0, sizeof(s));
+	put8(&s, 0);
+	puts_sb(&s, reqs);
+	/* 17 members: one too many */
+	puts_sb(&s, "{");
+	for (int i = 0; i < 17; i++) {
+		char m[16];
+
+		snprintf(m, sizeof(m), "%s\"k%d\":%d", i ? "," : "", i, i);
+		puts_sb(&s, m);
+	}
+	puts_sb(&s, "}\n");
+	write_seed("control_json", "requests", &s);
+
+	/* The same through the socket, then an overlong line, then one
+	 * more request and a partial line. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 1);
+	puts_sb(&s, reqs);
+	puts_sb(&s, "{\"cmd\":\"echo\",\"long\":\"");
+	for (int i = 0; i < 4200; i++)
+		put8(&s, 'x');
+	puts_sb(&s, "\"}\n{\"cmd\":\"list\"}\n{\"cmd\":");
+	write_seed("control_json", "socket", &s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -841,6 +1382,9 @@ int main(int argc, char **argv)
 	seeds_guest_ring();
 	seeds_posix_abi();
 	seeds_host_abi();
+	seeds_host_msg();
+	seeds_host_vsp();
+	seeds_control_json();
 	printf("gen_seeds: %u files under %s\n", g_files, g_root);
 	return 0;
 }

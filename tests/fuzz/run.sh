@@ -61,6 +61,8 @@ if [ "$nobuild" = 0 ]; then
 	cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" || exit 1
 fi
 bindir=$build/tests/fuzz
+# Harnesses steer clear of bugs already saved under crashes/ (docs).
+export FUZZ_SKIP_KNOWN=1
 
 if [ "$seeds" = 1 ]; then
 	"$bindir/fuzz_gen_seeds" "$corpus" || exit 1

@@ -1,0 +1,572 @@
+/*
+ * fuzz_host_vsp - the host VSP framework's copy-in of ring packets
+ * (src/host/vsp/vsp.c: hvs_chan_recv's descriptor checks and pkt_parse of
+ * GPA-direct ranges and transfer-page headers), GPA-direct access
+ * (hvs_pkt_gpa_read/write), device-named GPADLs (hold/read/write/map),
+ * and the send path against a hostile read_index. A scripted guest
+ * connects at 5.3 and opens one channel of a test VSP (or the echo VSP)
+ * through the server's partition ops; the fuzzer's input is then the
+ * guest->host ring (control page and data), the guest-owned fields of the
+ * host->guest ring, and what the VSP does with what it receives.
+ *
+ * Input: cfg u8 (bit 0: 4-page incoming ring, else 2; bit 1: ring pages
+ * scattered over guest RAM; bit 2: the echo VSP serves the channel), then
+ * in-ring write_index, read_index, interrupt_mask, pending_send_sz,
+ * feature_bits (u32 each; read_index and interrupt_mask are the host's
+ * and are overwritten too: a guest scribbling), out-ring read_index and
+ * interrupt_mask (u32), nops u8, the operations, then the in-ring data
+ * image (zero-padded), then the bytes later ops write into the ring.
+ *
+ * Oracles: every packet the framework hands out lies in the caller's
+ * buffer and is the ring's bytes at the host's read position; its parsed
+ * ranges stay inside the header and are valid; GPA-direct reads return the
+ * guest's bytes (checked against an independent walk of the ranges); the
+ * host never writes the guest's fields of either ring nor the incoming
+ * data; -ENOBUFS reports a larger size.
+ */
+#include "fuzz_common.h"
+
+#include "fake_partition.h"
+#include "host/fault.h"
+#include "host/log.h"
+#include "host/partition.h"
+#include "host/vmbus_server.h"
+#include "host/vsp/echo.h"
+#include "host/vsp/vsp.h"
+#include "hv/ring.h"
+#include "hv/tlfs.h"
+#include "hv/vmbus_msg.h"
+#include "hv/vmbus_pkt.h"
+
+#define RAM_BYTES  (1u << 20)
+#define RAM_PAGES  (RAM_BYTES >> 12)
+#define BUF_HANDLE 0x300u
+#define BUF_PAGE0  100u
+#define BUF_PAGES  16u
+
+static const uint32_t buflens[8] = { 8, 16, 24, 64, 256, 1024, 4096, 16384 };
+
+struct vs {
+	struct hvs_partition *p;
+	struct hvs_vmbus *s;
+	const struct hvs_partition_ops *ops;
+	struct hvs_channel *ch;	/* while open */
+	uint32_t in_pages, out_pages;
+	uint64_t in_pfn[4], out_pfn[2];
+	uint32_t dsize;
+	uint8_t *image;
+	struct fz extra;	/* bytes the guest writes into the ring later */
+	uint8_t ctl_in[128], ctl_out[128];
+	/* what the VSP does with the next packets */
+	uint32_t buflen;
+	uint32_t gpa_off, gpa_len;
+	uint32_t pkts;
+	bool verbose;
+};
+
+static struct vs g;
+
+static void sink(void *arg, enum hvs_log_level level, const char *line)
+{
+	(void)arg;
+	if (g.verbose)
+		fprintf(stderr, "[host %d] %s\n", level, line);
+}
+
+/* Guest address of byte off of the incoming ring's data area. */
+static uint64_t in_data_gpa(uint32_t off)
+{
+	return (g.in_pfn[1 + off / 4096u] << 12) + off % 4096u;
+}
+
+static int relid1(void *ctx, const struct hvs_chan_info *c)
+{
+	if (c->ci_relid == 1)
+		*(struct hvs_chan_info *)ctx = *c;
+	return 0;
+}
+
+/* The host's read position in the incoming ring: it consumed ci_pkts_in
+ * packets of ci_bytes_in bytes (skipped ones included), each + trailer. */
+static uint32_t read_pos(void)
+{
+	struct hvs_chan_info ci;
+
+	memset(&ci, 0, sizeof(ci));
+	hvs_vmbus_foreach_channel(g.s, relid1, &ci);
+	return (uint32_t)((ci.ci_bytes_in + 8u * ci.ci_pkts_in) % g.dsize);
+}
+
+/* An independent walk of a validated GPA-direct packet: its bytes from
+ * guest RAM, or false if a page is outside RAM. */
+static bool gpa_expect(const struct hvs_pkt *pk, uint64_t off, uint8_t *out,
+		       uint32_t len)
+{
+	const uint8_t *r = pk->pk_ranges;
+
+	for (uint32_t i = 0; i < pk->pk_range_cnt && len; i++) {
+		uint32_t bc = hv_get_le32(r), bo = hv_get_le32(r + 4);
+		uint64_t n = ((uint64_t)bo + bc + 4095u) / 4096u;
+
+		for (uint32_t k = 0; k < bc && len; k++) {
+			if (off) {
+				off--;
+				continue;
+			}
+			uint64_t at = bo + k;
+			uint64_t pfn = hv_get_le64(r + 8 + 8 * (at / 4096u));
+			if (pfn == 0 || pfn >= RAM_PAGES)
+				return false;
+			*out++ = *(uint8_t *)fp_ptr(g.p, (pfn << 12) + at % 4096u);
+			len--;
+		}
+		r += 8 + 8 * n;
+	}
+	return len == 0;
+}
+
+static void check_pkt(const struct hvs_pkt *pk, const uint8_t *buf,
+		      uint32_t buflen, uint32_t start)
+{
+	uint32_t off8 = (uint32_t)(pk->pk_data - buf);
+
+	FZ_CHECK(pk->pk_raw == buf, "packet not in the caller's buffer");
+	FZ_CHECK(pk->pk_len >= 16 && pk->pk_len <= buflen &&
+		 pk->pk_len % 8 == 0, "packet of %u in %u", pk->pk_len, buflen);
+	FZ_CHECK(pk->pk_data >= buf + 16 && off8 <= pk->pk_len &&
+		 pk->pk_datalen == pk->pk_len - off8, "payload outside packet");
+	FZ_CHECK(pk->pk_type == VMBUS_PACKET_TYPE_DATA_INBAND ||
+		 pk->pk_type == VMBUS_PACKET_TYPE_DATA_USING_XFER_PAGES ||
+		 pk->pk_type == VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT ||
+		 pk->pk_type == VMBUS_PACKET_TYPE_COMP, "type %u", pk->pk_type);
+	FZ_CHECK(!(pk->pk_flags & ~VMBUS_PACKET_FLAG_COMPLETION_REQUESTED),
+		 "flags 0x%x", pk->pk_flags);
+	for (uint32_t i = 0; i < pk->pk_len; i++)
+		FZ_CHECK(buf[i] == g.image[(start + i) % g.dsize],
+			 "byte %u of the packet at 0x%x is not the ring's", i,
+			 start);
+	if (pk->pk_type == VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT) {
+		const uint8_t *r = pk->pk_ranges;
+		uint64_t total = 0;
+
+		FZ_CHECK(r == buf + 24 && pk->pk_range_cnt >= 1 &&
+			 r + pk->pk_ranges_len <= pk->pk_data,
+			 "GPA ranges outside the header");
+		for (uint32_t i = 0; i < pk->pk_range_cnt; i++) {
+			FZ_CHECK(r + 8 <= pk->pk_data, "range %u header", i);
+			uint32_t bc = hv_get_le32(r), bo = hv_get_le32(r + 4);
+			uint64_t n = ((uint64_t)bo + bc + 4095u) / 4096u;
+
+			FZ_CHECK(bc > 0 && bo < 4096, "range %u: %u at %u", i,
+				 bc, bo);
+			FZ_CHECK(r + 8 + 8 * n <= pk->pk_data, "range %u PFNs", i);
+			total += bc;
+			r += 8 + 8 * n;
+		}
+		FZ_CHECK(total == pk->pk_gpa_bytes, "gpa_bytes %llu, ranges "
+			 "%llu", (unsigned long long)pk->pk_gpa_bytes,
+			 (unsigned long long)total);
+	}
+	if (pk->pk_type == VMBUS_PACKET_TYPE_DATA_USING_XFER_PAGES)
+		FZ_CHECK(pk->pk_xfer_ranges == buf + 24 &&
+			 pk->pk_xfer_ranges + 8u * pk->pk_xfer_range_cnt <=
+				 pk->pk_data, "transfer ranges outside header");
+}
+
+static void use_gpa(struct hvs_channel *ch, const struct hvs_pkt *pk)
+{
+	uint32_t len = g.gpa_len;
+	uint8_t *got = malloc(len ? len : 1), *want = malloc(len ? len : 1);
+	int r;
+
+	r = hvs_pkt_gpa_read(ch, pk, g.gpa_off, got, len);
+	if (r == 0) {
+		FZ_CHECK((uint64_t)g.gpa_off + len <= pk->pk_gpa_bytes,
+			 "read past the described bytes");
+		FZ_CHECK(gpa_expect(pk, g.gpa_off, want, len),
+			 "read succeeded on a page outside RAM");
+		FZ_CHECK(memcmp(got, want, len) == 0,
+			 "GPA-direct read returned other bytes");
+	} else {
+		FZ_CHECK(r == -VMBUS_ERANGE || r == -VMBUS_EFAULT,
+			 "gpa_read returned %d", r);
+	}
+	memset(got, 0x5c, len);
+	(void)hvs_pkt_gpa_write(ch, pk, g.gpa_off, got, len);
+	free(got);
+	free(want);
+}
+
+static int vsp_open(void *arg, struct hvs_channel *ch)
+{
+	(void)arg;
+	g.ch = ch;
+	return 0;
+}
+
+static void vsp_close(void *arg, struct hvs_channel *ch, int why)
+{
+	(void)arg;
+	(void)ch;
+	(void)why;
+	g.ch = NULL;
+}
+
+static void vsp_signal(void *arg, struct hvs_channel *ch)
+{
+	(void)arg;
+	hvs_chan_mask(ch);
+	for (int i = 0; i < 32; i++) {
+		uint32_t needed = 0, start = read_pos();
+		uint8_t *buf = malloc(g.buflen);
+		struct hvs_pkt pk;
+		int r = hvs_chan_recv(ch, &pk, buf, g.buflen, &needed);
+
+		if (r == 0) {
+			/* Unknown types before it were skipped: the packet
+			 * ends where the host's read position is now. */
+			start = (read_pos() + g.dsize - (pk.pk_len + 8u) %
+				 g.dsize) % g.dsize;
+			check_pkt(&pk, buf, g.buflen, start);
+			g.pkts++;
+			if (pk.pk_type == VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT)
+				use_gpa(ch, &pk);
+			if (pk.pk_flags & VMBUS_PACKET_FLAG_COMPLETION_REQUESTED)
+				(void)hvs_chan_send(ch, VMBUS_PACKET_TYPE_COMP, 0,
+						    pk.pk_trans_id, pk.pk_data,
+						    pk.pk_datalen > 64 ? 64
+								       : pk.pk_datalen);
+		} else if (r == -VMBUS_ENOBUFS) {
+			FZ_CHECK(needed > g.buflen, "ENOBUFS, needs %u of %u",
+				 needed, g.buflen);
+		}
+		free(buf);
+		if (r != 0)
+			break;
+	}
+	hvs_chan_recv_done(ch);
+	(void)hvs_chan_unmask(ch);
+}
+
+static const struct hvs_vsp_ops vsp_ops = {
+	.vo_open = vsp_open,
+	.vo_close = vsp_close,
+	.vo_on_signal = vsp_signal,
+};
+
+static void post(const uint8_t *m, uint32_t len, uint32_t connid)
+{
+	(void)g.ops->post_message(g.s, 0, connid, VMBUS_MESSAGE_TYPE, m, len);
+}
+
+static void gpadl(uint32_t handle, const uint64_t *pfn, uint32_t n)
+{
+	uint8_t m[240];
+	uint32_t done = 0, k;
+
+	memset(m, 0, sizeof(m));
+	hv_put_le32(m, VMBUS_CHANMSG_GPADL_HEADER);
+	hv_put_le32(m + 8, 1);
+	hv_put_le32(m + 12, handle);
+	hv_put_le16(m + 16, (uint16_t)(8 + 8 * n));
+	hv_put_le16(m + 18, 1);
+	hv_put_le32(m + 20, n * 4096);
+	for (k = 0; k < n && k < 26; k++)
+		hv_put_le64(m + 28 + 8 * k, pfn[k]);
+	post(m, 28 + 8 * k, 1);
+	for (done = k; done < n; done += k) {
+		memset(m, 0, sizeof(m));
+		hv_put_le32(m, VMBUS_CHANMSG_GPADL_BODY);
+		hv_put_le32(m + 12, handle);
+		for (k = 0; k < n - done && k < 28; k++)
+			hv_put_le64(m + 16 + 8 * k, pfn[done + k]);
+		post(m, 16 + 8 * k, 1);
+	}
+}
+
+/* Connect, offer, GPADLs and OPENCHANNEL, as a guest would. */
+static bool guest_open(void)
+{
+	uint8_t m[240];
+	uint64_t ring[6], buf[BUF_PAGES];
+	const struct fp_msg *r;
+	bool ok = false;
+
+	memset(m, 0, sizeof(m));
+	hv_put_le32(m, VMBUS_CHANMSG_INITIATE_CONTACT);
+	hv_put_le32(m + 8, VMBUS_VERSION_IRON);
+	m[16] = VMBUS_MESSAGE_SINT;
+	post(m, VMBUS_CHANMSG_INITIATE_CONTACT_SIZE,
+	     VMBUS_MESSAGE_CONNECTION_ID_4);
+	memset(m, 0, sizeof(m));
+	hv_put_le32(m, VMBUS_CHANMSG_REQUESTOFFERS);
+	post(m, 8, 1);
+	for (uint32_t i = 0; i < g.in_pages; i++)
+		ring[i] = g.in_pfn[i];
+	for (uint32_t i = 0; i < g.out_pages; i++)
+		ring[g.in_pages + i] = g.out_pfn[i];
+	gpadl(0x100, ring, g.in_pages + g.out_pages);
+	memset(m, 0, sizeof(m));
+	hv_put_le32(m, VMBUS_CHANMSG_OPENCHANNEL);
+	hv_put_le32(m + 8, 1);
+	hv_put_le32(m + 12, 1);
+	hv_put_le32(m + 16, 0x100);
+	hv_put_le32(m + 24, g.in_pages);
+	post(m, VMBUS_CHANMSG_OPENCHANNEL_SIZE, 1);
+	for (uint32_t i = 0; i < BUF_PAGES; i++)
+		buf[i] = BUF_PAGE0 + i;
+	gpadl(BUF_HANDLE, buf, BUF_PAGES);
+	while ((r = fp_pop(g.p)) != NULL)
+		if (hv_get_le32(r->buf) == VMBUS_CHANMSG_OPENCHANNEL_RESULT &&
+		    hv_get_le32(r->buf + 16) == 0)
+			ok = true;
+	g.p->nmsgs = g.p->rd = 0;
+	g.p->nevents = 0;
+	return ok;
+}
+
+#define IN_CTL(f)  ((g.in_pfn[0] << 12) + offsetof(struct hv_ring_control, f))
+#define OUT_CTL(f) ((g.out_pfn[0] << 12) + offsetof(struct hv_ring_control, f))
+
+static void put_ram32(uint64_t gpa, uint32_t v)
+{
+	hv_put_le32(fp_ptr(g.p, gpa), v);
+}
+
+static void check_shared(void)
+{
+	uint8_t *in = fp_ptr(g.p, g.in_pfn[0] << 12);
+	uint8_t *out = fp_ptr(g.p, g.out_pfn[0] << 12);
+
+	for (uint32_t i = 0; i < g.dsize; i++)
+		FZ_CHECK(*(uint8_t *)fp_ptr(g.p, in_data_gpa(i)) == g.image[i],
+			 "host wrote incoming ring data at 0x%x", i);
+	/* Guest-owned: in-ring write_index, pending_send_sz, feature bits;
+	 * out-ring read_index, interrupt_mask. */
+	if (g.verbose)
+		fprintf(stderr, "in ctl: wi %x/%x pend %x/%x feat %x/%x\n",
+			hv_get_le32(in), hv_get_le32(g.ctl_in),
+			hv_get_le32(in + 12), hv_get_le32(g.ctl_in + 12),
+			hv_get_le32(in + 64), hv_get_le32(g.ctl_in + 64));
+	FZ_CHECK(memcmp(in, g.ctl_in, 4) == 0 &&
+		 memcmp(in + 12, g.ctl_in + 12, 4) == 0 &&
+		 memcmp(in + 64, g.ctl_in + 64, 4) == 0,
+		 "host wrote a guest field of the incoming ring");
+	FZ_CHECK(memcmp(out + 4, g.ctl_out + 4, 8) == 0,
+		 "host wrote a guest field of the outgoing ring");
+}
+
+static void snap_shared(void)
+{
+	memcpy(g.ctl_in, fp_ptr(g.p, g.in_pfn[0] << 12), sizeof(g.ctl_in));
+	memcpy(g.ctl_out, fp_ptr(g.p, g.out_pfn[0] << 12), sizeof(g.ctl_out));
+}
+
+static void vsp_gpadl_op(uint8_t op, struct fz *f)
+{
+	uint32_t handle = (op & 8) ? fz_u32(f) : BUF_HANDLE;
+	uint32_t off = fz_u16(f) * 8u, len = fz_u16(f) % 9000u;
+	uint64_t bytes = 0;
+	uint8_t *b = malloc(len ? len : 1);
+
+	if (g.ch == NULL) {
+		free(b);
+		return;
+	}
+	if (op & 0x10) {
+		uint64_t mlen = 0;
+		uint8_t *w = hvs_chan_map_gpadl(g.ch, handle, &mlen);
+
+		if (w != NULL) {
+			FZ_CHECK(handle == BUF_HANDLE && mlen == BUF_PAGES * 4096u,
+				 "mapped handle 0x%x, %llu bytes", handle,
+				 (unsigned long long)mlen);
+			FZ_CHECK(memcmp(w, fp_ptr(g.p, BUF_PAGE0 << 12),
+					mlen) == 0, "window differs from RAM");
+			hvs_chan_unmap_gpadl(g.ch, handle);
+		}
+	} else if (hvs_chan_gpadl_hold(g.ch, handle, &bytes) == 0) {
+		FZ_CHECK(handle == BUF_HANDLE, "held handle 0x%x", handle);
+		if (hvs_chan_gpadl_read(g.ch, handle, off, b, len) == 0) {
+			FZ_CHECK((uint64_t)off + len <= bytes, "read past end");
+			FZ_CHECK(memcmp(b, fp_ptr(g.p, (BUF_PAGE0 << 12) + off),
+					len) == 0, "GPADL read differs");
+		}
+		(void)hvs_chan_gpadl_write(g.ch, handle, off, b, len);
+		hvs_chan_gpadl_put(g.ch, handle);
+	}
+	free(b);
+}
+
+static void one_op(struct fz *f)
+{
+	uint8_t op = fz_u8(f);
+
+	switch (op & 7) {
+	case 0:
+		(void)g.ops->signal_event(g.s, 0x2001, 0);
+		break;
+	case 1:
+		put_ram32(IN_CTL(rc_write_index),
+			  (op & 8) ? fz_u32(f) : (8u * fz_u16(f)) % g.dsize);
+		break;
+	case 2:
+		if (op & 0x10)
+			put_ram32(OUT_CTL(rc_interrupt_mask), (op >> 5) & 1u);
+		else
+			put_ram32(OUT_CTL(rc_read_index),
+				  (op & 8) ? fz_u32(f) : (8u * fz_u16(f)) % 4096u);
+		break;
+	case 3:
+		g.buflen = buflens[fz_u8(f) & 7];
+		g.gpa_off = fz_u16(f);
+		g.gpa_len = fz_u16(f) % 20000u;
+		break;
+	case 4:
+		vsp_gpadl_op(op, f);
+		break;
+	case 5:
+		hvs_vmbus_poll(g.s);
+		break;
+	case 6:
+		if (op & 8) {
+			/* The guest writes more into the ring (what it wraps
+			 * over once the host has read the old bytes). */
+			uint32_t off = fz_u16(f), len = fz_u16(f) % (g.dsize + 1);
+
+			for (uint32_t i = 0; i < len; i++) {
+				uint32_t at = (off + i) % g.dsize;
+
+				g.image[at] = fz_u8(&g.extra);
+				*(uint8_t *)fp_ptr(g.p, in_data_gpa(at)) =
+					g.image[at];
+			}
+		} else {
+			uint8_t m[16] = { 0 };
+
+			hv_put_le32(m, VMBUS_CHANMSG_CLOSECHANNEL);
+			hv_put_le32(m + 8, 1);
+			post(m, 12, 1);
+		}
+		break;
+	case 7:
+		if (g.ch != NULL) {
+			uint8_t d[256];
+
+			memset(d, op, sizeof(d));
+			(void)hvs_chan_send(g.ch, VMBUS_PACKET_TYPE_DATA_INBAND,
+					    (op >> 3) & 1u, op,
+					    d, 8u * (op >> 4));
+		}
+		break;
+	}
+	/* The guest's fields change only by the guest ops above. */
+	if ((op & 7) == 1 || (op & 7) == 2)
+		snap_shared();
+	check_shared();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct hvs_vmbus_config cfg;
+	static const struct hv_guid cls =
+		HV_GUID(0xf0220001, 0x1, 0x2, 3, 4, 5, 6, 7, 8, 9, 10);
+	struct fz f, ops;
+	uint8_t c;
+	uint32_t in_wi, in_ri, in_mask, in_pend, in_feat, out_ri, out_mask;
+	unsigned nops;
+
+	memset(&g, 0, sizeof(g));
+	g.verbose = getenv("FUZZ_VERBOSE") != NULL;
+	g.buflen = 4096;
+	g.gpa_len = 64;
+	hvs_log_set_sink(sink, NULL);
+	hvs_fault_reset_all();
+	fz_init(&f, data, size);
+	c = fz_u8(&f);
+	g.in_pages = (c & 1) ? 4 : 2;
+	g.out_pages = 2;
+	g.dsize = (g.in_pages - 1) * 4096u;
+	for (uint32_t i = 0; i < g.in_pages; i++)
+		g.in_pfn[i] = (c & 2) ? 60u - 3u * i : 16u + i;
+	for (uint32_t i = 0; i < g.out_pages; i++)
+		g.out_pfn[i] = (c & 2) ? 70u - 2u * i : 16u + g.in_pages + i;
+
+	g.p = fp_create("fz", RAM_BYTES, 1);
+	for (uint32_t pg = 32; pg < RAM_PAGES; pg++)
+		if ((pg < 40 || pg >= 80) && (pg < BUF_PAGE0 ||
+					       pg >= BUF_PAGE0 + BUF_PAGES))
+			memset(fp_ptr(g.p, (uint64_t)pg << 12), (int)(pg * 7u),
+			       4096);
+	for (uint32_t i = 0; i < BUF_PAGES; i++)
+		memset(fp_ptr(g.p, (uint64_t)(BUF_PAGE0 + i) << 12),
+		       (int)(0x40 + i), 4096);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.vm_name = "fz";
+	g.s = hvs_vmbus_create(&cfg);
+	FZ_CHECK(g.s != NULL, "create");
+	g.ops = hvs_vmbus_partition_ops();
+	hvs_vmbus_attach(g.s, g.p);
+	if (c & 4)
+		FZ_CHECK(hvs_echo_add(g.s, NULL) == 1, "echo device");
+	else
+		FZ_CHECK(hvs_vmbus_add_device(g.s, &vsp_ops, NULL, &cls, NULL,
+					      NULL) == 1, "test device");
+	if (!guest_open()) {
+		/* This server refuses scattered rings: nothing to fuzz. */
+		FZ_CHECK(c & 2, "the channel did not open");
+		goto out;
+	}
+
+	in_wi = fz_u32(&f);
+	in_ri = fz_u32(&f);
+	in_mask = fz_u32(&f);
+	in_pend = fz_u32(&f);
+	in_feat = fz_u32(&f);
+	out_ri = fz_u32(&f);
+	out_mask = fz_u32(&f);
+	nops = fz_u8(&f);
+	ops = f;
+	for (unsigned i = 0; i < nops; i++) {
+		uint8_t op = fz_u8(&f);
+
+		switch (op & 7) {
+		case 1: (void)((op & 8) ? fz_u32(&f) : fz_u16(&f)); break;
+		case 2:
+			if (!(op & 0x10))
+				(void)((op & 8) ? fz_u32(&f) : fz_u16(&f));
+			break;
+		case 3: (void)fz_u8(&f); (void)fz_u32(&f); break;
+		case 4: if (op & 8) (void)fz_u32(&f); (void)fz_u32(&f); break;
+		case 6: if (op & 8) (void)fz_u32(&f); break;
+		}
+	}
+	g.image = malloc(g.dsize);
+	if (g.image == NULL)
+		abort();
+	fz_bytes(&f, g.image, g.dsize);
+	g.extra = f;
+	for (uint32_t i = 0; i < g.dsize; i++)
+		*(uint8_t *)fp_ptr(g.p, in_data_gpa(i)) = g.image[i];
+	put_ram32(IN_CTL(rc_write_index), in_wi);
+	put_ram32(IN_CTL(rc_read_index), in_ri);
+	put_ram32(IN_CTL(rc_interrupt_mask), in_mask);
+	put_ram32(IN_CTL(rc_pending_send_sz), in_pend);
+	put_ram32(IN_CTL(rc_feature_bits), in_feat);
+	put_ram32(OUT_CTL(rc_read_index), out_ri);
+	put_ram32(OUT_CTL(rc_interrupt_mask), out_mask);
+	snap_shared();
+
+	for (unsigned i = 0; i < nops; i++) {
+		one_op(&ops);
+		g.p->nmsgs = g.p->rd = 0;
+		g.p->nevents = 0;
+	}
+	if (g.verbose)
+		fprintf(stderr, "host_vsp: %u packets\n", g.pkts);
+out:
+	hvs_vmbus_destroy(g.s);
+	fp_destroy(g.p);
+	free(g.image);
+	return 0;
+}
