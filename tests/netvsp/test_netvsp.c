@@ -1073,6 +1073,17 @@ static void test_tx(void **state)
 	assert_int_equal(st.ns_tx_frames, sent);
 	assert_true(st.ns_tx_completions >= sent);
 	assert_int_equal(st.ns_tx_dropped, 1);
+
+	/* the control socket's view */
+	char js[2048], want[64];
+	int jl = hvs_netvsp_describe_json(t->nic, js, sizeof(js));
+	assert_true(jl > 0 && (size_t)jl == strlen(js));
+	assert_true(js[0] == '{' && js[jl - 1] == '}');
+	snprintf(want, sizeof(want), "\"frames\":%u", sent);
+	assert_non_null(strstr(js, want));
+	assert_non_null(strstr(js, "\"backend\":\"switch\""));
+	assert_int_equal(hvs_netvsp_describe_json(t->nic, js, 40), -ENOBUFS);
+	assert_int_equal(js[0], 0);
 	t_free(t);
 }
 

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/control.h"
 #include "host/fault.h"
 #include "host/loop.h"
 #include "host/net/offload.h"
@@ -1584,4 +1585,81 @@ void hvs_netvsp_get_stats(const struct hvs_netvsp *nic,
 	st->ns_link_up = nic->nd_link_up;
 	st->ns_rss = nic->se_rss;
 	st->ns_guest_errors = atomic_load(&nic->nd_guest_errors);
+}
+
+int hvs_netvsp_describe_json(const struct hvs_netvsp *nic, char *buf,
+			     size_t len)
+{
+	struct hvs_netvsp_stats st;
+	struct hvs_net_ep_stats es;
+	struct hvs_jw w;
+	char mac[18];
+
+	if (buf == NULL || len < 3)
+		return -ENOBUFS;
+	hvs_netvsp_get_stats(nic, &st);
+	hvs_net_get_stats(nic->nd_ep, &es);
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+		 nic->nd_perm_mac[0], nic->nd_perm_mac[1], nic->nd_perm_mac[2],
+		 nic->nd_perm_mac[3], nic->nd_perm_mac[4], nic->nd_perm_mac[5]);
+	hvs_jw_init(&w, buf, len);
+	hvs_jw_obj_begin(&w, NULL);
+	hvs_jw_str(&w, "name", nic->nd_name);
+	hvs_jw_uint(&w, "relid", (uint64_t)nic->nd_relid);
+	hvs_jw_str(&w, "mac", mac);
+	hvs_jw_str(&w, "backend", hvs_net_kind_name(hvs_net_ep_kind(nic->nd_ep)));
+	hvs_jw_bool(&w, "link", st.ns_link_up);
+	hvs_jw_uint(&w, "mtu_max", nic->nd_host_frame_max - HVS_NET_ETH_HLEN);
+	hvs_jw_uint(&w, "queues_max", nic->nd_max_queues);
+	hvs_jw_uint(&w, "nvsp_version", st.ns_nvsp_version);
+	hvs_jw_uint(&w, "ndis_version", st.ns_ndis_version);
+	hvs_jw_uint(&w, "frame_max", st.ns_frame_max);
+	hvs_jw_bool(&w, "rndis_up", st.ns_rndis_up);
+	hvs_jw_uint(&w, "packet_filter", st.ns_packet_filter);
+	hvs_jw_uint(&w, "queues_open", st.ns_queues_open);
+	hvs_jw_uint(&w, "subchannels", st.ns_subchannels);
+	hvs_jw_bool(&w, "rss", st.ns_rss);
+	hvs_jw_uint(&w, "rx_slots", st.ns_rx_slots);
+	hvs_jw_uint(&w, "rx_slots_free", st.ns_rx_slots_free);
+	hvs_jw_uint(&w, "rx_slot_size", st.ns_rx_slot_size);
+	hvs_jw_uint(&w, "send_sections", st.ns_send_sections);
+	hvs_jw_obj_begin(&w, "tx");
+	hvs_jw_uint(&w, "frames", st.ns_tx_frames);
+	hvs_jw_uint(&w, "bytes", st.ns_tx_bytes);
+	hvs_jw_uint(&w, "dropped", st.ns_tx_dropped);
+	hvs_jw_uint(&w, "csum", st.ns_tx_csum);
+	hvs_jw_uint(&w, "lso", st.ns_tx_lso);
+	hvs_jw_uint(&w, "lso_segments", st.ns_tx_lso_segments);
+	hvs_jw_uint(&w, "completions", st.ns_tx_completions);
+	hvs_jw_obj_end(&w);
+	hvs_jw_obj_begin(&w, "rx");
+	hvs_jw_uint(&w, "frames", st.ns_rx_frames);
+	hvs_jw_uint(&w, "bytes", st.ns_rx_bytes);
+	hvs_jw_uint(&w, "dropped", st.ns_rx_dropped);
+	hvs_jw_uint(&w, "filtered", st.ns_rx_filtered);
+	hvs_jw_uint(&w, "deferred", st.ns_rx_deferred);
+	hvs_jw_uint(&w, "guest_fail", st.ns_rx_guest_fail);
+	hvs_jw_obj_end(&w);
+	hvs_jw_obj_begin(&w, "errors");
+	hvs_jw_uint(&w, "guest", st.ns_guest_errors);
+	hvs_jw_uint(&w, "bad_completions", st.ns_bad_completions);
+	hvs_jw_uint(&w, "rsvd_nonzero", st.ns_rsvd_nonzero);
+	hvs_jw_uint(&w, "ctrl_dropped", st.ns_ctrl_dropped);
+	hvs_jw_obj_end(&w);
+	hvs_jw_obj_begin(&w, "backend_stats");
+	hvs_jw_uint(&w, "tx_frames", es.es_tx_frames);
+	hvs_jw_uint(&w, "tx_bytes", es.es_tx_bytes);
+	hvs_jw_uint(&w, "tx_dropped", es.es_tx_dropped);
+	hvs_jw_uint(&w, "rx_frames", es.es_rx_frames);
+	hvs_jw_uint(&w, "rx_bytes", es.es_rx_bytes);
+	hvs_jw_uint(&w, "rx_dropped", es.es_rx_dropped);
+	hvs_jw_uint(&w, "rx_deferred", es.es_rx_deferred);
+	hvs_jw_uint(&w, "captured", es.es_captured);
+	hvs_jw_obj_end(&w);
+	hvs_jw_obj_end(&w);
+	if (hvs_jw_result(&w) == NULL) {
+		buf[0] = '\0';
+		return -ENOBUFS;
+	}
+	return (int)strlen(buf);
 }

@@ -92,6 +92,15 @@ void hvs_netvsp_get_stats(const struct hvs_netvsp *nic,
 			  struct hvs_netvsp_stats *st);
 
 /*
+ * JSON object for the control socket: {"name":"vm1/net0","mac":...,
+ * "backend":"switch","link":true,...,"tx":{...},"rx":{...},
+ * "errors":{...},"backend_stats":{...}}. Returns the length written
+ * (NUL excluded) or -ENOBUFS (buf then holds "").
+ */
+int hvs_netvsp_describe_json(const struct hvs_netvsp *nic, char *buf,
+			     size_t len);
+
+/*
  * Fault hooks (host/fault.h; VM filter = the server's VM name; every hook
  * takes "value" and most "field"), for guest hostile-host tests
  * (spec/hostile-host.md 11-16):
