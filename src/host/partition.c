@@ -61,6 +61,13 @@ struct hvs_vcpu {
 	struct msgq v_q[HV_SYNIC_SINT_COUNT];
 };
 
+/* A window of hvs_gpa_map_pfns(): guard page, w_pages pages, guard page. */
+struct gpa_window {
+	struct gpa_window *w_next;
+	uint8_t *w_va;                  /* first mapped page */
+	uint32_t w_pages;
+};
+
 struct hvs_partition {
 	char p_name[HVSIM_ABI_MAX_NAME + 1];
 	struct hvs_loop *p_loop;
@@ -108,6 +115,10 @@ struct hvs_partition {
 	bool p_msgq_refused;            /* -EAGAIN since last synic_changed */
 	struct msgq_node *p_free;       /* preallocated nodes */
 	struct msgq_node *p_nodes;
+	struct gpa_window *p_windows;   /* hvs_gpa_map_pfns windows */
+	uint32_t p_nwindows;
+	uint64_t p_window_pages;
+	uint64_t p_windows_total;
 
 	struct hvs_ratelimit p_rl;
 	atomic_uint_fast64_t c_requests, c_malformed, c_bad_vp, c_bad_msr,
@@ -409,6 +420,183 @@ int hvs_gpa_write(struct hvs_partition *p, uint64_t gpa, const void *buf,
 		return -VMBUS_EFAULT;
 	memcpy(dst, buf, len);
 	return 0;
+}
+
+/* ---- GPA windows ---------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* NULL if every PFN may be mapped, else the reason (for the log). */
+static const char *window_check(struct hvs_partition *p, const uint64_t *pfns,
+				uint32_t n, uint64_t *bad)
+{
+	uint64_t ram_pages = p->p_ram_bytes >> HV_PAGE_SHIFT;
+	uint64_t *sorted;
+	const char *why = NULL;
+
+	for (uint32_t i = 0; i < n; i++) {
+		*bad = pfns[i];
+		if (pfns[i] == 0)
+			return "PFN 0";
+		if (pfns[i] >= ram_pages)
+			return "PFN outside guest RAM";
+	}
+	/* Checked above: n <= ram_pages, so the copy is bounded by RAM. */
+	sorted = malloc((size_t)n * sizeof(*sorted));
+	if (!sorted)
+		return "out of memory checking the PFNs";
+	memcpy(sorted, pfns, (size_t)n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	for (uint32_t i = 1; i < n; i++) {
+		if (sorted[i] == sorted[i - 1]) {
+			*bad = sorted[i];
+			why = "PFN listed twice";
+			break;
+		}
+	}
+	free(sorted);
+	return why;
+}
+
+void *hvs_gpa_map_pfns(struct hvs_partition *p, const uint64_t *pfns,
+		       uint32_t n)
+{
+	const size_t pg = HV_PAGE_SIZE;
+	struct gpa_window *w;
+	const char *why;
+	uint64_t bad = 0;
+	uint8_t *base, *va;
+	size_t span;
+	bool live;
+
+	if (!p)
+		return NULL;
+	if (n == 0 || !pfns) {
+		cnt(&p->c_gpa_faults);
+		return NULL;
+	}
+	if (n > (p->p_ram_bytes >> HV_PAGE_SHIFT)) {
+		GUEST_ERR(p, c_gpa_faults, "GPA window of %u pages refused: "
+			  "more pages than guest RAM", n);
+		return NULL;
+	}
+	why = window_check(p, pfns, n, &bad);
+	if (why) {
+		GUEST_ERR(p, c_gpa_faults, "GPA window of %u pages refused: "
+			  "%s (0x%llx)", n, why, (unsigned long long)bad);
+		return NULL;
+	}
+	if (sysconf(_SC_PAGESIZE) != (long)pg) {
+		HVS_ERR(p->p_name, "GPA windows need 4 KiB host pages");
+		cnt(&p->c_gpa_faults);
+		return NULL;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	/* Reserve the span with a guard page on each side, then put the
+	 * guest pages over the middle, one mmap per run of consecutive
+	 * PFNs. The RAM fd lives until free_all, so no lock is needed. */
+	span = ((size_t)n + 2) * pg;
+	base = mmap(NULL, span, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED) {
+		HVS_ERR(p->p_name, "GPA window of %u pages: %s", n,
+			strerror(errno));
+		free(w);
+		return NULL;
+	}
+	va = base + pg;
+	for (uint32_t i = 0; i < n;) {
+		uint32_t run = 1;
+
+		while (i + run < n && pfns[i + run] == pfns[i] + run)
+			run++;
+		if (mmap(va + (size_t)i * pg, (size_t)run * pg,
+			 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 p->p_ram_fd, (off_t)(pfns[i] << HV_PAGE_SHIFT)) ==
+		    MAP_FAILED) {
+			HVS_ERR(p->p_name, "GPA window of %u pages: %s", n,
+				strerror(errno));
+			munmap(base, span);
+			free(w);
+			return NULL;
+		}
+		i += run;
+	}
+	w->w_va = va;
+	w->w_pages = n;
+	/* NOTE: registered under p_lock after the p_live check, so part_end
+	 * either refuses us here or finds the window on its list. */
+	pthread_mutex_lock(&p->p_lock);
+	live = p->p_live;
+	if (live) {
+		w->w_next = p->p_windows;
+		p->p_windows = w;
+		p->p_nwindows++;
+		p->p_window_pages += n;
+		p->p_windows_total++;
+	}
+	pthread_mutex_unlock(&p->p_lock);
+	if (!live) {
+		munmap(base, span);
+		free(w);
+		cnt(&p->c_gpa_faults);
+		return NULL;
+	}
+	return va;
+}
+
+static void window_unmap(struct gpa_window *w)
+{
+	munmap(w->w_va - HV_PAGE_SIZE, ((size_t)w->w_pages + 2) * HV_PAGE_SIZE);
+	free(w);
+}
+
+void hvs_gpa_unmap_pfns(struct hvs_partition *p, void *va, uint32_t n)
+{
+	struct gpa_window *w = NULL;
+
+	if (!p || !va)
+		return;
+	pthread_mutex_lock(&p->p_lock);
+	for (struct gpa_window **pp = &p->p_windows; *pp; pp = &(*pp)->w_next) {
+		if ((*pp)->w_va == va && (*pp)->w_pages == n) {
+			w = *pp;
+			*pp = w->w_next;
+			p->p_nwindows--;
+			p->p_window_pages -= n;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->p_lock);
+	if (!w) {
+		HVS_WARN(p->p_name, "GPA window %p (%u pages) is not mapped",
+			 va, n);
+		return;
+	}
+	window_unmap(w);
+}
+
+/* p_lock held: the partition ended; nobody may use a window any more. */
+static void windows_unmap_all_locked(struct hvs_partition *p)
+{
+	if (p->p_windows)
+		HVS_WARN(p->p_name, "%u GPA window(s) still mapped at the end: "
+			 "unmapped", p->p_nwindows);
+	while (p->p_windows) {
+		struct gpa_window *w = p->p_windows;
+
+		p->p_windows = w->w_next;
+		window_unmap(w);
+	}
+	p->p_nwindows = 0;
+	p->p_window_pages = 0;
 }
 
 uint64_t hvs_partition_ram_bytes(const struct hvs_partition *p)
@@ -1262,6 +1450,7 @@ static void part_end(struct hvs_partition *p, int kind)
 		munmap(p->p_ram, p->p_ram_bytes);
 		p->p_ram = NULL;
 	}
+	windows_unmap_all_locked(p);
 	pthread_mutex_unlock(&p->p_lock);
 	if (p->p_sock >= 0) {
 		close(p->p_sock);
@@ -1444,6 +1633,9 @@ void hvs_partition_get_stats(struct hvs_partition *p,
 	pthread_mutex_lock(&p->p_lock);
 	st->ps_msgq_len = p->p_msgq_len;
 	st->ps_msgq_max = p->p_msgq_max;
+	st->ps_windows = p->p_nwindows;
+	st->ps_window_pages = p->p_window_pages;
+	st->ps_windows_total = p->p_windows_total;
 	pthread_mutex_unlock(&p->p_lock);
 	st->ps_state = p->p_state;
 	st->ps_end_kind = p->p_end_kind;

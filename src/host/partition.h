@@ -93,6 +93,36 @@ uint32_t hvs_partition_vcpu_count(const struct hvs_partition *p);
  */
 void *hvs_gpa_map(struct hvs_partition *p, uint64_t gpa, uint64_t len);
 
+/*
+ * Map the guest pages pfns[0..n) (4 KiB frame numbers, host byte order)
+ * into one contiguous host window of n * 4096 bytes, in that order: byte
+ * k of the window is byte k % 4096 of guest page pfns[k / 4096]. This is
+ * how a buffer the guest scattered over its RAM (a ring GPADL, a device
+ * buffer) becomes one mapping for the ring code. The window shares the
+ * pages with the guest, like hvs_gpa_map(), and has an inaccessible guard
+ * page on each side.
+ *
+ * Every PFN is checked first: PFN 0, a page outside guest RAM or a page
+ * listed twice refuses the whole window (a guest error: logged,
+ * rate-limited, counted in ps_gpa_faults). Runs of consecutive PFNs are
+ * mapped with one mmap each.
+ *
+ * Returns the window, or NULL: a refused PFN, n == 0, n larger than guest
+ * RAM, the partition ended, or the host ran out of address space or
+ * mappings (logged). The window stays valid until hvs_gpa_unmap_pfns() or
+ * until the `ended` callback returns: the partition unmaps every window
+ * still mapped then. Thread-safe; may sleep (mmap).
+ */
+void *hvs_gpa_map_pfns(struct hvs_partition *p, const uint64_t *pfns,
+		       uint32_t n);
+
+/*
+ * Unmap a window of n pages returned by hvs_gpa_map_pfns(). va NULL is a
+ * no-op; a window the partition does not know (already unmapped when the
+ * partition ended, or a wrong n) is left alone and logged. Thread-safe.
+ */
+void hvs_gpa_unmap_pfns(struct hvs_partition *p, void *va, uint32_t n);
+
 /* Copy to / from guest RAM with bounds checks. 0 or -EFAULT. */
 int hvs_gpa_read(struct hvs_partition *p, uint64_t gpa, void *buf,
 		 size_t len);

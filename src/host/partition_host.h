@@ -109,6 +109,9 @@ struct hvs_partition_stats {
 	uint64_t ps_events_dropped; /* event flags for a disabled SIEFP */
 	uint64_t ps_doorbells;      /* doorbell writes */
 	uint64_t ps_gpa_faults;     /* hvs_gpa_* calls refused */
+	uint32_t ps_windows;        /* hvs_gpa_map_pfns windows mapped now */
+	uint64_t ps_window_pages;   /* pages in those windows */
+	uint64_t ps_windows_total;  /* windows mapped since start */
 	uint64_t ps_crash[5];       /* crash P0-P4, when end_kind == CRASH */
 };
 

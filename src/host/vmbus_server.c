@@ -896,6 +896,7 @@ void hvs_vmbus_get_stats(const struct hvs_vmbus *s, struct hvs_vmbus_stats *st)
 	for (const struct hvs_gpadl *g = s->vs_gpadls; g; g = g->gp_next)
 		if (g->gp_complete)
 			st->vs_gpadls++;
+	st->vs_windows = hvs_gpadl_windows(s);
 }
 
 static void chan_info(const struct hvs_channel *ch, struct hvs_chan_info *ci)
@@ -1012,14 +1013,14 @@ int hvs_vmbus_describe_json(const struct hvs_vmbus *s, char *buf, size_t len)
 		"\"connected\":%s,\"version\":\"%u.%u\",\"msgs_in\":%" PRIu64
 		",\"msgs_out\":%" PRIu64 ",\"msgs_bad\":%" PRIu64
 		",\"rsvd_nonzero\":%" PRIu64 ",\"outbox_queued\":%" PRIu64
-		",\"gpadls\":%u,\"channels\":[",
+		",\"gpadls\":%u,\"gpadl_windows\":%u,\"channels\":[",
 		s->vs_name, VMBUS_VERSION_MAJOR(s->vs_max_version),
 		VMBUS_VERSION_MINOR(s->vs_max_version),
 		st.vs_connected ? "true" : "false",
 		VMBUS_VERSION_MAJOR(st.vs_version),
 		VMBUS_VERSION_MINOR(st.vs_version), st.vs_msgs_in,
 		st.vs_msgs_out, st.vs_msgs_bad, st.vs_rsvd_nonzero,
-		st.vs_outbox_queued, st.vs_gpadls);
+		st.vs_outbox_queued, st.vs_gpadls, st.vs_windows);
 	hvs_vmbus_foreach_channel(s, describe_chan, &j);
 	jprintf(&j, "]}");
 	if (j.trunc || j.pos >= len) {

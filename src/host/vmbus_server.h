@@ -180,6 +180,8 @@ struct hvs_vmbus_stats {
 	uint64_t vs_outbox_queued;   /* messages waiting in the outbox now */
 	uint64_t vs_outbox_retries;
 	uint32_t vs_gpadls;          /* established GPADLs */
+	uint32_t vs_windows;         /* GPADLs mapped now (open rings and
+					hvs_chan_map_gpadl buffers) */
 	uint64_t vs_rsvd_nonzero;    /* messages with reserved/pad bytes set
 					(logged, counted, never rejected) */
 };

@@ -916,6 +916,153 @@ static void test_gpa_bounds(void **state)
 	free_tg(g);
 }
 
+/* ---- GPA windows (hvs_gpa_map_pfns) --------------------------------------- */
+
+/* Mappings (lines of /proc/self/maps) starting in [lo, hi); the perms of
+ * the first and last in first/last (4 chars + NUL). */
+static unsigned count_vmas(uintptr_t lo, uintptr_t hi, char first[5],
+			   char last[5])
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	unsigned n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		char perms[5];
+
+		if (sscanf(line, "%lx-%lx %4s", &a, &b, perms) != 3)
+			continue;
+		if (a < lo || a >= hi)
+			continue;
+		if (n == 0 && first)
+			memcpy(first, perms, 5);
+		if (last)
+			memcpy(last, perms, 5);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static unsigned count_all_vmas(void)
+{
+	return count_vmas(0, UINTPTR_MAX, NULL, NULL);
+}
+
+static void test_gpa_windows(void **state)
+{
+	struct tg *g = new_tg("vmw", 1, 4 * MiB, 0);
+	const uint64_t ram_pages = 4 * MiB / 4096;
+	char first[5], last[5];
+	uint8_t *w;
+
+	(void)state;
+	tg_hello(g);
+	for (uint64_t pg = 0; pg < 64; pg++)
+		memset(g->ram + pg * 4096, (int)pg, 4096);
+
+	/* Scattered and out of order, with one run of three: page i of the
+	 * window is guest page pfns[i], shared both ways. */
+	const uint64_t pfns[6] = { 40, 7, 8, 9, 33, 12 };
+	w = hvs_gpa_map_pfns(g->p, pfns, 6);
+	assert_non_null(w);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(w[i * 4096], pfns[i]);
+		assert_int_equal(w[i * 4096 + 4095], pfns[i]);
+	}
+	w[4 * 4096 + 10] = 0xAB;
+	assert_int_equal(g->ram[33 * 4096 + 10], 0xAB);
+	g->ram[9 * 4096 + 99] = 0xCD;
+	assert_int_equal(w[3 * 4096 + 99], 0xCD);
+	/* guard page, runs coalesced (40 | 7 8 9 | 33 | 12), guard page */
+	assert_int_equal(count_vmas((uintptr_t)w - 4096,
+				    (uintptr_t)w + 7 * 4096, first, last), 6);
+	assert_string_equal(first, "---p");
+	assert_string_equal(last, "---p");
+	assert_int_equal(stats(g).ps_windows, 1);
+	assert_int_equal(stats(g).ps_window_pages, 6);
+	hvs_gpa_unmap_pfns(g->p, w, 6);
+	assert_int_equal(stats(g).ps_windows, 0);
+
+	/* One run: one mapping between the guards. */
+	const uint64_t run[4] = { 20, 21, 22, 23 };
+	w = hvs_gpa_map_pfns(g->p, run, 4);
+	assert_non_null(w);
+	assert_int_equal(count_vmas((uintptr_t)w - 4096,
+				    (uintptr_t)w + 5 * 4096, NULL, NULL), 3);
+	hvs_gpa_unmap_pfns(g->p, w, 4);
+
+	/* Hostile lists: refused whole, with a clear guest-error line. */
+	struct {
+		uint64_t pfns[3];
+		const char *why;
+	} bad[] = {
+		{ { 5, 0, 6 }, "PFN 0 (0x0)" },
+		{ { 5, ram_pages, 6 }, "PFN outside guest RAM (0x400)" },
+		{ { 5, UINT64_MAX, 6 }, "PFN outside guest RAM" },
+		{ { 5, 6, 5 }, "PFN listed twice (0x5)" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t faults = stats(g).ps_gpa_faults;
+		unsigned guest_lines = log_guest_lines;
+		assert_null(hvs_gpa_map_pfns(g->p, bad[i].pfns, 3));
+		assert_int_equal(stats(g).ps_gpa_faults, faults + 1);
+		assert_int_equal(log_guest_lines, guest_lines + 1);
+		assert_non_null(strstr(log_last, "GPA window of 3 pages refused"));
+		assert_non_null(strstr(log_last, bad[i].why));
+	}
+	assert_null(hvs_gpa_map_pfns(g->p, pfns, 0));
+	uint64_t *many = calloc(ram_pages + 1, sizeof(*many));
+	assert_non_null(many);
+	for (uint64_t i = 0; i <= ram_pages; i++)
+		many[i] = 1 + i % (ram_pages - 1);
+	assert_null(hvs_gpa_map_pfns(g->p, many, (uint32_t)ram_pages + 1));
+	assert_non_null(strstr(log_last, "more pages than guest RAM"));
+	/* Every page but 0 is fine: a window as large as RAM allows. */
+	for (uint64_t i = 0; i < ram_pages - 1; i++)
+		many[i] = ram_pages - 1 - i;
+	w = hvs_gpa_map_pfns(g->p, many, (uint32_t)ram_pages - 1);
+	assert_non_null(w);
+	assert_int_equal(w[(ram_pages - 1 - 40) * 4096], 40);
+	hvs_gpa_unmap_pfns(g->p, w, (uint32_t)ram_pages - 1);
+	free(many);
+	assert_int_equal(stats(g).ps_windows, 0);
+
+	/* Unmapping something that is not a window: logged, left alone. */
+	uint8_t local[16];
+	hvs_gpa_unmap_pfns(g->p, local, 1);
+	assert_non_null(strstr(log_last, "is not mapped"));
+	hvs_gpa_unmap_pfns(g->p, NULL, 1);
+
+	/* No leak over many cycles: the process has as many mappings as
+	 * before. */
+	unsigned vmas = count_all_vmas();
+	uint64_t total = stats(g).ps_windows_total;
+	for (int i = 0; i < 1000; i++) {
+		w = hvs_gpa_map_pfns(g->p, pfns, 6);
+		assert_non_null(w);
+		hvs_gpa_unmap_pfns(g->p, w, 6);
+	}
+	assert_int_equal(count_all_vmas(), vmas);
+	assert_int_equal(stats(g).ps_windows_total, total + 1000);
+
+	/* Windows left at the end are unmapped by the partition; none can
+	 * be made afterwards. */
+	w = hvs_gpa_map_pfns(g->p, pfns, 6);
+	assert_non_null(w);
+	assert_non_null(hvs_gpa_map_pfns(g->p, run, 4));
+	assert_int_equal(stats(g).ps_windows, 2);
+	hvs_partition_stop(g->p, HVS_END_POWER_OFF);
+	assert_int_equal(stats(g).ps_windows, 0);
+	assert_int_equal(count_vmas((uintptr_t)w - 4096,
+				    (uintptr_t)w + 7 * 4096, NULL, NULL), 0);
+	assert_null(hvs_gpa_map_pfns(g->p, pfns, 6));
+	hvs_gpa_unmap_pfns(g->p, w, 6); /* stale: logged, harmless */
+	free_tg(g);
+}
+
 /* ---- RESET and EOF ---------------------------------------------------------------- */
 
 static void reset_case(uint32_t kind, size_t len, int32_t want, int want_end)
@@ -1428,6 +1575,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signal_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gpa_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gpa_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_length_dgram_fd_leak, setup, teardown),

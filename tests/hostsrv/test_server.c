@@ -39,14 +39,29 @@ static const uint32_t all_versions[] = {
 #define NVERSIONS (sizeof(all_versions) / sizeof(all_versions[0]))
 
 static unsigned log_lines;
+static char log_recent[16][512];   /* the last 16 lines, a ring */
 static void log_sink(void *arg, enum hvs_log_level level, const char *line)
 {
 	(void)arg;
 	(void)level;
-	(void)line;
+	snprintf(log_recent[log_lines % 16], sizeof(log_recent[0]), "%s", line);
 	log_lines++;
 	if (getenv("HOSTSRV_VERBOSE"))
 		fprintf(stderr, "%s\n", line);
+}
+
+/* True if one of the last 16 log lines contains text. */
+static bool log_has(const char *text)
+{
+	for (unsigned i = 0; i < 16; i++)
+		if (strstr(log_recent[i], text) != NULL)
+			return true;
+	return false;
+}
+
+static void log_clear(void)
+{
+	memset(log_recent, 0, sizeof(log_recent));
 }
 
 /* ---- a recording VSP ------------------------------------------------------ */
@@ -927,14 +942,23 @@ static void test_open_close(void **state)
 	assert_int_not_equal(open_result(t, 1, 42), 0);
 	assert_int_equal(r.opens, 1);
 	r.open_ret = 0;
-	/* non-contiguous ring pages: refused (unsupported) */
+	/* a ring page listed twice: the partition refuses the window */
 	uint64_t pf[8];
 	uint64_t gpa3 = fp_alloc(t->p, 8);
 	for (int i = 0; i < 8; i++)
 		pf[i] = (gpa3 >> 12) + (uint64_t)(i ^ 1);
+	pf[6] = pf[1];
 	assert_int_equal(gpadl_raw(t, 1, 0x12, 0, 8 * 4096, pf, 8, 0, false), 0);
+	b = nbad(t);
+	log_clear();
 	open_msg(t, 1, 43, 0x12, 0, 4);
 	assert_int_not_equal(open_result(t, 1, 43), 0);
+	assert_int_equal(nbad(t), b + 1);
+	assert_true(log_has("OPENCHANNEL relid 1 openid 43 refused: ring "
+			    "pages cannot be mapped"));
+	assert_int_equal(t->p->window_refusals, 1);
+	assert_int_equal(t->p->nwindows, 0);
+	assert_int_equal(r.opens, 1);
 
 	/* now a good one; target vp 0xFFFFFFFF = no interrupts is fine */
 	memset(&g, 0, sizeof(g));
@@ -1421,6 +1445,420 @@ static void test_echo_flow_control(void **state)
 	t_free(t);
 }
 
+/* ---- scattered ring pages (the layout of a Linux guest) -------------------- */
+
+/*
+ * Open channel relid with a ring GPADL whose pages are pfns[0..n) - scattered
+ * and out of order in guest RAM, as a real guest allocates them. The guest
+ * side maps the same pages contiguously for itself (g->tx/g->rx point into
+ * that view). Returns the guest view (fp_unmap_guest(view, n) when done).
+ */
+static uint8_t *open_scattered(struct t *t, struct gch *g, uint32_t relid,
+			       uint32_t handle, uint32_t down,
+			       const uint64_t *pfns, uint32_t n)
+{
+	memset(g, 0, sizeof(*g));
+	g->relid = relid;
+	g->gpadl = handle;
+	g->openid = relid + 200;
+	g->down = down;
+	g->total = n;
+	uint8_t *view = fp_map_guest(t->p, pfns, n);
+	assert_int_equal(vmbus_ring_init(&g->tx, view, down * 4096u), 0);
+	assert_int_equal(vmbus_ring_init(&g->rx, view + down * 4096u,
+					 (n - down) * 4096u), 0);
+	vmbus_ring_reset_shared(&g->tx, true);
+	vmbus_ring_reset_shared(&g->rx, false);
+	assert_int_equal(gpadl_raw(t, relid, handle, 0, n * 4096u, pfns, n, 0,
+				   false), 0);
+	open_msg(t, relid, g->openid, handle, 0, down);
+	assert_int_equal(open_result(t, relid, g->openid), 0);
+	return view;
+}
+
+/* Page k of a 32-page region at pfn base, in the order a scattered ring
+ * uses them: 4 guest->host pages, then 6 host->guest pages. */
+static const uint8_t scatter_order[10] = { 29, 3, 17, 8, 26, 12, 1, 21, 5, 14 };
+
+static void scatter_pfns(uint64_t base, uint64_t *pfns)
+{
+	for (unsigned i = 0; i < 10; i++)
+		pfns[i] = base + scatter_order[i];
+}
+
+static uint32_t nwindows(struct t *t)
+{
+	struct hvs_vmbus_stats st;
+	hvs_vmbus_get_stats(t->s, &st);
+	assert_int_equal(st.vs_windows, t->p->nwindows);
+	return st.vs_windows;
+}
+
+static void test_scattered_rings_echo(void **state)
+{
+	(void)state;
+	const uint32_t vers[] = { VMBUS_VERSION_IRON, VMBUS_VERSION_WIN8,
+				  VMBUS_VERSION_WIN7 };
+	for (size_t v = 0; v < 3; v++) {
+		struct rec r = { 0 };
+		struct t *t = connected_with_rec(&r, vers[v]);
+		struct gch g;
+		uint8_t data[1500];
+		uint64_t pfns[10];
+		uint64_t base = fp_alloc(t->p, 32) >> 12;
+		memset(fp_ptr(t->p, base << 12), 0xA5, 32 * 4096);
+		scatter_pfns(base, pfns);
+
+		uint8_t *view = open_scattered(t, &g, 2, 0xD0, 4, pfns, 10);
+		assert_int_equal(nwindows(t), 1);
+		/* 40 packets of 1500 bytes: both rings wrap several times and
+		 * packets straddle the (physically discontiguous) page
+		 * boundaries of the windows */
+		for (unsigned i = 0; i < 40; i++) {
+			for (unsigned k = 0; k < sizeof(data); k++)
+				data[k] = (uint8_t)(i * 31 + k);
+			guest_send(t, &g, VMBUS_PACKET_TYPE_DATA_INBAND,
+				   VMBUS_PACKET_FLAG_COMPLETION_REQUESTED,
+				   i + 1, data, sizeof(data), true);
+			check_echo(&g, i + 1, data, sizeof(data), true);
+			if (vmbus_ring_read_done(&g.rx))
+				guest_signal(t, &g);
+		}
+		/* the host wrote its ring where the GPADL says: the guest's
+		 * host->guest control page (ring page 4) is guest page
+		 * pfns[4] */
+		uint32_t wi = hv_get_le32(fp_ptr(t->p, pfns[4] << 12));
+		assert_int_not_equal(wi, 0);
+		assert_int_equal(wi, hv_get_le32(view + 4 * 4096));
+		/* and nowhere else: the pages of the region that are not ring
+		 * pages still hold the pattern */
+		for (unsigned k = 0; k < 32; k++) {
+			bool ring = false;
+			for (unsigned i = 0; i < 10; i++)
+				ring |= scatter_order[i] == k;
+			if (ring)
+				continue;
+			const uint8_t *pg = fp_ptr(t->p, (base + k) << 12);
+			for (unsigned b = 0; b < 4096; b++)
+				assert_int_equal(pg[b], 0xA5);
+		}
+		struct hvs_chan_info ci = chan_info_of(t, 2);
+		assert_int_equal(ci.ci_pkts_in, 40);
+		assert_int_equal(ci.ci_proto_errors, 0);
+		relid_msg(t, VMBUS_CHANMSG_CLOSECHANNEL, 2);
+		assert_int_equal(nwindows(t), 0);
+		teardown_msg(t, 2, 0xD0);
+		expect_msg(t, VMBUS_CHANMSG_GPADL_TORNDOWN);
+		fp_unmap_guest(view, 10);
+		t_free(t);
+	}
+}
+
+static void test_scattered_rings_hostile(void **state)
+{
+	(void)state;
+	struct rec r = { 0 };
+	struct t *t = connected_with_rec(&r, VMBUS_VERSION_IRON);
+	struct gch g;
+	uint64_t pfns[10], bad[10];
+	uint64_t base = fp_alloc(t->p, 32) >> 12;
+	uint8_t data[64] = "scattered";
+	uint64_t b;
+	scatter_pfns(base, pfns);
+
+	/* PFN outside guest RAM, PFN 0: no GPADL, so no OPENCHANNEL */
+	for (int c = 0; c < 2; c++) {
+		memcpy(bad, pfns, sizeof(bad));
+		bad[5] = c == 0 ? RAM_BYTES >> 12 : 0;
+		log_clear();
+		assert_int_not_equal(gpadl_raw(t, 2, 0xE0, 0, 10 * 4096, bad,
+					       10, 0, false), 0);
+		assert_true(log_has(c == 0 ? "PFN outside guest RAM"
+					   : "PFN 0"));
+		b = nbad(t);
+		open_msg(t, 2, 9, 0xE0, 0, 4);
+		assert_int_not_equal(open_result(t, 2, 9), 0);
+		assert_int_equal(nbad(t), b + 1);
+		assert_true(log_has("unknown ring GPADL"));
+	}
+	/* a page listed twice (the host->guest control page is also a
+	 * guest->host data page): the window is refused, the open fails */
+	memcpy(bad, pfns, sizeof(bad));
+	bad[2] = bad[4];
+	assert_int_equal(gpadl_raw(t, 2, 0xE1, 0, 10 * 4096, bad, 10, 0,
+				   false), 0);
+	b = nbad(t);
+	log_clear();
+	open_msg(t, 2, 9, 0xE1, 0, 4);
+	assert_int_not_equal(open_result(t, 2, 9), 0);
+	assert_int_equal(nbad(t), b + 1);
+	assert_true(log_has("ring pages cannot be mapped"));
+	assert_int_equal(t->p->window_refusals, 1);
+	assert_int_equal(nwindows(t), 0);
+	assert_int_equal(chan_info_of(t, 2).ci_state, HVS_CHAN_OFFERED);
+	/* that GPADL is not used: it tears down at once */
+	teardown_msg(t, 2, 0xE1);
+	expect_msg(t, VMBUS_CHANMSG_GPADL_TORNDOWN);
+	/* the channel still opens with good scattered pages */
+	uint8_t *view = open_scattered(t, &g, 2, 0xE2, 4, pfns, 10);
+	guest_send(t, &g, VMBUS_PACKET_TYPE_DATA_INBAND, 0, 7, data, 64, true);
+	check_echo(&g, 7, data, 64, false);
+	t_free(t);
+	fp_unmap_guest(view, 10);
+}
+
+/* Many open/close cycles, ended every way a channel can end: no window
+ * outlives its channel. */
+static void test_ring_windows_no_leak(void **state)
+{
+	(void)state;
+	struct rec r = { 0 };
+	struct t *t = connected_with_rec(&r, VMBUS_VERSION_IRON);
+	uint64_t pfns[10];
+	uint64_t base = fp_alloc(t->p, 32) >> 12;
+	uint8_t data[100] = "cycle";
+	uint32_t relid = 2, relids[8];
+	const unsigned cycles = 200;
+	scatter_pfns(base, pfns);
+
+	for (unsigned i = 0; i < cycles; i++) {
+		struct gch g;
+		uint32_t handle = 0x1000 + i;
+		uint8_t *view = open_scattered(t, &g, relid, handle, 4, pfns,
+					       10);
+		assert_int_equal(nwindows(t), 1);
+		guest_send(t, &g, VMBUS_PACKET_TYPE_DATA_INBAND, 0, i, data,
+			   sizeof(data), true);
+		check_echo(&g, i, data, sizeof(data), false);
+		switch (i % 5) {
+		case 0: /* guest close, then teardown */
+			relid_msg(t, VMBUS_CHANMSG_CLOSECHANNEL, relid);
+			assert_int_equal(nwindows(t), 0);
+			teardown_msg(t, relid, handle);
+			expect_msg(t, VMBUS_CHANMSG_GPADL_TORNDOWN);
+			break;
+		case 1: /* host rescind; guest releases the relid */
+			assert_int_equal(hvs_vmbus_rescind(t->s, relid), 0);
+			assert_int_equal(nwindows(t), 0);
+			expect_msg(t, VMBUS_CHANMSG_RESCIND_CHANNELOFFER);
+			relid_msg(t, VMBUS_CHANMSG_RELID_RELEASED, relid);
+			relid = (uint32_t)hvs_echo_add(t->s, NULL);
+			expect_msg(t, VMBUS_CHANMSG_OFFERCHANNEL);
+			break;
+		case 2: /* UNLOAD and reconnect */
+			hdr_only(t, VMBUS_CHANMSG_UNLOAD);
+			assert_int_equal(nwindows(t), 0);
+			expect_msg(t, VMBUS_CHANMSG_UNLOAD_RESPONSE);
+			connect_ok(t, VMBUS_VERSION_IRON);
+			assert_int_equal(request_offers(t, relids, 8), 2);
+			break;
+		case 3: /* INITIATE_CONTACT while connected */
+			connect_ok(t, VMBUS_VERSION_IRON);
+			assert_int_equal(nwindows(t), 0);
+			assert_int_equal(request_offers(t, relids, 8), 2);
+			break;
+		case 4: /* the guest closes a broken channel */
+			hv_put_le32(view, 4); /* unaligned write_index */
+			guest_signal(t, &g);
+			assert_int_equal(chan_info_of(t, relid).ci_state,
+					 HVS_CHAN_BROKEN);
+			relid_msg(t, VMBUS_CHANMSG_CLOSECHANNEL, relid);
+			assert_int_equal(nwindows(t), 0);
+			teardown_msg(t, relid, handle);
+			expect_msg(t, VMBUS_CHANMSG_GPADL_TORNDOWN);
+			break;
+		}
+		expect_none(t);
+		fp_unmap_guest(view, 10);
+	}
+	assert_int_equal(t->p->windows_total, cycles);
+	/* the partition ends with a channel open: released in `ended` */
+	struct gch g;
+	uint8_t *view = open_scattered(t, &g, relid, 0x9999, 4, pfns, 10);
+	assert_int_equal(nwindows(t), 1);
+	t->ops->ended(t->s, HVS_END_GONE);
+	assert_int_equal(t->p->nwindows, 0);
+	expect_none(t);
+	fp_unmap_guest(view, 10);
+	t_free(t); /* fp_destroy aborts on a leaked window */
+}
+
+/* ---- device buffers mapped by a VSP (hvs_chan_map_gpadl) ----------------- */
+
+/* A GPADL from a raw range stream (header message only, <= 220 bytes). */
+static int64_t gpadl_stream(struct t *t, uint32_t relid, uint32_t handle,
+			    const uint8_t *stream, uint32_t slen, uint16_t nr)
+{
+	uint8_t m[240];
+	memset(m, 0, sizeof(m));
+	assert_true(slen <= 220);
+	hv_put_le32(m, VMBUS_CHANMSG_GPADL_HEADER);
+	hv_put_le32(m + 8, relid);
+	hv_put_le32(m + 12, handle);
+	hv_put_le16(m + 16, (uint16_t)slen);
+	hv_put_le16(m + 18, nr);
+	memcpy(m + 20, stream, slen);
+	send(t, m, 20 + slen);
+	const struct fp_msg *rm = expect_msg(t, VMBUS_CHANMSG_GPADL_CREATED);
+	return hv_get_le32(rm->buf + 16);
+}
+
+static void test_vsp_map_gpadl(void **state)
+{
+	(void)state;
+	struct rec r = { 0 };
+	struct t *t = connected_with_rec(&r, VMBUS_VERSION_IRON);
+	struct gch g;
+	uint64_t len;
+	uint64_t base = fp_alloc(t->p, 16) >> 12;
+	/* a 5-page receive buffer, pages scattered and out of order, data
+	 * from byte 100 of its first page */
+	const uint64_t pfns[5] = { base + 9, base + 2, base + 3, base + 14,
+				   base + 6 };
+	const uint32_t count = 5 * 4096 - 100 - 300;
+	for (int i = 0; i < 5; i++)
+		memset(fp_ptr(t->p, pfns[i] << 12), 0x10 + i, 4096);
+
+	open_chan(t, &g, 1, 0x300, 2, 4, 0);
+	struct hvs_channel *ch = r.ch;
+	assert_non_null(ch);
+	assert_int_equal(gpadl_raw(t, 1, 0x301, 100, count, pfns, 5, 0, false),
+			 0);
+	uint8_t *buf = hvs_chan_map_gpadl(ch, 0x301, &len);
+	assert_non_null(buf);
+	assert_int_equal(len, count);
+	assert_int_equal(nwindows(t), 2); /* rings + buffer */
+	/* byte k of the buffer is byte (100 + k) % 4096 of page (100 + k) / 4096 */
+	assert_int_equal(buf[0], 0x10);
+	assert_int_equal(buf[4095 - 100], 0x10);
+	assert_int_equal(buf[4096 - 100], 0x11);
+	assert_int_equal(buf[3 * 4096 - 100], 0x13);
+	assert_int_equal(buf[count - 1], 0x14);
+	/* writes reach the guest's page */
+	buf[2 * 4096 - 100 + 7] = 0xEE;
+	assert_int_equal(((uint8_t *)fp_ptr(t->p, pfns[2] << 12))[7], 0xEE);
+	/* a second mapping is the same window */
+	assert_ptr_equal(hvs_chan_map_gpadl(ch, 0x301, NULL), buf);
+	assert_int_equal(nwindows(t), 2);
+	assert_int_equal(t->p->windows_total, 2);
+
+	/* refused: unknown, another channel's, the ring GPADL, two ranges,
+	 * a page listed twice */
+	assert_int_equal(gpadl_pages(t, 2, 0x302, fp_alloc(t->p, 1), 1), 0);
+	uint8_t st[32];
+	hv_put_le32(st, 4096);
+	hv_put_le32(st + 4, 0);
+	hv_put_le64(st + 8, base + 1);
+	hv_put_le32(st + 16, 4096);
+	hv_put_le32(st + 20, 0);
+	hv_put_le64(st + 24, base + 4);
+	assert_int_equal(gpadl_stream(t, 1, 0x303, st, 32, 2), 0);
+	const uint64_t dup[3] = { base + 7, base + 8, base + 7 };
+	assert_int_equal(gpadl_raw(t, 1, 0x304, 0, 3 * 4096, dup, 3, 0, false),
+			 0);
+	const uint32_t no[] = { 0x399, 0x302, 0x300, 0x303, 0x304 };
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		log_clear();
+		len = 1;
+		assert_null(hvs_chan_map_gpadl(ch, no[i], &len));
+		assert_int_equal(len, 0);
+		assert_true(log_has("cannot be mapped"));
+	}
+	assert_int_equal(nwindows(t), 2);
+	assert_int_equal(chan_info_of(t, 1).ci_proto_errors, 5);
+
+	/* teardown while mapped waits (spec 5.4) */
+	uint64_t b = nbad(t);
+	teardown_msg(t, 1, 0x301);
+	expect_none(t);
+	assert_int_equal(nbad(t), b);
+	assert_null(hvs_chan_map_gpadl(ch, 0x301, NULL)); /* on its way out */
+	teardown_msg(t, 1, 0x301);                          /* again: refused */
+	assert_int_equal(nbad(t), b + 1);
+	hvs_chan_unmap_gpadl(ch, 0x301);
+	expect_none(t);                /* still mapped once */
+	assert_int_equal(buf[0], 0x10);
+	hvs_chan_unmap_gpadl(ch, 0x301);
+	const struct fp_msg *m = expect_msg(t, VMBUS_CHANMSG_GPADL_TORNDOWN);
+	assert_int_equal(hv_get_le32(m->buf + 8), 0x301);
+	assert_int_equal(nwindows(t), 1);
+	hvs_chan_unmap_gpadl(ch, 0x301); /* gone: no-op */
+
+	/* a hold makes the teardown wait too; the put answers it */
+	assert_int_equal(gpadl_raw(t, 1, 0x305, 0, 4096, pfns, 1, 0, false), 0);
+	assert_int_equal(hvs_chan_gpadl_hold(ch, 0x305, &len), 0);
+	assert_int_equal(len, 4096);
+	teardown_msg(t, 1, 0x305);
+	expect_none(t);
+	assert_int_equal(hvs_chan_gpadl_hold(ch, 0x305, NULL), -VMBUS_ENOENT);
+	uint8_t x;
+	assert_int_equal(hvs_chan_gpadl_read(ch, 0x305, 0, &x, 1), 0);
+	assert_int_equal(x, 0x10);
+	hvs_chan_gpadl_put(ch, 0x305);
+	m = expect_msg(t, VMBUS_CHANMSG_GPADL_TORNDOWN);
+	assert_int_equal(hv_get_le32(m->buf + 8), 0x305);
+
+	/* the guest closes the channel while a buffer is mapped and its
+	 * teardown waits: released after vo_close, answered */
+	assert_int_equal(gpadl_raw(t, 1, 0x306, 0, 2 * 4096, pfns, 2, 0, false),
+			 0);
+	assert_non_null(hvs_chan_map_gpadl(ch, 0x306, NULL));
+	assert_int_equal(gpadl_raw(t, 1, 0x307, 0, 4096, pfns + 3, 1, 0, false),
+			 0);
+	assert_non_null(hvs_chan_map_gpadl(ch, 0x307, NULL));
+	assert_int_equal(hvs_chan_gpadl_hold(ch, 0x307, NULL), 0);
+	teardown_msg(t, 1, 0x306);
+	expect_none(t);
+	assert_int_equal(nwindows(t), 3);
+	relid_msg(t, VMBUS_CHANMSG_CLOSECHANNEL, 1);
+	assert_int_equal(r.closes, 1);
+	m = expect_msg(t, VMBUS_CHANMSG_GPADL_TORNDOWN);
+	assert_int_equal(hv_get_le32(m->buf + 8), 0x306);
+	expect_none(t);
+	assert_int_equal(nwindows(t), 0);
+	/* 0x307 was released too: its teardown is answered at once */
+	teardown_msg(t, 1, 0x307);
+	expect_msg(t, VMBUS_CHANMSG_GPADL_TORNDOWN);
+
+	/* a rescind releases them too; the waiting teardown is answered */
+	open_chan(t, &g, 1, 0x310, 2, 4, 0);
+	ch = r.ch;
+	assert_int_equal(gpadl_raw(t, 1, 0x311, 0, 4096, pfns, 1, 0, false), 0);
+	assert_non_null(hvs_chan_map_gpadl(ch, 0x311, NULL));
+	teardown_msg(t, 1, 0x311);
+	expect_none(t);
+	assert_int_equal(hvs_vmbus_rescind(t->s, 1), 0);
+	assert_int_equal(r.last_why, HVS_CLOSE_RESCIND);
+	m = expect_msg(t, VMBUS_CHANMSG_GPADL_TORNDOWN);
+	assert_int_equal(hv_get_le32(m->buf + 8), 0x311);
+	expect_msg(t, VMBUS_CHANMSG_RESCIND_CHANNELOFFER);
+	assert_int_equal(nwindows(t), 0);
+	t_free(t);
+
+	/* UNLOAD and the partition's end: released, no replies (the
+	 * connection and its GPADLs are gone) */
+	for (int how = 0; how < 2; how++) {
+		struct rec r2 = { 0 };
+		t = connected_with_rec(&r2, VMBUS_VERSION_IRON);
+		open_chan(t, &g, 1, 0x320, 2, 4, 0);
+		assert_int_equal(gpadl_raw(t, 1, 0x321, 0, 4096, pfns, 1, 0,
+					   false), 0);
+		assert_non_null(hvs_chan_map_gpadl(r2.ch, 0x321, NULL));
+		teardown_msg(t, 1, 0x321);
+		expect_none(t);
+		if (how == 0) {
+			hdr_only(t, VMBUS_CHANMSG_UNLOAD);
+			expect_msg(t, VMBUS_CHANMSG_UNLOAD_RESPONSE);
+		} else {
+			t->ops->ended(t->s, HVS_END_POWER_OFF);
+		}
+		assert_int_equal(r2.last_why, HVS_CLOSE_RESET);
+		expect_none(t);
+		assert_int_equal(nwindows(t), 0);
+		t_free(t);
+	}
+}
+
 /* ---- hostile rings --------------------------------------------------------- */
 
 static void hostile_case(int which)
@@ -1791,6 +2229,10 @@ int main(void)
 		cmocka_unit_test_setup(test_echo_old_versions, setup),
 		cmocka_unit_test_setup(test_echo_gpa_direct, setup),
 		cmocka_unit_test_setup(test_echo_flow_control, setup),
+		cmocka_unit_test_setup(test_scattered_rings_echo, setup),
+		cmocka_unit_test_setup(test_scattered_rings_hostile, setup),
+		cmocka_unit_test_setup(test_ring_windows_no_leak, setup),
+		cmocka_unit_test_setup(test_vsp_map_gpadl, setup),
 		cmocka_unit_test_setup(test_hostile_rings, setup),
 		cmocka_unit_test_setup(test_unknown_packet_type_skipped, setup),
 		cmocka_unit_test_setup(test_hostile_messages, setup),

@@ -95,25 +95,16 @@ static void send_open_result(struct hvs_vmbus *s, uint32_t relid,
 	hvs_srv_send_msg(s, &r, VMBUS_CHANMSG_OPENCHANNEL_RESULT_SIZE);
 }
 
-/* Ring pages [first, first + n) of a single-range GPADL must be contiguous
- * in guest physical memory: the ring library wants one mapping. */
-static bool pfns_contiguous(const struct hvs_gpadl *g, uint64_t first,
-			    uint64_t n)
-{
-	uint64_t base = hvs_gpadl_pfn(g, first);
-	for (uint64_t i = 1; i < n; i++)
-		if (hvs_gpadl_pfn(g, first + i) != base + i)
-			return false;
-	return true;
-}
-
 /*
  * Map the ring GPADL: a single range, byte_offset 0, a page multiple,
  * 0 < downstream < total pages, and room for a control page and at least
- * one data page on each side. Returns NULL or the reason.
+ * one data page on each side. The pages may lie anywhere in guest RAM, in
+ * any order (a Linux guest allocates them scattered): the partition maps
+ * them into one window, guest->host ring first. Returns NULL (the rings
+ * are set up and hold a window reference) or the reason.
  */
 static const char *map_rings(struct hvs_vmbus *s, struct hvs_channel *ch,
-			     const struct hvs_gpadl *g, uint32_t down)
+			     struct hvs_gpadl *g, uint32_t down)
 {
 	if (g->gp_rangecount != 1)
 		return "ring GPADL has more than one range";
@@ -128,30 +119,30 @@ static const char *map_rings(struct hvs_vmbus *s, struct hvs_channel *ch,
 	if (up_pages * HV_PAGE_SIZE < HV_RING_MIN_BYTES ||
 	    dn_pages * HV_PAGE_SIZE < HV_RING_MIN_BYTES)
 		return "ring smaller than two pages";
-	if (!pfns_contiguous(g, 0, up_pages) ||
-	    !pfns_contiguous(g, down, dn_pages))
-		return "ring pages not physically contiguous (unsupported)";
 
-	uint64_t in_gpa = hvs_gpadl_pfn(g, 0) << HV_PAGE_SHIFT;
-	uint64_t out_gpa = hvs_gpadl_pfn(g, down) << HV_PAGE_SHIFT;
+	uint8_t *win = hvs_gpadl_win_get(s, g);
+	if (win == NULL)
+		return "ring pages cannot be mapped (PFN refused, see above)";
+	uint8_t *in = win, *out = win + (size_t)down * HV_PAGE_SIZE;
 	uint32_t in_bytes = up_pages * HV_PAGE_SIZE;
 	uint32_t out_bytes = dn_pages * HV_PAGE_SIZE;
-	void *in = hvs_gpa_map(s->vs_p, in_gpa, in_bytes);
-	void *out = hvs_gpa_map(s->vs_p, out_gpa, out_bytes);
-	if (in == NULL || out == NULL)
-		return "ring outside guest RAM";
+	const char *why = NULL;
 	if (vmbus_ring_init(&ch->ch_in, in, in_bytes) != 0 ||
 	    vmbus_ring_init(&ch->ch_out, out, out_bytes) != 0)
-		return "ring size not supported";
+		why = "ring size not supported";
 	/* The guest initialised both control pages: adopt its indices. */
-	if (vmbus_ring_attach(&ch->ch_in, false) != 0 ||
-	    vmbus_ring_attach(&ch->ch_out, true) != 0)
-		return "ring indices invalid at open";
+	else if (vmbus_ring_attach(&ch->ch_in, false) != 0 ||
+		 vmbus_ring_attach(&ch->ch_out, true) != 0)
+		why = "ring indices invalid at open";
+	if (why != NULL) {
+		hvs_gpadl_win_put(s, g);
+		return why;
+	}
 	/*
 	 * As the writer of the outgoing ring we declare that we set
 	 * pending_send_sz when blocked (spec 3.2), and start unblocked.
 	 */
-	struct hv_ring_control *oc = out;
+	struct hv_ring_control *oc = (struct hv_ring_control *)(void *)out;
 	__atomic_fetch_or(&oc->rc_feature_bits,
 			  hv_cpu_to_le32(HV_RING_FEAT_PENDING_SEND_SZ),
 			  __ATOMIC_RELAXED);
@@ -194,7 +185,8 @@ void hvs_chan_handle_open(struct hvs_vmbus *s, const uint8_t *m, uint32_t len)
 		why = "unknown ring GPADL";
 	else if (g->gp_relid != relid)
 		why = "ring GPADL belongs to another channel";
-	else if (g->gp_ring_user != 0 || g->gp_holds != 0)
+	else if (g->gp_ring_user != 0 || g->gp_holds != 0 ||
+		 g->gp_maps != 0 || g->gp_teardown)
 		why = "ring GPADL already in use";
 	else
 		why = map_rings(s, ch, g, down);
@@ -223,7 +215,10 @@ void hvs_chan_handle_open(struct hvs_vmbus *s, const uint8_t *m, uint32_t len)
 	if (r != 0) {
 		HVS_WARN(s->vs_name, "vmbus: %s: device refused open: %d",
 			 ch->ch_name, r);
+		/* A VSP may have held or mapped buffers before refusing. */
+		hvs_gpadl_release_chan(s, relid, true);
 		g->gp_ring_user = 0;
+		hvs_gpadl_win_put(s, g);
 		ch->ch_state = HVS_CHAN_OFFERED;
 		memset(&ch->ch_in, 0, sizeof(ch->ch_in));
 		memset(&ch->ch_out, 0, sizeof(ch->ch_out));
@@ -242,12 +237,17 @@ static void chan_teardown(struct hvs_channel *ch, int why)
 {
 	struct hvs_vmbus *s = ch->ch_srv;
 
-	/* NOTE: the VSP stops first, then the rings are forgotten, then the
-	 * GPADL may be torn down. */
+	/* NOTE: the VSP stops first, then its buffer holds and mappings go
+	 * (a teardown waiting for them is answered), then the rings are
+	 * forgotten and unmapped; only then may the ring GPADL be torn down.
+	 * After a reset the connection's GPADLs go without replies. */
 	ch->ch_dev->dv_ops->vo_close(ch->ch_dev->dv_arg, ch, why);
+	hvs_gpadl_release_chan(s, ch->ch_relid, why != HVS_CLOSE_RESET);
 	struct hvs_gpadl *g = hvs_gpadl_find(s, ch->ch_gpadl);
-	if (g != NULL && g->gp_ring_user == ch->ch_relid)
+	if (g != NULL && g->gp_ring_user == ch->ch_relid) {
 		g->gp_ring_user = 0;
+		hvs_gpadl_win_put(s, g);
+	}
 	memset(&ch->ch_in, 0, sizeof(ch->ch_in));
 	memset(&ch->ch_out, 0, sizeof(ch->ch_out));
 	ch->ch_in_bytes = ch->ch_out_bytes = 0;

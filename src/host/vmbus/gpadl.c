@@ -24,6 +24,14 @@ struct hvs_gpadl *hvs_gpadl_find(struct hvs_vmbus *s, uint32_t handle)
 	return NULL;
 }
 
+static void win_unmap(struct hvs_vmbus *s, struct hvs_gpadl *g)
+{
+	if (g->gp_win != NULL)
+		hvs_gpa_unmap_pfns(s->vs_p, g->gp_win, (uint32_t)g->gp_npfns);
+	g->gp_win = NULL;
+	g->gp_win_refs = 0;
+}
+
 static void gpadl_unlink_free(struct hvs_vmbus *s, struct hvs_gpadl *g)
 {
 	for (struct hvs_gpadl **pp = &s->vs_gpadls; *pp; pp = &(*pp)->gp_next) {
@@ -33,8 +41,92 @@ static void gpadl_unlink_free(struct hvs_vmbus *s, struct hvs_gpadl *g)
 		}
 	}
 	s->vs_ngpadls--;
+	win_unmap(s, g);
 	free(g->gp_stream);
 	free(g);
+}
+
+uint8_t *hvs_gpadl_win_get(struct hvs_vmbus *s, struct hvs_gpadl *g)
+{
+	if (g->gp_win != NULL) {
+		g->gp_win_refs++;
+		return g->gp_win;
+	}
+	/* Validated: npfns <= max_gpadl_pages, each PFN inside RAM. */
+	uint64_t *pfns = malloc((size_t)g->gp_npfns * sizeof(*pfns));
+	if (pfns == NULL) {
+		HVS_ERR(s->vs_name, "vmbus: GPADL 0x%x: out of memory",
+			g->gp_handle);
+		return NULL;
+	}
+	uint32_t pos = 0, k = 0;
+	for (uint32_t r = 0; r < g->gp_rangecount; r++) {
+		uint64_t n = VMBUS_GPA_RANGE_PFNS(
+			hv_get_le32(g->gp_stream + pos + VMBUS_GPA_RANGE_BYTE_OFFSET),
+			hv_get_le32(g->gp_stream + pos + VMBUS_GPA_RANGE_BYTE_COUNT));
+		pos += 8u;
+		for (uint64_t i = 0; i < n; i++, pos += 8u)
+			pfns[k++] = hv_get_le64(g->gp_stream + pos);
+	}
+	g->gp_win = hvs_gpa_map_pfns(s->vs_p, pfns, k);
+	free(pfns);
+	if (g->gp_win == NULL)
+		return NULL;
+	g->gp_win_refs = 1;
+	return g->gp_win;
+}
+
+void hvs_gpadl_win_put(struct hvs_vmbus *s, struct hvs_gpadl *g)
+{
+	if (g->gp_win_refs > 0 && --g->gp_win_refs == 0)
+		win_unmap(s, g);
+}
+
+uint32_t hvs_gpadl_windows(const struct hvs_vmbus *s)
+{
+	uint32_t n = 0;
+	for (const struct hvs_gpadl *g = s->vs_gpadls; g; g = g->gp_next)
+		if (g->gp_win != NULL)
+			n++;
+	return n;
+}
+
+static void send_torndown(struct hvs_vmbus *s, uint32_t handle)
+{
+	struct vmbus_chanmsg_gpadl_torndown gd;
+	memset(&gd, 0, sizeof(gd));
+	gd.gd_hdr.chm_type = hv_cpu_to_le32(VMBUS_CHANMSG_GPADL_TORNDOWN);
+	gd.gd_gpadl = hv_cpu_to_le32(handle);
+	hvs_srv_send_msg(s, &gd, VMBUS_CHANMSG_GPADL_TORNDOWN_SIZE);
+}
+
+void hvs_gpadl_released(struct hvs_vmbus *s, struct hvs_gpadl *g)
+{
+	if (!g->gp_teardown || g->gp_holds != 0 || g->gp_maps != 0)
+		return;
+	uint32_t handle = g->gp_handle;
+	HVS_DEBUG(s->vs_name, "vmbus: GPADL 0x%x released by the device: "
+		  "torn down", handle);
+	gpadl_unlink_free(s, g);
+	send_torndown(s, handle);
+}
+
+void hvs_gpadl_release_chan(struct hvs_vmbus *s, uint32_t relid, bool answer)
+{
+	struct hvs_gpadl *g = s->vs_gpadls, *next;
+	for (; g; g = next) {
+		next = g->gp_next;
+		if (g->gp_relid != relid ||
+		    (g->gp_holds == 0 && g->gp_maps == 0))
+			continue;
+		g->gp_holds = 0;
+		while (g->gp_maps > 0) {
+			g->gp_maps--;
+			hvs_gpadl_win_put(s, g);
+		}
+		if (answer)
+			hvs_gpadl_released(s, g);
+	}
 }
 
 void hvs_gpadl_free_relid(struct hvs_vmbus *s, uint32_t relid)
@@ -51,12 +143,6 @@ void hvs_gpadl_free_all(struct hvs_vmbus *s)
 {
 	while (s->vs_gpadls != NULL)
 		gpadl_unlink_free(s, s->vs_gpadls);
-}
-
-uint64_t hvs_gpadl_pfn(const struct hvs_gpadl *g, uint64_t i)
-{
-	/* single range: 8-byte range header, then the PFNs */
-	return hv_get_le64(g->gp_stream + 8u + 8u * i);
 }
 
 static void send_created(struct hvs_vmbus *s, uint32_t relid, uint32_t handle,
@@ -240,21 +326,26 @@ void hvs_gpadl_handle_teardown(struct hvs_vmbus *s, const uint8_t *m,
 		why = "GPADL still being built";
 	else if (g->gp_ring_user != 0)
 		why = "GPADL in use by an open channel's rings";
-	else if (g->gp_holds != 0)
-		why = "GPADL in use by the device";
+	else if (g->gp_teardown)
+		why = "teardown already pending";
 	if (why != NULL) {
 		/* NOTE: no GPADL_TORNDOWN: the memory is not released. */
 		SRV_BAD(s, "vmbus: GPADL_TEARDOWN 0x%x relid %u refused: %s",
 			handle, relid, why);
 		return;
 	}
+	if (g->gp_holds != 0 || g->gp_maps != 0) {
+		/* The device still uses the buffer: the host stops using it
+		 * first, then answers (spec 5.4). hvs_gpadl_released() does,
+		 * at the latest when the channel closes. */
+		g->gp_teardown = true;
+		HVS_INFO(s->vs_name, "vmbus: GPADL_TEARDOWN 0x%x relid %u "
+			 "waits until the device releases the buffer", handle,
+			 relid);
+		return;
+	}
 	gpadl_unlink_free(s, g);
-
-	struct vmbus_chanmsg_gpadl_torndown gd;
-	memset(&gd, 0, sizeof(gd));
-	gd.gd_hdr.chm_type = hv_cpu_to_le32(VMBUS_CHANMSG_GPADL_TORNDOWN);
-	gd.gd_gpadl = hv_cpu_to_le32(handle);
-	hvs_srv_send_msg(s, &gd, VMBUS_CHANMSG_GPADL_TORNDOWN_SIZE);
+	send_torndown(s, handle);
 }
 
 /*

@@ -55,6 +55,12 @@ struct hvs_gpadl {
 	bool gp_complete;            /* all range bytes arrived and valid */
 	uint32_t gp_ring_user;       /* relid whose open rings use it, 0 none */
 	uint32_t gp_holds;           /* VSP holds (hvs_chan_gpadl_hold) */
+	uint32_t gp_maps;            /* VSP maps (hvs_chan_map_gpadl) */
+	bool gp_teardown;            /* GPADL_TEARDOWN waits for holds and
+					maps to go (spec 5.4) */
+	uint8_t *gp_win;             /* all pages mapped contiguously
+					(hvs_gpa_map_pfns), NULL if not */
+	uint32_t gp_win_refs;        /* ring user + gp_maps */
 	uint16_t gp_rangecount;
 	uint32_t gp_buflen;          /* range stream bytes expected */
 	uint32_t gp_have;            /* range stream bytes received */
@@ -163,8 +169,27 @@ void hvs_gpadl_handle_teardown(struct hvs_vmbus *s, const uint8_t *m,
 struct hvs_gpadl *hvs_gpadl_find(struct hvs_vmbus *s, uint32_t handle);
 void hvs_gpadl_free_relid(struct hvs_vmbus *s, uint32_t relid);
 void hvs_gpadl_free_all(struct hvs_vmbus *s);
-/* PFN i of a complete single-range GPADL's stream (no checks). */
-uint64_t hvs_gpadl_pfn(const struct hvs_gpadl *g, uint64_t i);
+/*
+ * The window over every page of complete GPADL g (ranges in order), mapped
+ * on the first get through the partition's checked hvs_gpa_map_pfns() and
+ * unmapped when the last reference is put (or g is freed). NULL if the
+ * partition refused a page (logged there).
+ */
+uint8_t *hvs_gpadl_win_get(struct hvs_vmbus *s, struct hvs_gpadl *g);
+void hvs_gpadl_win_put(struct hvs_vmbus *s, struct hvs_gpadl *g);
+/*
+ * The VSP dropped a hold or map of g: if the guest's GPADL_TEARDOWN waits
+ * and nothing holds g any more, free it and answer GPADL_TORNDOWN.
+ */
+void hvs_gpadl_released(struct hvs_vmbus *s, struct hvs_gpadl *g);
+/*
+ * Channel relid closed: drop every VSP hold and map of its GPADLs. A
+ * waiting teardown is answered if `answer` (false when the connection
+ * goes anyway: its GPADLs are freed without replies).
+ */
+void hvs_gpadl_release_chan(struct hvs_vmbus *s, uint32_t relid, bool answer);
+/* Windows mapped now (statistics). */
+uint32_t hvs_gpadl_windows(const struct hvs_vmbus *s);
 int hvs_gpadl_copy(struct hvs_vmbus *s, const struct hvs_gpadl *g,
 		   uint64_t off, void *buf, uint32_t len, bool write);
 

@@ -425,10 +425,18 @@ int hvs_chan_send(struct hvs_channel *ch, uint16_t type, uint16_t flags,
 
 /* ---- GPADLs for device protocols ------------------------------------------- */
 
-static struct hvs_gpadl *chan_gpadl(struct hvs_channel *ch, uint32_t handle)
+/* GPADL `handle` if it was created on ch's channel, else NULL. */
+static struct hvs_gpadl *own_gpadl(struct hvs_channel *ch, uint32_t handle)
 {
 	struct hvs_gpadl *g = hvs_gpadl_find(ch->ch_srv, handle);
-	if (g == NULL || !g->gp_complete || g->gp_relid != ch->ch_relid)
+	return g != NULL && g->gp_relid == ch->ch_relid ? g : NULL;
+}
+
+/* ch's complete GPADL `handle`, not on its way out; NULL if none. */
+static struct hvs_gpadl *chan_gpadl(struct hvs_channel *ch, uint32_t handle)
+{
+	struct hvs_gpadl *g = own_gpadl(ch, handle);
+	if (g == NULL || !g->gp_complete || g->gp_teardown)
 		return NULL;
 	return g;
 }
@@ -447,15 +455,17 @@ int hvs_chan_gpadl_hold(struct hvs_channel *ch, uint32_t handle,
 
 void hvs_chan_gpadl_put(struct hvs_channel *ch, uint32_t handle)
 {
-	struct hvs_gpadl *g = chan_gpadl(ch, handle);
-	if (g != NULL && g->gp_holds > 0)
-		g->gp_holds--;
+	struct hvs_gpadl *g = own_gpadl(ch, handle);
+	if (g == NULL || g->gp_holds == 0)
+		return;
+	g->gp_holds--;
+	hvs_gpadl_released(ch->ch_srv, g);
 }
 
 int hvs_chan_gpadl_read(struct hvs_channel *ch, uint32_t handle, uint64_t off,
 			void *dst, uint32_t len)
 {
-	struct hvs_gpadl *g = chan_gpadl(ch, handle);
+	struct hvs_gpadl *g = own_gpadl(ch, handle);
 	if (g == NULL || g->gp_holds == 0)
 		return -VMBUS_ENOENT;
 	return hvs_gpadl_copy(ch->ch_srv, g, off, dst, len, false);
@@ -464,9 +474,54 @@ int hvs_chan_gpadl_read(struct hvs_channel *ch, uint32_t handle, uint64_t off,
 int hvs_chan_gpadl_write(struct hvs_channel *ch, uint32_t handle,
 			 uint64_t off, const void *src, uint32_t len)
 {
-	struct hvs_gpadl *g = chan_gpadl(ch, handle);
+	struct hvs_gpadl *g = own_gpadl(ch, handle);
 	if (g == NULL || g->gp_holds == 0)
 		return -VMBUS_ENOENT;
 	return hvs_gpadl_copy(ch->ch_srv, g, off, (void *)(uintptr_t)src, len,
 			      true);
+}
+
+void *hvs_chan_map_gpadl(struct hvs_channel *ch, uint32_t handle,
+			 uint64_t *len)
+{
+	struct hvs_vmbus *s = ch->ch_srv;
+	struct hvs_gpadl *g = chan_gpadl(ch, handle);
+	const char *why = NULL;
+
+	if (len != NULL)
+		*len = 0;
+	if (g == NULL)
+		why = "unknown handle, still being built, another channel's, "
+		      "or being torn down";
+	else if (g->gp_ring_user != 0)
+		why = "it is the channel's ring GPADL";
+	else if (g->gp_rangecount != 1)
+		why = "more than one range";
+	if (why != NULL) {
+		hvs_log_guest(&s->vs_rl, &ch->ch_proto_errors, s->vs_name,
+			      "vmbus: %s: GPADL 0x%x cannot be mapped: %s",
+			      ch->ch_name, handle, why);
+		return NULL;
+	}
+	uint8_t *win = hvs_gpadl_win_get(s, g);
+	if (win == NULL) {
+		hvs_log_guest(&s->vs_rl, &ch->ch_proto_errors, s->vs_name,
+			      "vmbus: %s: GPADL 0x%x cannot be mapped: page "
+			      "refused", ch->ch_name, handle);
+		return NULL;
+	}
+	g->gp_maps++;
+	if (len != NULL)
+		*len = hv_get_le32(g->gp_stream + VMBUS_GPA_RANGE_BYTE_COUNT);
+	return win + hv_get_le32(g->gp_stream + VMBUS_GPA_RANGE_BYTE_OFFSET);
+}
+
+void hvs_chan_unmap_gpadl(struct hvs_channel *ch, uint32_t handle)
+{
+	struct hvs_gpadl *g = own_gpadl(ch, handle);
+	if (g == NULL || g->gp_maps == 0)
+		return;
+	g->gp_maps--;
+	hvs_gpadl_win_put(ch->ch_srv, g);
+	hvs_gpadl_released(ch->ch_srv, g);
 }

@@ -177,10 +177,21 @@ void hvs_chan_set_broken(struct hvs_channel *ch, const char *why);
 /* ---- GPADLs named by device protocols (receive/send buffers) ------------- */
 
 /*
- * Look up the established GPADL `handle` of ch's channel and hold it: a
- * held GPADL cannot be torn down (the guest's GPADL_TEARDOWN is refused and
- * logged until it is put). Returns 0 and its size in *bytes, -VMBUS_ENOENT
- * (unknown, still being built, or another channel's).
+ * A device protocol names buffers by GPADL handle (NetVSC receive and send
+ * buffers, for example). A VSP either holds one and copies through the
+ * checked calls below, or maps it. Only GPADLs created on ch's own channel
+ * can be used. While a GPADL is held or mapped the guest's GPADL_TEARDOWN
+ * waits: GPADL_TORNDOWN goes out when the last hold and mapping are
+ * released (spec 5.4: the host stops using the memory, then answers);
+ * meanwhile the GPADL cannot be held or mapped again. Every hold and
+ * mapping of ch's GPADLs is released automatically after vo_close returns
+ * (guest close, rescind, unload, partition end).
+ */
+
+/*
+ * Look up the established GPADL `handle` of ch's channel and hold it.
+ * Returns 0 and its size in *bytes, -VMBUS_ENOENT (unknown, still being
+ * built, another channel's, or its teardown is pending).
  */
 int hvs_chan_gpadl_hold(struct hvs_channel *ch, uint32_t handle,
 			uint64_t *bytes);
@@ -191,5 +202,28 @@ int hvs_chan_gpadl_read(struct hvs_channel *ch, uint32_t handle, uint64_t off,
 			void *dst, uint32_t len);
 int hvs_chan_gpadl_write(struct hvs_channel *ch, uint32_t handle,
 			 uint64_t off, const void *src, uint32_t len);
+
+/*
+ * Map the established single-range GPADL `handle` of ch's channel into
+ * one contiguous host window, however the guest scattered its pages (each
+ * page bounds-checked by the partition, see hvs_gpa_map_pfns). Returns a
+ * pointer to the buffer's first byte (the range's byte_offset applied) and
+ * its byte_count in *len (if not NULL; 0 on failure), or NULL: unknown
+ * handle, still being built, another channel's, teardown pending, ch's
+ * ring GPADL, more than one range, or a page the partition refused (PFN
+ * listed twice) - each logged and counted on the channel.
+ *
+ * The memory is shared with the guest, which may change it at any time:
+ * copy in before validating (STYLE 5). The pointer is valid until the
+ * matching hvs_chan_unmap_gpadl() or until vo_close returns, whichever
+ * comes first. Mapping a GPADL again returns the same window and needs
+ * one more unmap. Loop thread only; the window itself may be used by VSP
+ * worker threads within that lifetime.
+ */
+void *hvs_chan_map_gpadl(struct hvs_channel *ch, uint32_t handle,
+			 uint64_t *len);
+/* Release one mapping of `handle` (no-op if ch has none); a GPADL_TEARDOWN
+ * waiting for it is answered once nothing else holds the GPADL. */
+void hvs_chan_unmap_gpadl(struct hvs_channel *ch, uint32_t handle);
 
 #endif /* HVS_VSP_H */
