@@ -41,8 +41,9 @@ def run_echo(hvsim, guest, polled, seconds, sizes):
         if i >= 0:
             res = json.loads(line[i + 7:])
             if r.returncode != 0 or res.get('error'):
-                raise SystemExit('echobench: guest failed (exit %d, error %s)\n%s'
-                                 % (r.returncode, res.get('error'), r.stderr.decode()))
+                raise SystemExit('echobench: %s guest failed (exit %d, error %s in %s)\n%s'
+                                 % ('polled' if polled else 'interrupt', r.returncode,
+                                    res.get('error'), res.get('failed'), r.stderr.decode()))
             return res
     raise SystemExit('echobench: no RESULT from the guest (exit %d)\n%s%s'
                      % (r.returncode, out, r.stderr.decode()))

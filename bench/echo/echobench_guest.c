@@ -139,6 +139,8 @@ static int bench_stream(struct echo_dev *ed, uint32_t size, double seconds,
 				progress = true;
 			}
 		}
+		if (stopping && recvd == sent)
+			break;	/* drained */
 		if (r == 0 && !progress)
 			/* echoes outstanding: wait for them; else for room */
 			r = echo_stream_wait(ed, !stopping && sent == recvd,
@@ -168,6 +170,8 @@ int main(int argc, char **argv)
 	uint32_t sizes[MAX_SIZES] = { 64, 4096 }, nsizes = 2;
 	double seconds = 0.3;
 	bool polled = false, first = true;
+	const char *fail_what = "";
+	uint32_t fail_size = 0;
 	int r;
 
 	for (int i = 1; i < argc; i++) {
@@ -220,10 +224,17 @@ int main(int argc, char **argv)
 		if (sizes[i] > echo_max_payload(ed))
 			continue;
 		r = bench_rr(ed, sizes[i], seconds, &med, &mean, &n);
-		if (r == 0)
-			r = bench_stream(ed, sizes[i], seconds, &ms, &bs, &sn);
-		if (r != 0)
+		if (r != 0) {
+			fail_what = "rr";
+			fail_size = sizes[i];
 			break;
+		}
+		r = bench_stream(ed, sizes[i], seconds, &ms, &bs, &sn);
+		if (r != 0) {
+			fail_what = "stream";
+			fail_size = sizes[i];
+			break;
+		}
 		printf("%s{\"size\": %u, \"rr_median_ns\": %.0f, "
 		       "\"rr_mean_ns\": %.0f, \"rr_count\": %u, "
 		       "\"stream_msgs_s\": %.0f, \"stream_bytes_s\": %.0f, "
@@ -231,7 +242,28 @@ int main(int argc, char **argv)
 		       med, mean, n, ms, bs, (unsigned long long)sn);
 		first = false;
 	}
-	printf("], \"error\": %d}\n", r);
+	printf("], \"error\": %d, \"failed\": \"%s %u\"", r, fail_what,
+	       fail_size);
+	{
+		struct vmbus_chan_stats cs;
+		struct echo_stats es;
+
+		/* for a failed run: where the packets are */
+		vmbus_chan_get_stats(echo_channel(ed), &cs);
+		echo_get_stats(ed, &es);
+		printf(", \"chan\": {\"tx_packets\": %llu, \"tx_full\": %llu, "
+		       "\"rx_packets\": %llu, \"signals\": %llu, "
+		       "\"interrupts\": %llu, \"echo_sent\": %llu, "
+		       "\"echo_received\": %llu}",
+		       (unsigned long long)cs.cs_tx_packets,
+		       (unsigned long long)cs.cs_tx_full,
+		       (unsigned long long)cs.cs_rx_packets,
+		       (unsigned long long)cs.cs_signals,
+		       (unsigned long long)cs.cs_interrupts,
+		       (unsigned long long)es.es_sent,
+		       (unsigned long long)es.es_received);
+	}
+	printf("}\n");
 	fflush(stdout);
 	{
 		struct echo_stats es;
