@@ -123,6 +123,15 @@ static int fzp_page_free(void *ctx, void *va, size_t npages)
 					 "guest freed the enabled SIEFP of vp %u", v);
 			}
 		}
+		/* The host forgets rings in freed memory (it must have
+		 * been told; the checks above say whether it was). */
+		for (int c = 0; c < FZP_MAX_CHANS; c++) {
+			struct fzp_chan *ch = &fp->fp_chan[c];
+
+			if (ch->c_bound && ch->c_base >= (uint8_t *)a->a_va &&
+			    ch->c_base < (uint8_t *)a->a_va + npages * HV_PAGE_SIZE)
+				ch->c_bound = false;
+		}
 		free(a->a_va);
 		a->a_va = NULL;
 		a->a_live = false;
@@ -188,22 +197,46 @@ static uint32_t s_u32(struct fzp *fp, size_t *pos)
 	return lo | (uint32_t)s_u16(fp, pos) << 16;
 }
 
-static void release_gpadls(struct fzp *fp, uint32_t handle, uint32_t relid,
-			   int why)
+/*
+ * The host let go of memory with a message: GPADL_CREATED with a failure
+ * status, GPADL_TORNDOWN, UNLOAD_RESPONSE. A guest cannot tell when the
+ * host wrote a message into its slot, only when it read it, so a notice
+ * counts whenever it was delivered: before or after the guest's own
+ * GPADL_HEADER / GPADL_TEARDOWN / UNLOAD (a host that answers early and
+ * keeps using the memory lies, and no guest can defend against that).
+ */
+static void apply_notices(struct fzp *fp)
 {
-	for (int i = 0; i < FZP_MAX_GPADLS; i++) {
-		struct fzp_gpadl *g = &fp->fp_gpadl[i];
+	for (unsigned k = 0; k < fp->fp_nnotice && k < FZP_MAX_NOTICES; k++) {
+		const struct fzp_notice *n = &fp->fp_notice[k];
 
-		if (!g->g_used || !g->g_held)
-			continue;
-		if (why == 2 || (g->g_handle == handle &&
-				 (why == 0 ? g->g_relid == relid
-					   : g->g_teardown_sent)))
-			g->g_held = false;
+		for (int i = 0; i < FZP_MAX_GPADLS; i++) {
+			struct fzp_gpadl *g = &fp->fp_gpadl[i];
+
+			if (!g->g_used || !g->g_held)
+				continue;
+			if ((n->n_why == 0 && g->g_handle == n->n_handle &&
+			     g->g_relid == n->n_relid) ||
+			    (n->n_why == 1 && g->g_handle == n->n_handle &&
+			     g->g_teardown_sent) ||
+			    (n->n_why == 2 && fp->fp_unload_sent))
+				g->g_held = false;
+		}
 	}
 }
 
-/* The host let go of memory with this message (bookkeeping only). */
+static void notice(struct fzp *fp, int why, uint32_t handle, uint32_t relid)
+{
+	struct fzp_notice *n =
+		&fp->fp_notice[fp->fp_nnotice++ % FZP_MAX_NOTICES];
+
+	n->n_why = why;
+	n->n_handle = handle;
+	n->n_relid = relid;
+	apply_notices(fp);
+}
+
+/* What the host tells the guest with a delivered message. */
 static void note_delivered(struct fzp *fp, uint32_t hm_type,
 			   const uint8_t *pl, uint32_t n)
 {
@@ -214,11 +247,11 @@ static void note_delivered(struct fzp *fp, uint32_t hm_type,
 	type = hv_get_le32(pl);
 	if (type == VMBUS_CHANMSG_GPADL_CREATED && n >= 20 &&
 	    hv_get_le32(pl + 16) != 0)
-		release_gpadls(fp, hv_get_le32(pl + 12), hv_get_le32(pl + 8), 0);
+		notice(fp, 0, hv_get_le32(pl + 12), hv_get_le32(pl + 8));
 	else if (type == VMBUS_CHANMSG_GPADL_TORNDOWN && n >= 12)
-		release_gpadls(fp, hv_get_le32(pl + 8), 0, 1);
-	else if (type == VMBUS_CHANMSG_UNLOAD_RESPONSE && fp->fp_unload_sent)
-		release_gpadls(fp, 0, 0, 2);
+		notice(fp, 1, hv_get_le32(pl + 8), 0);
+	else if (type == VMBUS_CHANMSG_UNLOAD_RESPONSE)
+		notice(fp, 2, 0, 0);
 }
 
 static struct hv_message *msg_slot(struct fzp *fp)
@@ -304,11 +337,114 @@ void fzp_event(struct fzp *fp, uint32_t relid)
 	}
 }
 
+static struct fzp_chan *chan_of(struct fzp *fp, uint32_t relid)
+{
+	for (int i = 0; i < FZP_MAX_CHANS; i++)
+		if (fp->fp_chan[i].c_open && fp->fp_chan[i].c_relid == relid)
+			return &fp->fp_chan[i];
+	return NULL;
+}
+
+/* Map the rings of an opened channel (host side), once. */
+static bool chan_bind(struct fzp *fp, struct fzp_chan *c)
+{
+	const struct fzp_gpadl *g;
+	uint64_t pfn0;
+	uint32_t npfn;
+
+	if (c->c_bound)
+		return true;
+	g = fzp_find_gpadl(fp, c->c_gpadl);
+	if (g == NULL || !g->g_held || g->g_got < 16)
+		return false;
+	npfn = (g->g_got - 8u) / 8u;
+	pfn0 = fzp_gpadl_pfn(g, 0);
+	for (uint32_t i = 1; i < npfn; i++)
+		if (fzp_gpadl_pfn(g, i) != pfn0 + i)
+			return false;
+	if (c->c_downstream == 0 || c->c_downstream >= npfn)
+		return false;
+	c->c_base = fzp_gpa(fp, pfn0 << HV_PAGE_SHIFT,
+			    (size_t)npfn * HV_PAGE_SIZE);
+	if (c->c_base == NULL ||
+	    vmbus_ring_init(&c->c_in, c->c_base,
+			    c->c_downstream * HV_PAGE_SIZE) != 0 ||
+	    vmbus_ring_init(&c->c_out, c->c_base +
+			    c->c_downstream * HV_PAGE_SIZE,
+			    (npfn - c->c_downstream) * HV_PAGE_SIZE) != 0 ||
+	    vmbus_ring_attach(&c->c_in, false) != 0 ||
+	    vmbus_ring_attach(&c->c_out, true) != 0)
+		return false;
+	c->c_pages = npfn;
+	c->c_bound = true;
+	return true;
+}
+
+/* Read what the guest wrote on every bound channel (a host does). */
+static void drain_guest(struct fzp *fp)
+{
+	for (int i = 0; i < FZP_MAX_CHANS; i++) {
+		struct fzp_chan *c = &fp->fp_chan[i];
+		uint8_t d[16];
+
+		if (fp->fp_no_rings || !c->c_open || !chan_bind(fp, c))
+			continue;
+		for (int k = 0; k < 64; k++) {
+			uint32_t len;
+
+			if (vmbus_ring_peek(&c->c_in, d, sizeof(d)) != 0)
+				break;
+			len = 8u * hv_get_le16(d + 4);
+			FZ_CHECK(len >= 16 && len >= 8u * hv_get_le16(d + 2),
+				 "guest wrote a bad packet descriptor");
+			if (vmbus_ring_skip(&c->c_in, len) != 0)
+				break;
+			c->c_pkts++;
+			c->c_tid[1] = c->c_tid[0];
+			c->c_tid[0] = hv_get_le64(d + 8);
+		}
+		if (vmbus_ring_read_done(&c->c_in))
+			fzp_event(fp, c->c_relid);
+		FZ_CHECK(!vmbus_ring_broken(&c->c_in),
+			 "guest broke its own send ring");
+	}
+}
+
+/* The RING op at *pos: write the packet (or drop it). */
+static void ring_op(struct fzp *fp, size_t *pos)
+{
+	uint8_t relid = s_u8(fp, pos), flags = s_u8(fp, pos);
+	uint16_t len = s_u16(fp, pos);
+	uint32_t padded = (len + 7u) & ~7u;
+	struct fzp_chan *c = chan_of(fp, relid);
+	uint8_t *pkt = calloc(1, padded ? padded : 8);
+	struct vmbus_iov iov;
+	bool sig = false;
+
+	if (pkt == NULL)
+		abort();
+	for (uint32_t i = 0; i < len; i++)
+		pkt[i] = s_u8(fp, pos);
+	if (c != NULL && (flags & 3) && padded >= 16)
+		hv_put_le64(pkt + 8, c->c_tid[(flags & 2) ? 1 : 0]);
+	iov.iov_base = pkt;
+	iov.iov_len = padded;
+	if (c != NULL && padded && !fp->fp_no_rings && chan_bind(fp, c) &&
+	    vmbus_ring_write(&c->c_out, &iov, 1, &sig) == 0) {
+		if (!(flags & 4))
+			fzp_event(fp, relid);
+	} else {
+		fp->fp_ring_drops++;
+	}
+	free(pkt);
+}
+
 void fzp_pump(struct fzp *fp)
 {
 	if (fp->fp_in_pump)
 		return;
 	fp->fp_in_pump = true;
+	drain_guest(fp);
 	if (fp->fp_idle) {
 		fp->fp_idle--;
 		goto out;
@@ -347,6 +483,25 @@ void fzp_pump(struct fzp *fp)
 			fp->fp_idle = s_u8(fp, &pos);
 			fp->fp_spos = pos;
 			goto out;
+		case FZP_OP_RING:
+			ring_op(fp, &pos);
+			break;
+		case FZP_OP_RWAIT: {
+			struct fzp_chan *c = chan_of(fp, s_u8(fp, &pos));
+			uint8_t n = s_u8(fp, &pos);
+
+			if (c != NULL) {
+				if (!c->c_rwait_counted) {
+					c->c_rwait = c->c_pkts + n;
+					c->c_rwait_counted = true;
+				}
+				drain_guest(fp);
+				if (c->c_pkts < c->c_rwait)
+					goto out;
+				c->c_rwait_counted = false;
+			}
+			break;
+		}
 		default:
 			break; /* unknown op: a no-op */
 		}
@@ -491,17 +646,39 @@ static void note_post(struct fzp *fp, const uint8_t *pl, uint32_t len)
 			    fp->fp_gpadl[i].g_handle == hv_get_le32(pl + 12))
 				fp->fp_gpadl[i].g_teardown_sent = true;
 		break;
-	case VMBUS_CHANMSG_OPENCHANNEL:
+	case VMBUS_CHANMSG_OPENCHANNEL: {
+		struct fzp_chan *c = NULL;
+
 		if (len < 28)
 			break;
 		fp->fp_open_relid = hv_get_le32(pl + 8);
 		fp->fp_open_gpadl = hv_get_le32(pl + 16);
 		fp->fp_open_downstream = hv_get_le32(pl + 24);
+		for (int i = 0; i < FZP_MAX_CHANS && c == NULL; i++)
+			if (!fp->fp_chan[i].c_open ||
+			    fp->fp_chan[i].c_relid == fp->fp_open_relid)
+				c = &fp->fp_chan[i];
+		if (c == NULL)
+			break;
+		memset(c, 0, sizeof(*c));
+		c->c_open = true;
+		c->c_relid = fp->fp_open_relid;
+		c->c_gpadl = fp->fp_open_gpadl;
+		c->c_downstream = fp->fp_open_downstream;
+		break;
+	}
+	case VMBUS_CHANMSG_CLOSECHANNEL:
+		if (len >= 12)
+			for (int i = 0; i < FZP_MAX_CHANS; i++)
+				if (fp->fp_chan[i].c_open &&
+				    fp->fp_chan[i].c_relid == hv_get_le32(pl + 8))
+					fp->fp_chan[i].c_open = false;
 		break;
 	case VMBUS_CHANMSG_UNLOAD:
 		fp->fp_unload_sent = true;
 		break;
 	}
+	apply_notices(fp);
 }
 
 static int fzp_hypercall(void *ctx, uint32_t vp, uint64_t control,

@@ -19,13 +19,26 @@
  *   FZP_OP_STATUS u16 status, u8 n: the next n HvPostMessage calls answer
  *                 this HV_STATUS (without being delivered).
  *   FZP_OP_IDLE   u8 n: deliver nothing during the next n port calls.
+ *   FZP_OP_RING   u8 relid, u8 flags, u16 len, len bytes: the host writes
+ *                 one packet (the bytes as given, descriptor included,
+ *                 zero-padded to 8) into the host->guest ring of channel
+ *                 relid (opened by the guest), publishes it and sets the
+ *                 channel's event flag. flags bit 0: put the trans_id of
+ *                 the guest's last packet on relid into bytes 8-15; bit 1:
+ *                 the one before it; bit 2: no event. Dropped when the
+ *                 channel is not open or its ring is full.
+ *   FZP_OP_RWAIT  u8 relid, u8 n: hold the script until the guest has
+ *                 written n more packets into relid's guest->host ring
+ *                 (the port reads that ring, as a host does).
  * The script advances at every port call (MSR access, hypercall, clock).
  *
  * Oracles the port enforces (FZ_CHECK aborts):
  *  - the guest never frees (page_free) a page the host still holds: a
  *    page named in a GPADL it described, until the host refused that GPADL
  *    (GPADL_CREATED status != 0), answered its GPADL_TEARDOWN with
- *    GPADL_TORNDOWN, or answered UNLOAD; nor an enabled SIMP/SIEFP page;
+ *    GPADL_TORNDOWN, or answered UNLOAD (the answer may have been written
+ *    into the slot before the request: the guest only sees when it reads
+ *    it); nor an enabled SIMP/SIEFP page;
  *  - page_free only of live allocations, with their size;
  *  - every HvPostMessage input is well-formed (type 1, size <= 240).
  */
@@ -36,6 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ring.h"
 #include "hv/tlfs.h"
 #include "hv/vmbus_msg.h"
 #include "vmbus/platform.h"
@@ -45,11 +59,38 @@
 #define FZP_OP_EVENT  2
 #define FZP_OP_STATUS 3
 #define FZP_OP_IDLE   4
+#define FZP_OP_RING   5
+#define FZP_OP_RWAIT  6
 
 #define FZP_MAX_VCPU   4
 #define FZP_MAX_ALLOCS 128
 #define FZP_MAX_GPADLS 32
 #define FZP_STREAM_MAX 2048	/* range-stream bytes tracked per GPADL */
+#define FZP_MAX_CHANS  8	/* open channels the host side serves */
+#define FZP_MAX_NOTICES 64	/* host messages that release memory */
+
+struct fzp_notice {
+	int      n_why;		/* 0 CREATED failure, 1 TORNDOWN, 2 UNLOAD */
+	uint32_t n_handle;
+	uint32_t n_relid;
+};
+
+/* The host side of one channel the guest opened. */
+struct fzp_chan {
+	bool     c_open;		/* OPENCHANNEL seen, not closed */
+	bool     c_bound;		/* rings mapped */
+	uint32_t c_relid;
+	uint32_t c_gpadl;
+	uint32_t c_downstream;
+	uint8_t *c_base;		/* both rings */
+	uint32_t c_pages;
+	struct vmbus_ring c_in;		/* guest -> host, we read */
+	struct vmbus_ring c_out;	/* host -> guest, we write */
+	uint64_t c_pkts;		/* guest packets read */
+	uint64_t c_rwait;		/* RWAIT target */
+	bool     c_rwait_counted;
+	uint64_t c_tid[2];		/* last two guest trans_ids */
+};
 
 struct fzp_alloc {
 	void    *a_va;
@@ -111,6 +152,11 @@ struct fzp {
 	uint32_t fp_open_gpadl;
 	uint32_t fp_open_downstream;
 	struct fzp_gpadl fp_gpadl[FZP_MAX_GPADLS];
+	struct fzp_notice fp_notice[FZP_MAX_NOTICES];
+	unsigned fp_nnotice;
+	struct fzp_chan fp_chan[FZP_MAX_CHANS];
+	uint64_t fp_ring_drops;		/* RING packets that did not fit */
+	bool     fp_no_rings;		/* the harness plays the rings itself */
 };
 
 /* Fresh port: nvcpu vCPUs, messages to msg_vp, the script s[0..slen). */

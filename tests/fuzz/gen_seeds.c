@@ -22,6 +22,7 @@
 #include "fzscript.h"
 #include "hv/guid.h"
 #include "hv/hvsim_abi.h"
+#include "hv/icmsg.h"
 #include "hv/ring.h"
 #include "hv/tlfs.h"
 #include "hv/vmbus_msg.h"
@@ -1365,6 +1366,238 @@ static void seeds_control_json(void)
 	write_seed("control_json", "socket", &s);
 }
 
+/* =============================== guest_ic =============================== */
+
+/* A host ring packet (fuzzport RING op) with an in-band payload. */
+static void s_ring(struct sb *s, uint8_t relid, uint8_t flags, uint16_t type,
+		   uint16_t pflags, uint64_t tid, const void *pl, uint32_t len)
+{
+	uint32_t total = 16u + ((len + 7u) & ~7u);
+
+	put8(s, FZP_OP_RING);
+	put8(s, relid);
+	put8(s, flags);
+	put16(s, (uint16_t)total);
+	put16(s, type);
+	put16(s, 2);
+	put16(s, (uint16_t)(total / 8u));
+	put16(s, pflags);
+	put64(s, tid);
+	putn(s, pl, len);
+	zeros(s, total - 16u - len);
+}
+
+static void s_rwait(struct sb *s, uint8_t relid, uint8_t n)
+{
+	put8(s, FZP_OP_RWAIT);
+	put8(s, relid);
+	put8(s, n);
+}
+
+/* An IC message: pipe header, IC header, body. */
+static void ic_msg(struct sb *s, uint8_t relid, uint64_t tid, uint16_t type,
+		   uint16_t fw, uint16_t sv, const void *body, uint16_t blen)
+{
+	uint8_t m[4096];
+
+	memset(m, 0, sizeof(m));
+	hv_put_le32(m, IC_PIPE_FLAG_DATA);
+	hv_put_le32(m + 4, 20u + blen);
+	hv_put_le16(m + 8, fw);			/* framework major.minor */
+	hv_put_le16(m + 10, 0);
+	hv_put_le16(m + 12, type);
+	hv_put_le16(m + 14, sv >> 8);		/* service major */
+	hv_put_le16(m + 16, sv & 0xFF);		/* service minor */
+	hv_put_le16(m + 18, blen);
+	m[25] = IC_FLAGS_HOST_REQUEST;
+	memcpy(m + 28, body, blen);
+	s_ring(s, relid, 0, VMBUS_PACKET_TYPE_DATA_INBAND, 0, tid, m,
+	       28u + blen);
+}
+
+static void ic_negotiate(struct sb *s, uint8_t relid, const uint16_t *sv,
+			 unsigned nsv)
+{
+	uint8_t b[64];
+	unsigned n = 0;
+
+	memset(b, 0, sizeof(b));
+	hv_put_le16(b, 2);
+	hv_put_le16(b + 2, (uint16_t)nsv);
+	n = 8;
+	hv_put_le16(b + n, 1); n += 4;		/* framework 1.0 */
+	hv_put_le16(b + n, 3); n += 4;		/* framework 3.0 */
+	for (unsigned i = 0; i < nsv; i++) {
+		hv_put_le16(b + n, sv[i] >> 8);
+		hv_put_le16(b + n + 2, sv[i] & 0xFF);
+		n += 4;
+	}
+	ic_msg(s, relid, 1, IC_MSGTYPE_NEGOTIATE, 1, 0x0100, b, (uint16_t)n);
+}
+
+/* UTF-16LE of an ASCII string, NUL included; returns bytes. */
+static uint32_t utf16(uint8_t *out, const char *a)
+{
+	uint32_t n = 0;
+
+	do {
+		out[n++] = (uint8_t)*a;
+		out[n++] = 0;
+	} while (*a++);
+	return n;
+}
+
+static void kvp_getset(struct sb *s, uint8_t relid, uint64_t tid, uint8_t op,
+		       uint8_t pool, const char *key, const char *val)
+{
+	static uint8_t b[2604 - 28];
+
+	memset(b, 0, sizeof(b));
+	b[0] = op;
+	b[1] = pool;
+	hv_put_le32(b + 4, KVP_REG_SZ);
+	hv_put_le32(b + 8, utf16(b + 16, key));
+	if (val)
+		hv_put_le32(b + 12, utf16(b + 16 + 512, val));
+	ic_msg(s, relid, tid, IC_MSGTYPE_KVPEXCHANGE, 3, 0x0500, b, sizeof(b));
+}
+
+static void seeds_guest_ic(void)
+{
+	static const struct hv_guid ic_cls[4] = {
+		HV_GUID_HEARTBEAT_INIT, HV_GUID_SHUTDOWN_INIT,
+		HV_GUID_TIMESYNC_INIT, HV_GUID_KVP_INIT,
+	};
+	static const uint16_t hb_v[] = { 0x0100, 0x0300 };
+	static const uint16_t sd_v[] = { 0x0100, 0x0300, 0x0301, 0x0302 };
+	static const uint16_t ts_v[] = { 0x0400 };
+	static const uint16_t kvp_v[] = { 0x0300, 0x0400, 0x0500 };
+	uint8_t b[2100];
+	struct sb s;
+
+	/* All four services: offers, opens, negotiations, one message each
+	 * and a KVP set / get / enumerate / delete, a bad header. */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 0);
+	put16(&s, 0);			/* no saved KVP store */
+	s_wait(&s, VMBUS_CHANMSG_INITIATE_CONTACT);
+	m_vresp(&s, 1, 0, VMBUS_MESSAGE_CONNECTION_ID);
+	s_wait(&s, VMBUS_CHANMSG_REQUESTOFFERS);
+	for (int i = 0; i < 4; i++)
+		m_offer(&s, &ic_cls[i], &inst1, (uint32_t)i + 1, 0);
+	m_hdr_only(&s, VMBUS_CHANMSG_ALLOFFERS_DELIVERED);
+	for (uint32_t i = 0; i < 4; i++)
+		open_ok(&s, i + 1, 0x10000 + i, i + 1);
+
+	ic_negotiate(&s, 1, hb_v, 2);
+	s_rwait(&s, 1, 1);
+	memset(b, 0, sizeof(b));
+	hv_put_le64(b, 41);
+	ic_msg(&s, 1, 2, IC_MSGTYPE_HEARTBEAT, 3, 0x0300, b, 40);
+	s_rwait(&s, 1, 1);
+
+	ic_negotiate(&s, 3, ts_v, 1);
+	s_rwait(&s, 3, 1);
+	memset(b, 0, sizeof(b));
+	hv_put_le64(b, 133000000000000000ull);	/* parent time, 2022 */
+	hv_put_le64(b + 8, 1000);
+	b[16] = IC_TIMESYNC_FLAG_SYNC;
+	ic_msg(&s, 3, 2, IC_MSGTYPE_TIMESYNC, 3, 0x0400, b, 24);
+	s_rwait(&s, 3, 1);
+	b[16] = IC_TIMESYNC_FLAG_SAMPLE;
+	hv_put_le64(b, 133000000100000000ull);
+	ic_msg(&s, 3, 3, IC_MSGTYPE_TIMESYNC, 3, 0x0400, b, 24);
+	s_rwait(&s, 3, 1);
+
+	ic_negotiate(&s, 4, kvp_v, 3);
+	s_rwait(&s, 4, 1);
+	kvp_getset(&s, 4, 2, KVP_OP_SET, KVP_POOL_EXTERNAL, "Key1", "Value1");
+	s_rwait(&s, 4, 1);
+	kvp_getset(&s, 4, 3, KVP_OP_GET, KVP_POOL_EXTERNAL, "Key1", NULL);
+	s_rwait(&s, 4, 1);
+	kvp_getset(&s, 4, 4, KVP_OP_GET, KVP_POOL_GUEST,
+		   "GuestSystemTimeUtc", NULL);
+	s_rwait(&s, 4, 1);
+	memset(b, 0, sizeof(b));
+	b[0] = KVP_OP_ENUMERATE;
+	b[1] = KVP_POOL_AUTO;
+	hv_put_le32(b + 4, 1);			/* index 1 */
+	ic_msg(&s, 4, 5, IC_MSGTYPE_KVPEXCHANGE, 3, 0x0500, b, 2608 - 28);
+	s_rwait(&s, 4, 1);
+	memset(b, 0, sizeof(b));
+	b[0] = KVP_OP_DELETE;
+	b[1] = KVP_POOL_EXTERNAL;
+	hv_put_le32(b + 4, utf16(b + 8, "Key1"));
+	ic_msg(&s, 4, 6, IC_MSGTYPE_KVPEXCHANGE, 3, 0x0500, b, 548 - 28);
+	s_rwait(&s, 4, 1);
+
+	ic_negotiate(&s, 2, sd_v, 4);
+	s_rwait(&s, 2, 1);
+	memset(b, 0, sizeof(b));
+	hv_put_le32(b, IC_SHUTDOWN_REASON_PLANNED);
+	hv_put_le32(b + 8, IC_SHUTDOWN_FLAG_RESTART);
+	memcpy(b + 12, "b\0y\0e\0", 6);
+	ic_msg(&s, 2, 2, IC_MSGTYPE_SHUTDOWN, 3, 0x0302, b, 2060);
+	s_rwait(&s, 2, 1);
+	/* a header that lies about its size, an unknown type */
+	memset(b, 0, sizeof(b));
+	ic_msg(&s, 1, 9, IC_MSGTYPE_HEARTBEAT, 3, 0x0300, b, 4);
+	ic_msg(&s, 1, 10, 0x77, 3, 0x0300, b, 8);
+	s_rwait(&s, 1, 1);
+	for (uint32_t i = 0; i < 4; i++)
+		close_ok(&s, 0x10000 + i);
+	unload_ok(&s);
+	write_seed("guest_ic", "all-services", &s);
+
+	/* A saved KVP store with two records (the harness seals it), then
+	 * only the KVP channel: the host enumerates the external pool. */
+	{
+		uint8_t blob[256];
+		uint32_t o = 16, kl, vl;
+
+		memset(blob, 0, sizeof(blob));
+		hv_put_le32(blob, 0x564B4349u);		/* "ICKV" */
+		hv_put_le32(blob + 4, 1);
+		hv_put_le32(blob + 8, 2);
+		for (int r = 0; r < 2; r++) {
+			uint8_t *rec = blob + o;
+
+			rec[0] = r ? KVP_POOL_GUEST : KVP_POOL_EXTERNAL;
+			kl = utf16(rec + 12, r ? "k" : "Key1");
+			vl = utf16(rec + 12 + kl, r ? "v" : "Value1");
+			hv_put_le16(rec + 2, (uint16_t)kl);
+			hv_put_le16(rec + 4, (uint16_t)vl);
+			hv_put_le32(rec + 8, KVP_REG_SZ);
+			o += 12 + kl + vl;
+		}
+		o += 4;					/* trailer */
+		memset(&s, 0, sizeof(s));
+		put8(&s, 0x20);
+		put16(&s, (uint16_t)o);
+		putn(&s, blob, o);
+	}
+	s_wait(&s, VMBUS_CHANMSG_INITIATE_CONTACT);
+	m_vresp(&s, 1, 0, VMBUS_MESSAGE_CONNECTION_ID);
+	s_wait(&s, VMBUS_CHANMSG_REQUESTOFFERS);
+	m_offer(&s, &ic_cls[3], &inst1, 4, 0);
+	m_hdr_only(&s, VMBUS_CHANMSG_ALLOFFERS_DELIVERED);
+	open_ok(&s, 4, 0x10000, 1);
+	ic_negotiate(&s, 4, kvp_v, 3);
+	s_rwait(&s, 4, 1);
+	for (uint32_t i = 0; i < 3; i++) {
+		memset(b, 0, sizeof(b));
+		b[0] = KVP_OP_ENUMERATE;
+		b[1] = KVP_POOL_EXTERNAL;
+		hv_put_le32(b + 4, i);
+		ic_msg(&s, 4, 5 + i, IC_MSGTYPE_KVPEXCHANGE, 3, 0x0400, b,
+		       2608 - 28);
+		s_rwait(&s, 4, 1);
+	}
+	close_ok(&s, 0x10000);
+	unload_ok(&s);
+	write_seed("guest_ic", "kvp-store", &s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -1385,6 +1618,7 @@ int main(int argc, char **argv)
 	seeds_host_msg();
 	seeds_host_vsp();
 	seeds_control_json();
+	seeds_guest_ic();
 	printf("gen_seeds: %u files under %s\n", g_files, g_root);
 	return 0;
 }
