@@ -733,6 +733,21 @@ void nvh_release_held(struct nvhost *h, uint32_t status)
 	h->nheld = 0;
 }
 
+void nvh_release_one(struct nvhost *h, uint32_t i, uint32_t status)
+{
+	union nvsp_msg r;
+
+	if (i >= h->nheld)
+		abort();
+	memset(&r, 0, sizeof(r));
+	r.nm_rndis_pkt_complete.npc_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE;
+	r.nm_rndis_pkt_complete.npc_status = status;
+	nvh_comp(h, h->held[i].q, h->held[i].tid, &r);
+	memmove(&h->held[i], &h->held[i + 1], (h->nheld - i - 1) *
+	    sizeof(h->held[0]));
+	h->nheld--;
+}
+
 static void nvh_inband(struct nvhost *h, uint32_t q, const uint8_t *p,
     uint32_t len, uint64_t tid, uint16_t flags)
 {

@@ -187,6 +187,8 @@ uint64_t nvh_indicate(struct nvhost *h, uint32_t q, uint32_t status,
     const void *buf, uint32_t blen);
 /* Complete every held guest send (hold_tx) with status. */
 void nvh_release_held(struct nvhost *h, uint32_t status);
+/* Complete held send i (in arrival order) only; it leaves the list. */
+void nvh_release_one(struct nvhost *h, uint32_t i, uint32_t status);
 /* The completion the guest returned for tid (NULL if none yet). */
 const struct nvh_comp *nvh_comp_for(struct nvhost *h, uint64_t tid);
 /* Free receive slots right now. */

@@ -745,6 +745,53 @@ static void test_tx_busy_and_ready(void **state)
 	env_down(e);
 }
 
+static void test_tx_wait_needs_a_run(void **state)
+{
+	struct netvsc_config cfg = base_cfg();
+	struct env *e;
+	static uint8_t f[9014];
+	struct netvsc_frag small = { f, 60 }, jumbo = { f, sizeof(f) };
+	uint32_t i, n;
+
+	(void)state;
+	cfg.nc_mtu = NETVSC_MTU_JUMBO;
+	e = env_up(&cfg, NULL);
+	fill(f, sizeof(f), 8);
+	e->h.hold_tx = true;
+	nvh_clear(&e->h);
+	while (netvsc_send(e->nd, 0, &small, 1, NULL, NULL, NULL) == 0)
+		;
+	nvh_service(&e->h);
+	n = e->h.nheld;
+	assert_int_equal(n, 32 * 4096 / 6144);
+	/* A jumbo copy needs two adjacent sections. */
+	assert_int_equal(netvsc_send(e->nd, 0, &jumbo, 1, NULL, NULL, NULL),
+	    -VMBUS_EAGAIN);
+	for (i = 0; i + 1 < n; i++)
+		if (e->h.frames[i + 1].f_section_idx ==
+		    e->h.frames[i].f_section_idx + 1)
+			break;
+	assert_true(i + 1 < n);
+	/* One free section is not room for it: no tx_ready, the wait
+	 * times out instead of returning at once. */
+	nvh_release_one(&e->h, i + 1, NVSP_STAT_SUCCESS);
+	pump(e);
+	assert_int_equal(e->tx_ready[0], 0);
+	assert_int_equal(netvsc_wait_tx(e->nd, 0, 2000000), -VMBUS_ETIMEDOUT);
+	/* Its neighbour too: now there is a run of two. */
+	nvh_release_one(&e->h, i, NVSP_STAT_SUCCESS);
+	pump(e);
+	assert_int_equal(e->tx_ready[0], 1);
+	assert_int_equal(netvsc_wait_tx(e->nd, 0, 2000000), 0);
+	assert_int_equal(netvsc_send(e->nd, 0, &jumbo, 1, NULL, NULL, NULL), 0);
+	e->h.hold_tx = false;
+	nvh_release_held(&e->h, NVSP_STAT_SUCCESS);
+	pump(e);
+	assert_int_equal(e->h.nframes, n + 1);
+	assert_memory_equal(e->h.frames[n].f_data, f, sizeof(f));
+	env_down(e);
+}
+
 /* ---- receive ---- */
 
 static void test_rx_frames(void **state)
@@ -1488,6 +1535,7 @@ int main(void)
 		cmocka_unit_test(test_tx_every_size),
 		cmocka_unit_test(test_tx_gpa_and_ppis),
 		cmocka_unit_test(test_tx_busy_and_ready),
+		cmocka_unit_test(test_tx_wait_needs_a_run),
 		cmocka_unit_test(test_rx_frames),
 		cmocka_unit_test(test_rx_completion_ring_full),
 		cmocka_unit_test(test_link_indications),

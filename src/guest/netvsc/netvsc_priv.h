@@ -144,6 +144,7 @@ struct nv_queue {
 	uint8_t *q_hdr_va;		/* NV_TX_SLOTS * NV_TX_HDR_BYTES, shared */
 	uint64_t q_hdr_pfn[NV_TX_HDR_PAGES];
 	_Atomic bool q_tx_want;		/* -EAGAIN given: call tx_ready */
+	_Atomic uint32_t q_tx_need;	/* chunks the refused send needed */
 
 	struct netvsc_queue_stats q_stats;
 };

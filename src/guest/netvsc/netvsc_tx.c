@@ -124,37 +124,55 @@ static void nv_ca_mark(struct nv_copy_area *ca, uint32_t first, uint32_t n,
 	}
 }
 
+/* First of n contiguous free chunks, or NV_CHUNK_NONE (nd_ca_lock). */
+static uint32_t nv_ca_find(const struct nv_copy_area *ca, uint32_t n)
+{
+	if (ca->ca_map == NULL || n == 0 || n > ca->ca_nchunks ||
+	    ca->ca_used + n > ca->ca_nchunks)
+		return NV_CHUNK_NONE;
+	for (uint32_t k = 0; k < ca->ca_nchunks; k++) {
+		uint32_t start = (ca->ca_hint + k) % ca->ca_nchunks;
+		uint32_t run = 0;
+
+		if (start + n > ca->ca_nchunks)
+			continue;
+		while (run < n && !nv_ca_busy(ca, start + run))
+			run++;
+		if (run == n)
+			return start;
+		k += run;	/* skip past the busy chunk */
+	}
+	return NV_CHUNK_NONE;
+}
+
 /* n contiguous free chunks, or NV_CHUNK_NONE. */
 static uint32_t nv_ca_alloc(struct netvsc_dev *nd, uint32_t n)
 {
 	struct nv_copy_area *ca = &nd->nd_ca;
-	uint32_t got = NV_CHUNK_NONE;
+	uint32_t got;
 
 	nv_lock(nd, &nd->nd_ca_lock);
-	if (ca->ca_map != NULL && n != 0 && n <= ca->ca_nchunks &&
-	    ca->ca_used + n <= ca->ca_nchunks) {
-		for (uint32_t k = 0; k < ca->ca_nchunks; k++) {
-			uint32_t start = (ca->ca_hint + k) % ca->ca_nchunks;
-			uint32_t run = 0;
-
-			if (start + n > ca->ca_nchunks)
-				continue;
-			while (run < n && !nv_ca_busy(ca, start + run))
-				run++;
-			if (run == n) {
-				got = start;
-				break;
-			}
-			k += run;	/* skip past the busy chunk */
-		}
-		if (got != NV_CHUNK_NONE) {
-			nv_ca_mark(ca, got, n, true);
-			ca->ca_used += n;
-			ca->ca_hint = (got + n) % ca->ca_nchunks;
-		}
+	got = nv_ca_find(ca, n);
+	if (got != NV_CHUNK_NONE) {
+		nv_ca_mark(ca, got, n, true);
+		ca->ca_used += n;
+		ca->ca_hint = (got + n) % ca->ca_nchunks;
 	}
 	nv_unlock(nd, &nd->nd_ca_lock);
 	return got;
+}
+
+/* Would a send needing n chunks (0: none) find them now? */
+static bool nv_ca_room(struct netvsc_dev *nd, uint32_t n)
+{
+	bool ok;
+
+	if (n == 0)
+		return true;
+	nv_lock(nd, &nd->nd_ca_lock);
+	ok = nv_ca_find(&nd->nd_ca, n) != NV_CHUNK_NONE;
+	nv_unlock(nd, &nd->nd_ca_lock);
+	return ok;
 }
 
 static void nv_ca_put(struct netvsc_dev *nd, uint32_t first, uint32_t n)
@@ -449,11 +467,14 @@ static int nv_send(struct netvsc_dev *nd, uint32_t qi,
 
 	nv_lock(nd, &q->q_tx_lock);
 	s = nv_slot_get(q, NV_TS_DATA);
+	atomic_store(&q->q_tx_need, 0);
 	if (s >= 0 && copy) {
 		c = nv_ca_alloc(nd, nch);
 		if (c == NV_CHUNK_NONE && done == NULL) {
 			nv_slot_put(q, (uint32_t)s);
 			s = -VMBUS_EAGAIN;
+			/* netvsc_wait_tx / tx_ready wait for this much. */
+			atomic_store(&q->q_tx_need, nch);
 		} else if (c == NV_CHUNK_NONE) {
 			copy = false;	/* no section free: zero copy */
 		}
@@ -761,6 +782,8 @@ void nv_tx_kick_ready(struct nv_queue *q)
 		return;
 	}
 	nv_unlock(nd, &q->q_tx_lock);
+	if (!nv_ca_room(nd, atomic_load(&q->q_tx_need)))
+		return;
 	atomic_store(&q->q_tx_want, false);
 	fn = atomic_load(&nd->nd_cb_tx_ready);
 	if (fn != NULL)
@@ -781,10 +804,8 @@ static bool nv_wtx_cond(struct netvsc_dev *nd, void *arg)
 	nv_lock(nd, &wa->wa_q->q_tx_lock);
 	ok = wa->wa_q->q_slots_used < NV_TX_SLOTS;
 	nv_unlock(nd, &wa->wa_q->q_tx_lock);
-	nv_lock(nd, &nd->nd_ca_lock);
-	ok = ok && nd->nd_ca.ca_used < nd->nd_ca.ca_nchunks;
-	nv_unlock(nd, &nd->nd_ca_lock);
-	return ok;
+	/* The sections the last refused send needed, contiguous. */
+	return ok && nv_ca_room(nd, atomic_load(&wa->wa_q->q_tx_need));
 }
 
 static int nv_wait_tx(struct netvsc_dev *nd, uint32_t qi, uint64_t deadline)
