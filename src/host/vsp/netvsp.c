@@ -213,7 +213,7 @@ static void session_release(struct hvs_netvsp *nic, struct hvs_channel *ch)
 }
 
 /* The back end waits for room: let it try again. */
-static void rx_kick(struct hvs_netvsp *nic)
+void netvsp_rx_kick(struct hvs_netvsp *nic)
 {
 	if (!nic->nd_rx_waiting)
 		return;
@@ -519,9 +519,20 @@ static int nic_rx(void *arg, const struct hvs_net_frame *f)
 	uint8_t *p = hdr + RNDIS_PACKET_MSG_SIZE;
 	uint32_t qi = 0;
 
-	if (!nic->nd_link_up || nic->nd_primary == NULL || !nic->se_rx_ok ||
-	    !nic->se_rndis_up || f->nf_len < HVS_NET_ETH_HLEN ||
-	    f->nf_len > nic->se_frame_max) {
+	if (!nic->nd_link_up) {
+		nic->nd_st.ns_rx_dropped++;
+		return 0;
+	}
+	if (nic->nd_primary == NULL || !nic->se_rx_ok || !nic->se_rndis_up ||
+	    nic->se_filter == 0) {
+		/* Not receiving (yet): like a NIC with no buffers posted. The
+		 * back end waits (a generator idles, a TAP stops being read)
+		 * until the guest's filter opens the interface. */
+		nic->nd_rx_waiting = true;
+		nic->nd_st.ns_rx_not_ready++;
+		return -EAGAIN;
+	}
+	if (f->nf_len < HVS_NET_ETH_HLEN || f->nf_len > nic->se_frame_max) {
 		nic->nd_st.ns_rx_dropped++;
 		return 0;
 	}
@@ -1371,7 +1382,7 @@ static void q_drain(struct netvsp_queue *q)
 	}
 out:
 	ctrl_flush(nic);
-	rx_kick(nic);
+	netvsp_rx_kick(nic);
 }
 
 static int netvsp_open(void *arg, struct hvs_channel *ch)
@@ -1435,7 +1446,7 @@ static void netvsp_close(void *arg, struct hvs_channel *ch, int why)
 	free(q->q_tx);
 	free(q);
 	/* a back end waiting for room would otherwise wait forever */
-	rx_kick(nic);
+	netvsp_rx_kick(nic);
 }
 
 static void netvsp_on_signal(void *arg, struct hvs_channel *ch)
@@ -1547,6 +1558,8 @@ void hvs_netvsp_set_link(struct hvs_netvsp *nic, bool up)
 	if (nic->se_rndis_up)
 		indicate(nic, up ? RNDIS_STATUS_MEDIA_CONNECT
 				 : RNDIS_STATUS_MEDIA_DISCONNECT);
+	if (up)
+		netvsp_rx_kick(nic);
 }
 
 void hvs_netvsp_get_mac(const struct hvs_netvsp *nic, uint8_t mac[6])
@@ -1637,6 +1650,7 @@ int hvs_netvsp_describe_json(const struct hvs_netvsp *nic, char *buf,
 	hvs_jw_uint(&w, "bytes", st.ns_rx_bytes);
 	hvs_jw_uint(&w, "dropped", st.ns_rx_dropped);
 	hvs_jw_uint(&w, "filtered", st.ns_rx_filtered);
+	hvs_jw_uint(&w, "not_ready", st.ns_rx_not_ready);
 	hvs_jw_uint(&w, "deferred", st.ns_rx_deferred);
 	hvs_jw_uint(&w, "guest_fail", st.ns_rx_guest_fail);
 	hvs_jw_obj_end(&w);

@@ -77,7 +77,9 @@ struct hvs_netvsp_stats {
 	uint64_t ns_tx_completions;	/* RNDIS send completions to the guest */
 	uint64_t ns_rx_frames;		/* network -> guest */
 	uint64_t ns_rx_bytes;
-	uint64_t ns_rx_dropped;		/* link down, not ready, too big */
+	uint64_t ns_rx_dropped;		/* link down, too big */
+	uint64_t ns_rx_not_ready;	/* refused: NIC not open (no RNDIS,
+					   buffer or filter): back end waits */
 	uint64_t ns_rx_filtered;	/* packet filter said no */
 	uint64_t ns_rx_deferred;	/* no slot or ring space: back end waits */
 	uint64_t ns_rx_guest_fail;	/* guest completed a receive with FAIL */

@@ -158,6 +158,9 @@ bool netvsp_fault(struct hvs_netvsp *nic, const char *hook,
 uint32_t netvsp_rndis_control(struct hvs_netvsp *nic, uint8_t *msg,
 			      uint32_t len);
 
+/* The back end waits for room (or for the NIC to open): retry now. */
+void netvsp_rx_kick(struct hvs_netvsp *nic);
+
 /* Send the NVSP indirection table (v5+, after subchannels). */
 void netvsp_send_indirection(struct hvs_netvsp *nic);
 

@@ -497,6 +497,8 @@ static uint32_t oid_set(struct hvs_netvsp *nic, uint32_t oid,
 		if (ilen < 4)
 			return RNDIS_STATUS_INVALID_LENGTH;
 		nic->se_filter = hv_get_le32(in);
+		if (nic->se_filter != 0)
+			netvsp_rx_kick(nic); /* the interface is open */
 		return RNDIS_STATUS_SUCCESS;
 	case OID_GEN_CURRENT_LOOKAHEAD:
 		return ilen < 4 ? RNDIS_STATUS_INVALID_LENGTH
