@@ -36,6 +36,7 @@ static struct {
 	uint16_t max_version, expect_version;
 	uint32_t queues;
 	uint32_t expect_queues;
+	uint32_t depth;
 	bool polled;
 	const char *model_path;
 	double time_limit;
@@ -103,6 +104,7 @@ static void usage(FILE *f)
 	    "  --expect-version X.Y fail unless this version is negotiated\n"
 	    "  --queues N          queues per controller (1: multi-channel off)\n"
 	    "  --expect-queues N   fail unless at least N queues opened\n"
+	    "  --depth N           driver queue depth per channel\n"
 	    "  --polled            no interrupt threads\n"
 	    "  --model FILE        write the final model here\n"
 	    "  --time-limit S      give up after S seconds (default 120)\n");
@@ -142,6 +144,7 @@ static int parse_args(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'Q' },
 		{ "expect-queues", required_argument, NULL, 'E' },
 		{ "polled", no_argument, NULL, 'P' },
+		{ "depth", required_argument, NULL, 'D' },
 		{ "model", required_argument, NULL, 'm' },
 		{ "time-limit", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -161,6 +164,7 @@ static int parse_args(int argc, char **argv)
 		case 'Q': opt.queues = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'E': opt.expect_queues = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'P': opt.polled = true; break;
+		case 'D': opt.depth = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'm': opt.model_path = optarg; break;
 		case 't': opt.time_limit = strtod(optarg, NULL); break;
 		case 'h': usage(stdout); exit(0);
@@ -366,7 +370,7 @@ int main(int argc, char **argv)
 	struct run w;
 	struct req *reqs;
 	uint64_t submitted = 0, completed = 0, t0, deadline;
-	uint32_t inflight = 0;
+	uint32_t inflight = 0, max_inflight = 0;
 	size_t cap;
 	int r;
 
@@ -387,6 +391,7 @@ int main(int argc, char **argv)
 	memset(&scfg, 0, sizeof(scfg));
 	scfg.sc_max_version = opt.max_version;
 	scfg.sc_max_queues = opt.queues;
+	scfg.sc_queue_depth = opt.depth;
 	if (r == 0)
 		r = storvsc_create(w.vb, &scfg, &w.sv);
 	if (r == 0)
@@ -456,6 +461,8 @@ int main(int argc, char **argv)
 				break;
 			inflight++;
 			submitted++;
+			if (inflight > max_inflight)
+				max_inflight = inflight;
 		}
 		if (opt.polled) {
 			vmbus_poll(w.vb);
@@ -504,10 +511,11 @@ int main(int argc, char **argv)
 	printf("storvsc_e2e: %" PRIu64 " requests in %.2f s (%" PRIu64 " read, %"
 	    PRIu64 " write, %" PRIu64 " flush, %" PRIu64 " discard, %.1f MiB); "
 	    "srbs %" PRIu64 ", splits %" PRIu64 ", bounced %" PRIu64
-	    ", queue waits %" PRIu64 ", ring full %" PRIu64 "\n",
+	    ", queue waits %" PRIu64 ", ring full %" PRIu64 ", max in flight %u\n",
 	    completed, (double)(mono_ns() - t0) / 1e9, w.n_read, w.n_write,
 	    w.n_flush, w.n_discard, (double)w.bytes / 1048576.0, st.st_srbs,
-	    st.st_splits, st.st_bounced, st.st_queue_waits, st.st_ring_full);
+	    st.st_splits, st.st_bounced, st.st_queue_waits, st.st_ring_full,
+	    max_inflight);
 	if (st.st_proto_errors || st.st_bad_ids || st.st_bad_packets ||
 	    st.st_bad_status || st.st_clamped || st.st_timeouts ||
 	    st.st_broken_queues)
