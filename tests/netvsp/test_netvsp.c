@@ -124,6 +124,7 @@ struct t {
 	unsigned nsub_offers;
 	struct gq q[MAXQ];
 	uint32_t next_handle;
+	uint32_t ring_pages;		/* 0 = RING_PAGES */
 	uint64_t tid;
 	uint32_t rid;
 	struct hpkt *pend;		/* MAXPEND packets read, not taken */
@@ -222,21 +223,22 @@ static uint32_t chan_open(struct t *t, unsigned qi)
 	memset(g, 0, sizeof(*g));
 	g->relid = relid;
 	g->connid = qi == 0 ? t->connid0 : t->sub_connid[qi];
-	uint64_t gpa = fp_alloc(t->p, 2 * RING_PAGES);
+	uint32_t rp = t->ring_pages ? t->ring_pages : RING_PAGES;
+	uint64_t gpa = fp_alloc(t->p, 2 * rp);
 	uint8_t *base = fp_ptr(t->p, gpa);
-	assert_int_equal(vmbus_ring_init(&g->tx, base, RING_PAGES * 4096u), 0);
-	assert_int_equal(vmbus_ring_init(&g->rx, base + RING_PAGES * 4096u,
-					 RING_PAGES * 4096u), 0);
+	assert_int_equal(vmbus_ring_init(&g->tx, base, rp * 4096u), 0);
+	assert_int_equal(vmbus_ring_init(&g->rx, base + rp * 4096u,
+					 rp * 4096u), 0);
 	vmbus_ring_reset_shared(&g->tx, true);
 	vmbus_ring_reset_shared(&g->rx, false);
-	g->gpadl = gpadl_make(t, relid, gpa, 2 * RING_PAGES);
+	g->gpadl = gpadl_make(t, relid, gpa, 2 * rp);
 	memset(&op, 0, sizeof(op));
 	op.op_hdr.chm_type = hv_cpu_to_le32(VMBUS_CHANMSG_OPENCHANNEL);
 	op.op_child_relid = hv_cpu_to_le32(relid);
 	op.op_openid = hv_cpu_to_le32(relid);
 	op.op_gpadl = hv_cpu_to_le32(g->gpadl);
 	op.op_target_vp = hv_cpu_to_le32(0);
-	op.op_downstream_pgoff = hv_cpu_to_le32(RING_PAGES);
+	op.op_downstream_pgoff = hv_cpu_to_le32(rp);
 	send_msg(t, &op, VMBUS_CHANMSG_OPENCHANNEL_SIZE);
 	const struct fp_msg *r = msg_expect(t, VMBUS_CHANMSG_OPENCHANNEL_RESULT);
 	uint32_t st = hv_get_le32(r->buf + 16);
@@ -2141,6 +2143,41 @@ static void test_hostile_teardown(void **state)
 	t_free(t);
 }
 
+/* A packet far larger than any NVSP message breaks the channel, however
+ * large the guest made its ring; other VMs' NICs are untouched. */
+static void test_hostile_huge_packet(void **state)
+{
+	(void)state;
+	struct t *t = t_new(NULL);
+	struct t *other = t_new(NULL);
+	t->ring_pages = 64;
+	nic_up(t, NVSP_PROTOCOL_VERSION_61);
+	nic_up(other, NVSP_PROTOCOL_VERSION_61);
+	const uint32_t len = 70000;
+	uint8_t *pkt = calloc(1, 16 + len);
+	assert_non_null(pkt);
+	hv_put_le16(pkt, VMBUS_PACKET_TYPE_DATA_INBAND);
+	hv_put_le16(pkt + 2, 2);
+	hv_put_le16(pkt + 4, (uint16_t)((16 + len) / 8));
+	hv_put_le32(pkt + 16, NVSP_MSG1_TYPE_SEND_RNDIS_PKT);
+	g_write(t, 0, pkt, 16 + len);
+	free(pkt);
+	/* broken: a valid request is not answered any more */
+	uint8_t k[12];
+	hv_put_le32(k, REMOTE_NDIS_KEEPALIVE_MSG);
+	hv_put_le32(k + 4, 12);
+	memcpy(fp_ptr(t->p, t->tx_gpa), k, 12);
+	uint8_t n[40] = { 0 };
+	hv_put_le32(n, NVSP_MSG1_TYPE_SEND_RNDIS_PKT);
+	hv_put_le32(n + 4, 1);
+	hv_put_le32(n + 12, 12);
+	uint64_t tid = nvsp_req(t, 0, n, 40);
+	assert_true(no_comp(t, tid));
+	still_serves(other);
+	t_free(t);
+	t_free(other);
+}
+
 /* The fault hooks a guest's hostile-host tests use. */
 static void test_fault_hooks(void **state)
 {
@@ -2251,6 +2288,7 @@ int main(void)
 		cmocka_unit_test_setup(test_hostile_completions, setup),
 		cmocka_unit_test_setup(test_hostile_stalled_guest, setup),
 		cmocka_unit_test_setup(test_hostile_teardown, setup),
+		cmocka_unit_test_setup(test_hostile_huge_packet, setup),
 		cmocka_unit_test_setup(test_fault_hooks, setup),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1402,7 +1402,12 @@ static int netvsp_open(void *arg, struct hvs_channel *ch)
 	q->q_nic = nic;
 	q->q_ch = ch;
 	q->q_index = idx;
+	/* NVSP packets are small (a 40-byte message, or GPA ranges for at
+	 * most NETVSP_TX_MAX bytes); the ring may be huge. A larger packet
+	 * is a protocol violation (-ENOBUFS from hvs_chan_recv: broken). */
 	q->q_pktlen = hvs_chan_in_max_packet(ch);
+	if (q->q_pktlen > NETVSP_PKT_MAX)
+		q->q_pktlen = NETVSP_PKT_MAX;
 	q->q_pkt = malloc(q->q_pktlen);
 	q->q_tx = malloc(NETVSP_TX_MAX);
 	if (q->q_pkt == NULL || q->q_tx == NULL) {

@@ -28,6 +28,7 @@ struct hvs_loop_timer;
 /* Largest RNDIS byte stream of one send (section + GPA ranges): an LSO
  * frame of 64 KiB plus headers, with room to spare. */
 #define NETVSP_TX_MAX		(192u * 1024u)
+#define NETVSP_PKT_MAX		65536u	/* largest ring packet accepted */
 #define NETVSP_TX_MAX_PKTS	256u	/* RNDIS packets per NVSP send */
 #define NETVSP_PPI_MAX		32u	/* PPI records per packet */
 #define NETVSP_LSO_MAX		NDIS_LSO_V_MAX_SIZE /* 62780, advertised */
