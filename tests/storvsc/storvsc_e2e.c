@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@ static struct {
 	uint32_t expect_queues;
 	uint32_t depth;
 	bool polled;
+	bool hotplug;
 	const char *model_path;
 	double time_limit;
 	uint32_t budget_mb;
@@ -57,6 +59,32 @@ struct req {
 	uint32_t nblocks;
 	struct req *next_done;
 };
+
+/* Hot plug: a second disk the host adds and removes during the run. */
+static _Atomic bool started, hot_removed, main_removed;
+static struct storvsc_disk *_Atomic hot_disk;
+static struct storvsc_disk *main_disk;
+
+static void on_disk_event(void *arg, struct storvsc_disk *d, int ev)
+{
+	(void)arg;
+	/* Thread context (the rescan), no driver lock held. */
+	if (!atomic_load(&started))
+		return;
+	if (d == main_disk) {
+		if (ev == STORVSC_DISK_REMOVED)
+			atomic_store(&main_removed, true);
+		return;
+	}
+	if (ev == STORVSC_DISK_ADDED && atomic_load(&hot_disk) == NULL) {
+		storvsc_disk_hold(d);
+		atomic_store(&hot_disk, d);
+		printf("storvsc_e2e: disk added during I/O\n");
+	} else if (ev == STORVSC_DISK_REMOVED && d == atomic_load(&hot_disk)) {
+		atomic_store(&hot_removed, true);
+		printf("storvsc_e2e: disk removed during I/O\n");
+	}
+}
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -105,6 +133,8 @@ static void usage(FILE *f)
 	    "  --queues N          queues per controller (1: multi-channel off)\n"
 	    "  --expect-queues N   fail unless at least N queues opened\n"
 	    "  --depth N           driver queue depth per channel\n"
+	    "  --hotplug           keep going until a second disk was added,\n"
+	    "                      used and removed by the host\n"
 	    "  --polled            no interrupt threads\n"
 	    "  --model FILE        write the final model here\n"
 	    "  --time-limit S      give up after S seconds (default 120)\n");
@@ -145,6 +175,7 @@ static int parse_args(int argc, char **argv)
 		{ "expect-queues", required_argument, NULL, 'E' },
 		{ "polled", no_argument, NULL, 'P' },
 		{ "depth", required_argument, NULL, 'D' },
+		{ "hotplug", no_argument, NULL, 'H' },
 		{ "model", required_argument, NULL, 'm' },
 		{ "time-limit", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -165,6 +196,7 @@ static int parse_args(int argc, char **argv)
 		case 'E': opt.expect_queues = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'P': opt.polled = true; break;
 		case 'D': opt.depth = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'H': opt.hotplug = true; break;
 		case 'm': opt.model_path = optarg; break;
 		case 't': opt.time_limit = strtod(optarg, NULL); break;
 		case 'h': usage(stdout); exit(0);
@@ -335,6 +367,33 @@ static void complete_one(struct run *w, struct req *r)
 	r->busy = false;
 }
 
+/* Some synchronous I/O on the hot-added disk while it is there. */
+static void hot_io(struct run *w)
+{
+	static uint8_t wbuf[4096], rbuf[4096];
+	static uint64_t n;
+	struct storvsc_disk *d = atomic_load(&hot_disk);
+	struct storvsc_disk_info di;
+	uint64_t lba;
+	int r;
+
+	if (d == NULL || atomic_load(&hot_removed) ||
+	    storvsc_disk_info(d, &di) != 0 || di.di_blocks < 8)
+		return;
+	lba = rnd() % (di.di_blocks - 7);
+	for (size_t i = 0; i < sizeof(wbuf); i++)
+		wbuf[i] = (uint8_t)(i ^ n ^ lba);
+	n++;
+	r = storvsc_write_sync(d, lba, 8, wbuf);
+	if (r == 0)
+		r = storvsc_read_sync(d, lba, 8, rbuf);
+	/* The host may take it away at any moment: -ENODEV is fine. */
+	if (r != 0 && r != -VMBUS_ENODEV)
+		fail(w, "hot disk I/O: %s", storvsc_strerror(r));
+	else if (r == 0 && memcmp(wbuf, rbuf, sizeof(wbuf)) != 0)
+		fail(w, "hot disk read back differs");
+}
+
 static int verify_all(struct run *w, uint8_t *buf, size_t cap)
 {
 	uint32_t step = (uint32_t)(cap / BS);
@@ -392,6 +451,7 @@ int main(int argc, char **argv)
 	scfg.sc_max_version = opt.max_version;
 	scfg.sc_max_queues = opt.queues;
 	scfg.sc_queue_depth = opt.depth;
+	scfg.sc_disk_event = on_disk_event;
 	if (r == 0)
 		r = storvsc_create(w.vb, &scfg, &w.sv);
 	if (r == 0)
@@ -401,6 +461,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	w.d = storvsc_disk_get(w.sv, 0);
+	main_disk = w.d;
+	atomic_store(&started, true);
 	if (w.d == NULL || storvsc_disk_info(w.d, &di) != 0 ||
 	    storvsc_ctrl_info(w.sv, 0, &ci) != 0) {
 		fprintf(stderr, "storvsc_e2e: FAIL: no disk found\n");
@@ -451,10 +513,13 @@ int main(int argc, char **argv)
 
 	t0 = mono_ns();
 	deadline = t0 + (uint64_t)(opt.time_limit * 1e9);
-	while ((submitted < opt.ops || inflight > 0) && w.errors == 0) {
+	while ((submitted < opt.ops || inflight > 0 ||
+	    (opt.hotplug && !atomic_load(&hot_removed))) && w.errors == 0) {
 		struct req *list;
+		bool more = submitted < opt.ops ||
+		    (opt.hotplug && !atomic_load(&hot_removed));
 
-		for (uint32_t i = 0; i < opt.qd && submitted < opt.ops; i++) {
+		for (uint32_t i = 0; i < opt.qd && more; i++) {
 			if (reqs[i].busy)
 				continue;
 			if (!submit_one(&w, &reqs[i]))
@@ -464,6 +529,8 @@ int main(int argc, char **argv)
 			if (inflight > max_inflight)
 				max_inflight = inflight;
 		}
+		if (opt.hotplug)
+			hot_io(&w);
 		if (opt.polled) {
 			vmbus_poll(w.vb);
 			storvsc_tick(w.sv);
@@ -543,7 +610,12 @@ int main(int argc, char **argv)
 			storvsc_buf_free(w.sv, reqs[i].buf, reqs[i].cap);
 	}
 	free(reqs);
+	if (opt.hotplug && !atomic_load(&hot_removed))
+		fail(&w, "no hot add and remove seen");
+	if (atomic_load(&main_removed))
+		fail(&w, "the main disk was reported removed");
 	storvsc_disk_put(w.d);
+	storvsc_disk_put(atomic_load(&hot_disk));
 	r = vmbus_unload(w.vb);
 	if (r != 0)
 		fail(&w, "unload: %d", r);

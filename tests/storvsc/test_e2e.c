@@ -12,8 +12,9 @@
  *
  * Matrix: every VSTOR version (host cap and guest cap), queue depths 1 to
  * 256, requests of 512 B to 8 MiB, multi-channel on and off, polled mode.
+ * Hot plug: a second LUN added and removed while the first is busy.
  * Run one group with `test_storvsc_e2e GROUP` (versions, depth, channels,
- * polled); no argument runs all.
+ * polled, hotplug); no argument runs all.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -56,6 +57,7 @@ struct e2e {
 	uint32_t expect_queues;		/* at least */
 	uint32_t depth;			/* guest driver depth per queue */
 	bool polled;
+	bool hotplug;			/* add and remove LUN 1 during I/O */
 	const char *backend;
 };
 
@@ -122,7 +124,7 @@ static void run_one(const struct e2e *t)
 {
 	static unsigned n;
 	struct host *h = calloc(1, sizeof(*h));
-	char name[32], img[128], model[128], spec[256], err[256];
+	char name[32], img[128], model[128], img2[128], spec[256], err[256];
 	struct hvs_disk_spec ds;
 	struct hvs_storvsp_stats ss;
 	int sv[2], status = 0;
@@ -133,6 +135,7 @@ static void run_one(const struct e2e *t)
 	snprintf(name, sizeof(name), "sv%u", ++n);
 	snprintf(img, sizeof(img), "%s/%s.img", tmpdir, name);
 	snprintf(model, sizeof(model), "%s/%s.model", tmpdir, name);
+	snprintf(img2, sizeof(img2), "%s/%s.hot.img", tmpdir, name);
 	h->loop = hvs_loop_create();
 	assert_non_null(h->loop);
 	struct hvs_vmbus_config sc = { .vm_name = name };
@@ -194,6 +197,8 @@ static void run_one(const struct e2e *t)
 	}
 	if (t->polled)
 		argv[ac++] = "--polled";
+	if (t->hotplug)
+		argv[ac++] = "--hotplug";
 	if (t->depth) {
 		snprintf(a_depth, sizeof(a_depth), "%u", t->depth);
 		argv[ac++] = "--depth";
@@ -213,7 +218,8 @@ static void run_one(const struct e2e *t)
 	close(sv[1]);
 
 	uint64_t deadline = hvs_now_ns() + 120000000000ull * scale();
-	bool have_stats = false;
+	uint64_t added_at = 0;
+	bool have_stats = false, added = false, removed = false;
 
 	while (hvs_now_ns() < deadline && !(exited && h->ended)) {
 		hvs_loop_run_once(h->loop, 5);
@@ -221,6 +227,23 @@ static void run_one(const struct e2e *t)
 		if (hvs_storage_get_stats(h->st, 0, &ss) == 0 &&
 		    ss.ss_version != 0)
 			have_stats = true;
+		/* Hot add once I/O runs; hot remove once it ran a while. */
+		if (t->hotplug && have_stats && !added && ss.ss_srbs >= 300) {
+			snprintf(spec, sizeof(spec),
+			    "%s,create,size=8M,lun=1", img2);
+			assert_int_equal(hvs_disk_spec_parse(spec, &ds, err,
+			    sizeof(err)), 0);
+			if (hvs_storage_add_disk(h->st, &ds, NULL, NULL, err,
+			    sizeof(err)) != 0)
+				fail_msg("hot add: %s", err);
+			added = true;
+			added_at = ss.ss_srbs;
+		}
+		if (t->hotplug && added && !removed &&
+		    ss.ss_srbs >= added_at + 3000) {
+			assert_int_equal(hvs_storage_remove_disk(h->st, 0, 1), 0);
+			removed = true;
+		}
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid)
 			exited = true;
 	}
@@ -240,12 +263,32 @@ static void run_one(const struct e2e *t)
 	assert_int_equal(ss.ss_rsvd_nonzero, 0);
 	assert_int_equal(ss.ss_io_errors, 0);
 	assert_true(ss.ss_srbs >= t->ops);
+	if (t->hotplug) {
+		assert_true(added && removed);
+		assert_true(ss.ss_notifications >= 2);
+	}
 
 	hvs_partition_destroy(h->part);
 	hvs_vmbus_destroy(h->srv);	/* closes the disk */
 	hvs_storage_destroy(h->st);
 	hvs_loop_destroy(h->loop);
 	compare_files(img, model);
+	if (t->hotplug) {
+		/* The guest wrote to the hot disk while it was there. */
+		static uint8_t hb[8 << 20];
+		int fd = open(img2, O_RDONLY);
+		ssize_t got;
+		bool any = false;
+
+		assert_true(fd >= 0);
+		got = read(fd, hb, sizeof(hb));
+		assert_true(got > 0);
+		for (ssize_t i = 0; i < got && !any; i++)
+			any = hb[i] != 0;
+		assert_true(any);
+		close(fd);
+		unlink(img2);
+	}
 	unlink(img);
 	unlink(model);
 	free(h);
@@ -348,6 +391,20 @@ static void test_polled(void **state)
 	run_one(&p);
 }
 
+static void test_hotplug(void **state)
+{
+	(void)state;
+	/* A second disk comes and goes while the first one is busy:
+	 * ENUMERATE_BUS adds it, REMOVE_DEVICE + ENUMERATE_BUS remove it. */
+	struct e2e hp = {
+		.vcpus = 2, .qd = 32, .ops = 500, .min_size = "512",
+		.max_size = "64K", .expect = 0x0602, .expect_queues = 2,
+		.hotplug = true,
+	};
+
+	run_one(&hp);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -363,9 +420,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup(test_depth, setup),
 		cmocka_unit_test_setup(test_channels, setup),
 		cmocka_unit_test_setup(test_polled, setup),
+		cmocka_unit_test_setup(test_hotplug, setup),
 	};
 	static const char *names[] = { "versions", "depth", "channels",
-	    "polled" };
+	    "polled", "hotplug" };
 	int r;
 
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/storvsc_e2e.XXXXXX");
