@@ -403,6 +403,10 @@ struct storvsc_stats {
 	uint64_t st_rescans;		/* rescans run */
 	uint64_t st_broken_queues;	/* queues marked broken */
 	uint64_t st_proto_errors;	/* protocol violations (all kinds) */
+	uint64_t st_leaked_pages;	/* bounce pages kept on purpose: the
+					 * channel teardown failed, the host
+					 * may still write them (the rings are
+					 * in vmbus_stats.bs_leaked_pages) */
 };
 
 /* Snapshot, summed over every controller (detached ones included).

@@ -547,6 +547,29 @@ static void test_rescind_subchannel(void **state)
 	env_free(e);
 }
 
+static void test_teardown_failure_leaks_counted(void **state)
+{
+	struct env *e = env_disk(1);
+	struct storvsc_stats st;
+	struct vmbus_stats bs;
+	uint64_t live;
+
+	(void)state;
+	/* hostile-host 25: the host never confirms the GPADL teardown:
+	 * rings and bounce pools stay the host's, leaked and counted. */
+	e->fp.fp_host.h_teardown_noreply = true;
+	assert_int_equal(vmbus_unload(e->vb), -VMBUS_EISCONN);
+	assert_int_equal(storvsc_get_stats(e->sv, &st), 0);
+	vmbus_get_stats(e->vb, &bs);
+	assert_int_equal(st.st_leaked_pages, 64);	/* one queue's pool */
+	vmbus_destroy(e->vb);
+	assert_int_equal(storvsc_destroy(e->sv), 0);
+	vsh_fini(&e->h);
+	live = fp_fini(&e->fp);
+	assert_int_equal(live, bs.bs_leaked_pages + st.st_leaked_pages);
+	free(e);
+}
+
 static void test_removed_disk_io(void **state)
 {
 	struct env *e = env_disk(1);
@@ -1265,6 +1288,7 @@ int main(void)
 		cmocka_unit_test(test_rescan_add_remove),
 		cmocka_unit_test(test_rescind_during_io),
 		cmocka_unit_test(test_rescind_subchannel),
+		cmocka_unit_test(test_teardown_failure_leaks_counted),
 		cmocka_unit_test(test_removed_disk_io),
 		cmocka_unit_test(test_io_direct_and_bounce),
 		cmocka_unit_test(test_large_transfer_split),

@@ -439,8 +439,10 @@ void storvsc_vstor_close(struct storvsc_ctrl *ct)
 		if (q->q_ctrl == NULL || q->q_slots == NULL)
 			continue;
 		sv_lock(sv, &q->q_lock);
-		if (leak)
+		if (leak && !q->q_leak && q->q_bounce_va != NULL) {
 			q->q_leak = true;
+			q->q_stats.st_leaked_pages += q->q_bounce_pages;
+		}
 		sv_q_kill_locked(q, SV_Q_DEAD, -VMBUS_ENODEV, leak,
 		    "controller closed", &done);
 		sv_unlock(sv, &q->q_lock);
