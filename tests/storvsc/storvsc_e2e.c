@@ -550,6 +550,9 @@ int main(int argc, char **argv)
 		list = done_head;
 		done_head = NULL;
 		pthread_mutex_unlock(&mu);
+		/* Nothing came back this round: let timeouts fire. */
+		if (!opt.polled && list == NULL)
+			storvsc_tick(w.sv);
 		while (list != NULL) {
 			struct req *n = list->next_done;
 
@@ -558,8 +561,6 @@ int main(int argc, char **argv)
 			completed++;
 			list = n;
 		}
-		if (!opt.polled && done_head == NULL)
-			storvsc_tick(w.sv);
 		if (mono_ns() > deadline) {
 			fail(&w, "time limit: %" PRIu64 " of %" PRIu64
 			    " done, %u in flight", completed, opt.ops, inflight);
