@@ -124,7 +124,8 @@ def kill_host(chk, tmp, strict):
                           'vmw: no busy waiting after the partition is gone', cpu)
             chk.check(res['port']['gone'] == 1, 'vmw: port says the host closed (EOF)',
                       res['port']['gone'])
-        chk.check('partition gone: the host closed the socket' in gw.text(),
+        chk.check(gw.wait_line(r'partition gone: the host closed the socket',
+                               integ.scaled(5)) is not None,
                   'vmw: logged "partition gone: the host closed the socket"')
         rc = gw.wait(integ.scaled(15))
         chk.check(rc == 0, 'vmw: exits 0 after reporting (no hang)', rc)

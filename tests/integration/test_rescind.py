@@ -45,8 +45,8 @@ def main():
                 return chk.finish()
             chk.check(int(got[1].group(1)) == XACTS + 2, '%d waiters (8 xacts, rx, open)'
                       % (XACTS + 2), got[1].group(1))
-            chk.check('fault withhold_reply: type 6 withheld' in h.text(),
-                      'host withheld the second OPENCHANNEL_RESULT')
+            chk.check(h.wait_line(r'fault withhold_reply: type 6 withheld', integ.scaled(5))
+                      is not None, 'host withheld the second OPENCHANNEL_RESULT')
             ch = channels(h, chk)
             st = {c['relid']: c['state'] for c in (ch or {}).get('channels', [])}
             chk.check(st == {1: 'open', 2: 'open'}, 'host: both channels open before', st)
