@@ -13,7 +13,8 @@ struct fault_hook {
 	char fh_name[HVS_FAULT_NAME_MAX];
 	char fh_help[HVS_FAULT_HELP_MAX];
 	char fh_vm[HVS_FAULT_VM_MAX];
-	bool fh_enabled;
+	/* Written under fault_lock, read without it (hvs_fault_enabled). */
+	atomic_bool fh_enabled;
 	uint64_t fh_checks;
 	uint64_t fh_hits;
 	uint64_t fh_after;       /* skip this many matching checks */
@@ -25,7 +26,12 @@ struct fault_hook {
 
 static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fault_hook hooks[HVS_FAULT_MAX_HOOKS];
-static unsigned nhooks;
+/*
+ * Hooks [0, nhooks) are registered. A slot's name is written before
+ * nhooks is raised past it (release) and never changes afterwards, so
+ * hvs_fault_enabled() reads names and flags without the lock.
+ */
+static atomic_uint nhooks;
 static atomic_uint nenabled;  /* fast path: no lock while zero */
 static bool builtins_done;
 
@@ -58,12 +64,37 @@ static bool valid_name(const char *s, size_t max)
 	return true;
 }
 
-static struct fault_hook *find_locked(const char *name)
+/* Lock-free: see nhooks. */
+static struct fault_hook *find(const char *name)
 {
-	for (unsigned i = 0; i < nhooks; i++)
+	unsigned n = atomic_load_explicit(&nhooks, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
 		if (!strcmp(hooks[i].fh_name, name))
 			return &hooks[i];
 	return NULL;
+}
+
+/* fault_lock held: switch h and keep nenabled in step. */
+static void set_enabled_locked(struct fault_hook *h, bool on)
+{
+	if (atomic_load_explicit(&h->fh_enabled, memory_order_relaxed) == on)
+		return;
+	atomic_store_explicit(&h->fh_enabled, on, memory_order_relaxed);
+	if (on)
+		atomic_fetch_add(&nenabled, 1);
+	else
+		atomic_fetch_sub(&nenabled, 1);
+}
+
+bool hvs_fault_enabled(const char *name)
+{
+	struct fault_hook *h;
+
+	if (atomic_load_explicit(&nenabled, memory_order_relaxed) == 0 || !name)
+		return false;
+	h = find(name);
+	return h && atomic_load_explicit(&h->fh_enabled, memory_order_relaxed);
 }
 
 static int register_locked(const char *name, const char *help)
@@ -72,13 +103,17 @@ static int register_locked(const char *name, const char *help)
 
 	if (!valid_name(name, HVS_FAULT_NAME_MAX))
 		return -VMBUS_EINVAL;
-	h = find_locked(name);
+	h = find(name);
 	if (!h) {
-		if (nhooks >= HVS_FAULT_MAX_HOOKS)
+		unsigned n = atomic_load_explicit(&nhooks, memory_order_relaxed);
+
+		if (n >= HVS_FAULT_MAX_HOOKS)
 			return -VMBUS_ENOSPC;
-		h = &hooks[nhooks++];
+		h = &hooks[n];
 		memset(h, 0, sizeof(*h));
 		strcpy(h->fh_name, name);
+		/* NOTE: name first, then publish the slot. */
+		atomic_store_explicit(&nhooks, n + 1, memory_order_release);
 	}
 	if (help && !h->fh_help[0]) {
 		strncpy(h->fh_help, help, sizeof(h->fh_help) - 1);
@@ -131,18 +166,11 @@ int hvs_fault_set(const char *name, bool enable,
 	}
 	pthread_mutex_lock(&fault_lock);
 	builtins_locked();
-	h = find_locked(name ? name : "");
+	h = find(name ? name : "");
 	if (!h) {
 		pthread_mutex_unlock(&fault_lock);
 		return -VMBUS_ENOENT;
 	}
-	if (h->fh_enabled != enable) {
-		if (enable)
-			atomic_fetch_add(&nenabled, 1);
-		else
-			atomic_fetch_sub(&nenabled, 1);
-	}
-	h->fh_enabled = enable;
 	h->fh_nparams = nparams;
 	if (nparams)
 		memcpy(h->fh_params, params, nparams * sizeof(*params));
@@ -155,6 +183,8 @@ int hvs_fault_set(const char *name, bool enable,
 		strcpy(h->fh_vm, vm);
 	else
 		h->fh_vm[0] = 0;
+	/* NOTE: the flag last, once the parameters are in place. */
+	set_enabled_locked(h, enable);
 	pthread_mutex_unlock(&fault_lock);
 	return 0;
 }
@@ -165,11 +195,12 @@ bool hvs_fault_check_vm(const char *name, const char *vm,
 	struct fault_hook *h;
 	bool fire = false;
 
-	if (atomic_load_explicit(&nenabled, memory_order_relaxed) == 0 || !name)
+	/* Lock-free answer for the common case: this hook is off. */
+	if (!hvs_fault_enabled(name))
 		return false;
 	pthread_mutex_lock(&fault_lock);
-	h = find_locked(name);
-	if (!h || !h->fh_enabled)
+	h = find(name);
+	if (!h || !atomic_load_explicit(&h->fh_enabled, memory_order_relaxed))
 		goto out;
 	if (h->fh_vm[0] && (!vm || strcmp(h->fh_vm, vm)))
 		goto out;
@@ -187,10 +218,8 @@ bool hvs_fault_check_vm(const char *name, const char *vm,
 		memcpy(out->fa_params, h->fh_params,
 		       h->fh_nparams * sizeof(h->fh_params[0]));
 	}
-	if (h->fh_times && h->fh_fired >= h->fh_times) {
-		h->fh_enabled = false;
-		atomic_fetch_sub(&nenabled, 1);
-	}
+	if (h->fh_times && h->fh_fired >= h->fh_times)
+		set_enabled_locked(h, false);
 out:
 	pthread_mutex_unlock(&fault_lock);
 	return fire;
@@ -218,7 +247,8 @@ static void snapshot(const struct fault_hook *h, struct hvs_fault_info *fi)
 	memcpy(fi->fi_name, h->fh_name, sizeof(fi->fi_name));
 	memcpy(fi->fi_help, h->fh_help, sizeof(fi->fi_help));
 	memcpy(fi->fi_vm, h->fh_vm, sizeof(fi->fi_vm));
-	fi->fi_enabled = h->fh_enabled;
+	fi->fi_enabled = atomic_load_explicit(&h->fh_enabled,
+					      memory_order_relaxed);
 	fi->fi_checks = h->fh_checks;
 	fi->fi_hits = h->fh_hits;
 	fi->fi_nparams = h->fh_nparams;
@@ -232,7 +262,7 @@ int hvs_fault_get(const char *name, struct hvs_fault_info *out)
 
 	pthread_mutex_lock(&fault_lock);
 	builtins_locked();
-	h = find_locked(name ? name : "");
+	h = find(name ? name : "");
 	if (h) {
 		snapshot(h, out);
 		r = 0;
@@ -249,7 +279,7 @@ int hvs_fault_foreach(int (*fn)(void *ctx, const struct hvs_fault_info *fi),
 	for (unsigned i = 0;; i++) {
 		pthread_mutex_lock(&fault_lock);
 		builtins_locked();
-		if (i >= nhooks) {
+		if (i >= atomic_load_explicit(&nhooks, memory_order_relaxed)) {
 			pthread_mutex_unlock(&fault_lock);
 			return 0;
 		}
@@ -265,14 +295,14 @@ void hvs_fault_reset_all(void)
 {
 	pthread_mutex_lock(&fault_lock);
 	builtins_locked();
-	for (unsigned i = 0; i < nhooks; i++) {
+	for (unsigned i = 0; i < atomic_load_explicit(&nhooks,
+						      memory_order_relaxed); i++) {
 		struct fault_hook *h = &hooks[i];
-		h->fh_enabled = false;
+		set_enabled_locked(h, false);
 		h->fh_checks = h->fh_hits = h->fh_fired = 0;
 		h->fh_after = h->fh_times = 0;
 		h->fh_nparams = 0;
 		h->fh_vm[0] = 0;
 	}
-	atomic_store(&nenabled, 0);
 	pthread_mutex_unlock(&fault_lock);
 }

@@ -11,8 +11,10 @@
  *   "times" = N  fire at most N times, then disable itself (0 = no limit).
  * Every other parameter is the hook user's (e.g. "field", "value").
  *
- * Thread-safe (one mutex; hvs_fault_check() takes no lock while no hook is
- * enabled, so disabled hooks cost one atomic load).
+ * Thread-safe (one mutex). Checking a disabled hook takes no lock: one
+ * atomic load while no hook at all is enabled, else a lock-free lookup
+ * of the hook's own flag (hvs_fault_enabled), so per-packet paths stay
+ * cheap while some other hook is on.
  */
 #ifndef HVS_FAULT_H
 #define HVS_FAULT_H
@@ -78,6 +80,14 @@ int hvs_fault_set(const char *name, bool enable,
 bool hvs_fault_check(const char *name, struct hvs_fault_args *out);
 bool hvs_fault_check_vm(const char *name, const char *vm,
 			struct hvs_fault_args *out);
+
+/*
+ * True if hook `name` is enabled (for some VM or all): a lock-free hint
+ * for hot paths, e.g. to skip building arguments for a check. A true
+ * answer may be stale by the time hvs_fault_check*() runs, which decides.
+ * Unknown names are never enabled.
+ */
+bool hvs_fault_enabled(const char *name);
 
 /* Parameter `pname` of a fired hook, or dflt if absent. */
 int64_t hvs_fault_param(const struct hvs_fault_args *a, const char *pname,

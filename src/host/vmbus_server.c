@@ -118,6 +118,9 @@ void hvs_srv_send_msg(struct hvs_vmbus *s, const void *msg, uint32_t len)
 bool hvs_srv_fault(struct hvs_vmbus *s, const char *name, const char *filter,
 		   int64_t value, struct hvs_fault_args *a)
 {
+	/* Per-packet paths: no registry lock while the hook is off. */
+	if (!hvs_fault_enabled(name))
+		return false;
 	if (filter != NULL) {
 		struct hvs_fault_info fi;
 		if (hvs_fault_get(name, &fi) != 0 || !fi.fi_enabled)

@@ -467,6 +467,65 @@ static void test_control_requests(void **state)
 
 /* ---- fault registry ------------------------------------------------------------ */
 
+/*
+ * Mutex locks taken by this thread: the test binary is linked with
+ * --wrap=pthread_mutex_lock (tests/host/CMakeLists.txt), so every lock in
+ * the code under test comes through here.
+ */
+static _Thread_local unsigned long my_locks;
+int __real_pthread_mutex_lock(pthread_mutex_t *m);
+int __wrap_pthread_mutex_lock(pthread_mutex_t *m);
+int __wrap_pthread_mutex_lock(pthread_mutex_t *m)
+{
+	my_locks++;
+	return __real_pthread_mutex_lock(m);
+}
+
+static void test_fault_enabled_lock_free(void **state)
+{
+	struct hvs_fault_param once = { "times", 1 };
+
+	(void)state;
+	assert_int_equal(hvs_fault_register("test.fast-a", "a"), 0);
+	assert_int_equal(hvs_fault_register("test.fast-b", "b"), 0);
+	assert_false(hvs_fault_enabled("test.fast-a"));
+	assert_false(hvs_fault_enabled("no_such_hook"));
+	assert_false(hvs_fault_enabled(NULL));
+
+	/* Another hook on: this one still answers "off" without a lock,
+	 * through hvs_fault_enabled and through the checks themselves. */
+	assert_int_equal(hvs_fault_set("test.fast-b", true, NULL, 0, "vmA"), 0);
+	assert_true(hvs_fault_enabled("test.fast-b"));
+	unsigned long before = my_locks;
+	for (int i = 0; i < 1000; i++) {
+		assert_false(hvs_fault_enabled("test.fast-a"));
+		assert_false(hvs_fault_enabled("malformed_offer"));
+		assert_false(hvs_fault_check_vm("test.fast-a", "vmA", NULL));
+		assert_false(hvs_fault_check("bad_ring_index", NULL));
+	}
+	assert_int_equal(my_locks, before);
+	/* The switched-on hook takes the lock (VM filter, counters). */
+	assert_true(hvs_fault_enabled("test.fast-b"));
+	assert_false(hvs_fault_check_vm("test.fast-b", "vmB", NULL));
+	assert_true(hvs_fault_check_vm("test.fast-b", "vmA", NULL));
+	assert_true(my_locks > before);
+
+	/* The flag follows set, "times" running out, and reset. */
+	assert_int_equal(hvs_fault_set("test.fast-a", true, &once, 1, NULL), 0);
+	assert_true(hvs_fault_enabled("test.fast-a"));
+	assert_true(hvs_fault_check("test.fast-a", NULL));
+	assert_false(hvs_fault_enabled("test.fast-a"));
+	assert_int_equal(hvs_fault_set("test.fast-a", true, NULL, 0, NULL), 0);
+	assert_int_equal(hvs_fault_set("test.fast-a", false, NULL, 0, NULL), 0);
+	assert_false(hvs_fault_enabled("test.fast-a"));
+	assert_true(hvs_fault_enabled("test.fast-b"));
+	hvs_fault_reset_all();
+	assert_false(hvs_fault_enabled("test.fast-b"));
+	before = my_locks;
+	assert_false(hvs_fault_check_vm("test.fast-b", "vmA", NULL));
+	assert_int_equal(my_locks, before);
+}
+
 static void test_fault_registry(void **state)
 {
 	struct hvs_fault_args fa;
@@ -633,6 +692,7 @@ int main(void)
 		cmocka_unit_test_setup(test_json_writer, setup),
 		cmocka_unit_test_setup(test_control_requests, setup),
 		cmocka_unit_test_setup(test_fault_registry, setup),
+		cmocka_unit_test_setup(test_fault_enabled_lock_free, setup),
 		cmocka_unit_test_setup(test_fault_threads, setup),
 		cmocka_unit_test_setup(test_log_ratelimit, setup),
 	};
