@@ -39,12 +39,22 @@ static const struct {
 	const char *name;
 	const char *help;
 } builtin_hooks[] = {
-	{ "malformed_offer", "vmbus server: corrupt an OFFERCHANNEL (field, value)" },
-	{ "bad_ring_index", "vmbus server: publish a bad ring index (value)" },
-	{ "withhold_reply", "vmbus server: drop the reply to a channel message (type)" },
-	{ "withhold_interrupts", "partition: write SynIC messages/flags but ring no doorbell" },
-	{ "storm_interrupts", "partition: ring each doorbell `count` extra times" },
-	{ "drop_message", "partition: drop host->guest SynIC messages (type = VMBus msg type, -1 any)" },
+	/* Parameters as the hooks' users read them (vmbus_server.h). */
+	{ "malformed_offer", "vmbus server: corrupt an OFFERCHANNEL: field 0 = "
+	  "payload size := value (8..240, default 100), 1 = child_relid := "
+	  "value (default 0); relid = that offer only" },
+	{ "bad_ring_index", "vmbus server: after a packet to channel relid "
+	  "(0 = any), publish write_index = value: -1 data size (default), "
+	  "-2 size + 8, -3 unaligned, else literal" },
+	{ "withhold_reply", "vmbus server: do not send host messages of VMBus "
+	  "type `type` (e.g. 6 OPENCHANNEL_RESULT, 10 GPADL_CREATED; "
+	  "0/absent = any)" },
+	{ "withhold_interrupts", "partition: write SynIC messages/flags but "
+	  "ring no doorbell" },
+	{ "storm_interrupts", "partition: ring each doorbell `count` extra "
+	  "times (default 16)" },
+	{ "drop_message", "partition: drop host->guest SynIC messages of "
+	  "VMBus type `type` (default -1 = any)" },
 };
 
 static bool valid_name(const char *s, size_t max)

@@ -24,7 +24,7 @@
 
 #define HVS_FAULT_MAX_HOOKS      128u
 #define HVS_FAULT_NAME_MAX       48u  /* bytes including NUL */
-#define HVS_FAULT_HELP_MAX       128u
+#define HVS_FAULT_HELP_MAX       256u  /* bytes including NUL */
 #define HVS_FAULT_MAX_PARAMS     8u
 #define HVS_FAULT_PARAM_NAME_MAX 32u  /* bytes including NUL */
 #define HVS_FAULT_VM_MAX         65u  /* bytes including NUL */

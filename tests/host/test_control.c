@@ -533,9 +533,29 @@ static void test_fault_registry(void **state)
 	struct hvs_fault_param p[3] = { { "after", 2 }, { "times", 3 }, { "value", -7 } };
 
 	(void)state;
-	/* Built-in hooks exist from the start, disabled. */
+	/* Built-in hooks exist from the start, disabled, and their help
+	 * names the parameters their users read (vmbus_server.h,
+	 * partition.c). */
 	assert_int_equal(hvs_fault_get("malformed_offer", &fi), 0);
 	assert_false(fi.fi_enabled);
+	static const struct {
+		const char *hook;
+		const char *params[4];
+	} helps[] = {
+		{ "malformed_offer", { "field", "value", "relid", "child_relid" } },
+		{ "bad_ring_index", { "relid", "value", "write_index", NULL } },
+		{ "withhold_reply", { "type", NULL } },
+		{ "storm_interrupts", { "count", NULL } },
+		{ "drop_message", { "type", NULL } },
+	};
+	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
+		assert_int_equal(hvs_fault_get(helps[i].hook, &fi), 0);
+		for (int k = 0; k < 4 && helps[i].params[k]; k++)
+			if (!strstr(fi.fi_help, helps[i].params[k]))
+				fail_msg("help of %s lacks \"%s\": %s",
+					 helps[i].hook, helps[i].params[k],
+					 fi.fi_help);
+	}
 	assert_int_equal(hvs_fault_get("bad_ring_index", &fi), 0);
 	assert_int_equal(hvs_fault_get("withhold_reply", &fi), 0);
 	assert_false(hvs_fault_check("malformed_offer", &fa));
