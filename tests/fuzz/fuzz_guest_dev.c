@@ -10,11 +10,20 @@
  *              framework's header checks and NEGOTIATE, every service
  *              body, KVP records (UTF-16 keys and values), and the KVP
  *              store the OS hands back at start (kc_load, untrusted).
+ *   guest_storvsc  FZ_DEV_STORVSC: VSTOR completions (initialisation,
+ *              versions, properties, sub-channels), SRB completions with
+ *              SCSI status and sense, and the SCSI data the host puts in
+ *              the guest's buffers (REPORT LUNS, INQUIRY and VPD pages,
+ *              READ CAPACITY) during the scan, then block I/O.
  *
  * Input: config bytes (below), then the host script.
  *   IC: c0 bit 3 hibernate allowed, bit 4 time sync passive, bit 5 the
  *       harness fixes the store's checksum trailer; then u16 n and n
  *       bytes: the saved KVP store kc_load returns (n = 0: none).
+ *
+ *   StorVSC: c0 bit 0 two vCPUs (sub-channels), bit 1 VSTOR 6.0 at most
+ *       (else 6.2), bit 2 scan two targets (else one), bit 3 do block I/O
+ *       on the first disk found.
  *
  * Oracles: the port's (pages the host holds are never freed; the guest's
  * packets are well-formed), ASan/UBSan over the driver, and nothing leaks
@@ -28,12 +37,30 @@
 
 #if defined(FZ_DEV_IC)
 #include "vmbus/ic.h"
+#elif defined(FZ_DEV_STORVSC)
+#include "vmbus/storvsc.h"
 #else
 #error "FZ_DEV_* not set"
 #endif
 
-static struct fzp g_fp;
+static struct fzp *g_fpp;
+#define g_fp (*g_fpp)
 static bool g_verbose;
+
+/*
+ * FUZZ_SKIP_KNOWN: a known bug makes the guest wait forever (see
+ * crashes/guest_storvsc/); while fuzzing for other bugs, an input that
+ * runs past a virtual-time budget is abandoned. Its state is kept
+ * reachable here (not a leak) and the port of the next input is fresh.
+ */
+#define GRAVE_MAX 64
+static struct grave {
+	struct fzp *gr_fp;
+	struct vmbus *gr_vb;
+	void *gr_dev;
+} g_grave[GRAVE_MAX];
+static unsigned g_ngrave;
+
 
 /* ---- a guest wall clock for the port (time sync, KVP) ---------------- */
 
@@ -174,20 +201,168 @@ static void dev_free(struct dev *d)
 	}
 }
 
+#elif defined(FZ_DEV_STORVSC)
+
+static unsigned g_events;
+
+static void disk_event(void *arg, struct storvsc_disk *d, int ev)
+{
+	(void)arg;
+	(void)d;
+	(void)ev;
+	g_events++;
+}
+
+#define SV_BOUNCE_PAGES 32u
+
+struct dev {
+	struct storvsc *sv;
+	uint8_t flags;
+};
+
+/*
+ * Pages the driver leaks on purpose without a count anywhere: when a
+ * channel teardown fails, each queue's bounce pool stays with the host
+ * (storvsc_vstor.c), and neither struct storvsc_stats nor the core's
+ * bs_leaked_pages records it (reported; see docs/fuzzing.md). Allowed only
+ * after a failed teardown, and only whole bounce pools.
+ */
+static uint64_t dev_uncounted(struct dev *d, const struct vmbus_stats *st)
+{
+	uint64_t n = 0;
+
+	(void)d;
+	if (st->bs_leaked_pages == 0)
+		return 0;
+	for (int i = 0; i < FZP_MAX_ALLOCS; i++)
+		if (g_fp.fp_alloc[i].a_live &&
+		    g_fp.fp_alloc[i].a_npages == SV_BOUNCE_PAGES)
+			n += SV_BOUNCE_PAGES;
+	return n;
+}
+
+static uint32_t dev_vcpus(const uint8_t *data, size_t size)
+{
+	return size && (data[0] & 1) ? 2 : 1;
+}
+
+static void dev_config(struct dev *d, struct vmbus *vb, struct fz *f)
+{
+	struct storvsc_config cfg;
+
+	d->flags = fz_u8(f);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.sc_max_version = (d->flags & 2) ? 0x0600 : 0;
+	cfg.sc_ring_bytes = 4 * 4096;
+	cfg.sc_queue_depth = 8;
+	cfg.sc_bounce_pages = SV_BOUNCE_PAGES;
+	cfg.sc_init_timeout_ns = 20000000;
+	cfg.sc_io_timeout_ns = 20000000;
+	cfg.sc_scan_paths = 1;
+	cfg.sc_scan_targets = (d->flags & 4) ? 2 : 1;
+	cfg.sc_disk_event = disk_event;
+	g_events = 0;
+	FZ_CHECK(storvsc_create(vb, &cfg, &d->sv) == 0, "storvsc_create");
+}
+
+/* Between polls: the driver's housekeeping. */
+static void dev_tick(struct dev *d)
+{
+	storvsc_tick(d->sv);
+}
+
+/* After the script: block I/O on the first disk (its completions and the
+ * data come from the script too, if it goes on). */
+static void dev_io(struct dev *d)
+{
+	struct storvsc_disk *disk;
+	uint8_t *buf;
+
+	if (!(d->flags & 8) || (disk = storvsc_disk_get(d->sv, 0)) == NULL)
+		return;
+	buf = storvsc_buf_alloc(d->sv, 8192);
+	if (buf != NULL) {
+		(void)storvsc_read_sync(disk, 0, 1, buf);
+		(void)storvsc_write_sync(disk, 1, 1, buf);
+		(void)storvsc_flush_sync(disk);
+		storvsc_buf_free(d->sv, buf, 8192);
+	}
+	storvsc_disk_put(disk);
+}
+
+static void dev_report(struct dev *d)
+{
+	fprintf(stderr, "storvsc: %u disk events\n", g_events);
+	(void)d;
+}
+
+/* After vmbus_unload: every controller is detached. */
+static void dev_free(struct dev *d)
+{
+	FZ_CHECK(storvsc_destroy(d->sv) == 0, "storvsc_destroy refused");
+	d->sv = NULL;
+}
+
+#endif
+
+#if !defined(FZ_DEV_STORVSC)
+static uint64_t dev_uncounted(struct dev *d, const struct vmbus_stats *st)
+{
+	(void)d;
+	(void)st;
+	return 0;
+}
+
+static uint32_t dev_vcpus(const uint8_t *data, size_t size)
+{
+	(void)data;
+	(void)size;
+	return 1;
+}
+
+static void dev_tick(struct dev *d)
+{
+	(void)d;
+}
+
+static void dev_io(struct dev *d)
+{
+	(void)d;
+}
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vmbus_config cfg;
 	struct vmbus_stats st;
-	struct vmbus *vb = NULL;
-	struct dev dev;
+	struct vmbus *volatile vb = NULL;
+	uint64_t uncounted;
+	static jmp_buf budget;
+	struct dev *volatile devp;
 	struct fz f;
 
 	g_verbose = getenv("FUZZ_VERBOSE") != NULL;
-	memset(&dev, 0, sizeof(dev));
+	if (g_fpp == NULL && (g_fpp = malloc(sizeof(*g_fpp))) == NULL)
+		abort();
+	devp = calloc(1, sizeof(struct dev));
+	if (devp == NULL)
+		abort();
+#define dev (*devp)
 	fz_init(&f, data, size);
-	fzp_init(&g_fp, 1, 0, NULL, 0);
+	fzp_init(&g_fp, dev_vcpus(data, size), 0, NULL, 0);
+	if (getenv("FUZZ_SKIP_KNOWN") != NULL) {
+		g_fp.fp_budget_ns = 3600ull * 1000000000ull;
+		g_fp.fp_budget_jmp = &budget;
+	}
+	if (setjmp(budget) != 0) {
+		/* Abandoned (see g_grave): keep it all, start a new port. */
+		FZ_CHECK(g_ngrave < GRAVE_MAX, "too many abandoned inputs");
+		g_grave[g_ngrave].gr_fp = g_fpp;
+		g_grave[g_ngrave].gr_vb = vb;
+		g_grave[g_ngrave++].gr_dev = devp;
+		g_fpp = NULL;
+		return 0;
+	}
 	g_fp.fp_plat.wallclock_get = wall_get;
 	g_fp.fp_plat.wallclock_step = wall_step;
 	g_fp.fp_plat.wallclock_slew = wall_slew;
@@ -197,7 +372,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.vc_timeout_ns = 50000000;	/* 50 ticks of the port clock */
 	cfg.vc_max_channels = 16;
 	cfg.vc_max_relid = 64;
-	FZ_CHECK(vmbus_create(&g_fp.fp_plat, &cfg, &vb) == 0, "create");
+	{
+		struct vmbus *nb = NULL;
+
+		FZ_CHECK(vmbus_create(&g_fp.fp_plat, &cfg, &nb) == 0, "create");
+		vb = nb;
+	}
 	dev_config(&dev, vb, &f);
 	/* The rest of the input is the host. */
 	g_fp.fp_s = f.p;
@@ -209,23 +389,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fzp_pump(&g_fp);
 			g_fp.fp_now += g_fp.fp_tick;
 			vmbus_poll(vb);
+			dev_tick(&dev);
 		}
+		dev_io(&dev);
 	}
 	if (g_verbose)
 		dev_report(&dev);
 	(void)vmbus_unload(vb);
 	vmbus_get_stats(vb, &st);
 	vmbus_destroy(vb);
+	uncounted = dev_uncounted(&dev, &st);
 	dev_free(&dev);
 	if (g_verbose)
 		fprintf(stderr, "guest_dev: script %zu/%zu, ring drops %llu, "
 			"leaked %llu\n", g_fp.fp_spos, g_fp.fp_slen,
 			(unsigned long long)g_fp.fp_ring_drops,
 			(unsigned long long)st.bs_leaked_pages);
-	FZ_CHECK(g_fp.fp_pages_live == st.bs_leaked_pages,
-		 "%llu pages still allocated, %llu counted as leaked",
-		 (unsigned long long)g_fp.fp_pages_live,
-		 (unsigned long long)st.bs_leaked_pages);
+	FZ_CHECK(g_fp.fp_pages_live == st.bs_leaked_pages + uncounted,
+		 "%llu pages still allocated, %llu counted as leaked (+%llu "
+		 "known uncounted)", (unsigned long long)g_fp.fp_pages_live,
+		 (unsigned long long)st.bs_leaked_pages,
+		 (unsigned long long)uncounted);
 	fzp_fini(&g_fp);
+	free(devp);
 	return 0;
+#undef dev
 }

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "fuzz_common.h"
+#include "hv/vmbus_pkt.h"
 #include "hv/wire.h"
 
 /* ---- memory ---------------------------------------------------------- */
@@ -397,6 +398,15 @@ static void drain_guest(struct fzp *fp)
 			len = 8u * hv_get_le16(d + 4);
 			FZ_CHECK(len >= 16 && len >= 8u * hv_get_le16(d + 2),
 				 "guest wrote a bad packet descriptor");
+			if (hv_get_le16(d) ==
+			    VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT) {
+				uint32_t h = 8u * hv_get_le16(d + 2);
+
+				if (h > sizeof(c->c_gpa))
+					h = sizeof(c->c_gpa);
+				if (vmbus_ring_peek(&c->c_in, c->c_gpa, h) == 0)
+					c->c_gpa_len = h;
+			}
 			if (vmbus_ring_skip(&c->c_in, len) != 0)
 				break;
 			c->c_pkts++;
@@ -439,6 +449,69 @@ static void ring_op(struct fzp *fp, size_t *pos)
 	free(pkt);
 }
 
+/* Guest memory at byte off of a range stream (count, offset, PFNs...),
+ * or NULL. */
+static uint8_t *stream_byte(struct fzp *fp, const uint8_t *st, uint32_t len,
+			    uint32_t nranges, uint64_t off)
+{
+	uint32_t pos = 0;
+
+	for (uint32_t r = 0; r < nranges && pos + 8u <= len; r++) {
+		uint32_t bc = hv_get_le32(st + pos), bo = hv_get_le32(st + pos + 4);
+		uint64_t n = ((uint64_t)bo + bc + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE;
+
+		if (off < bc) {
+			uint64_t at = bo + off, k = at / HV_PAGE_SIZE;
+
+			if (pos + 8u + 8u * (k + 1) > len)
+				return NULL;
+			return fzp_gpa(fp, (hv_get_le64(st + pos + 8 + 8 * k)
+					    << HV_PAGE_SHIFT) + at % HV_PAGE_SIZE,
+				       1);
+		}
+		off -= bc;
+		pos += 8u + 8u * (uint32_t)n;
+	}
+	return NULL;
+}
+
+/* GPAW / GPADLW: the host writes into guest memory it was given. */
+static void mem_op(struct fzp *fp, size_t *pos, bool by_gpadl)
+{
+	const uint8_t *st = NULL;
+	uint32_t stlen = 0, nr = 1;
+	uint64_t off;
+	uint16_t len;
+
+	if (by_gpadl) {
+		const struct fzp_gpadl *g = fzp_find_gpadl(fp, s_u32(fp, pos));
+
+		off = s_u32(fp, pos);
+		if (g != NULL && g->g_held) {
+			st = g->g_stream;
+			stlen = g->g_got < FZP_STREAM_MAX ? g->g_got
+							  : FZP_STREAM_MAX;
+		}
+	} else {
+		struct fzp_chan *c = chan_of(fp, s_u8(fp, pos));
+
+		off = s_u16(fp, pos);
+		if (c != NULL && c->c_gpa_len >= 24) {
+			st = c->c_gpa + 24;
+			stlen = c->c_gpa_len - 24;
+			nr = hv_get_le32(c->c_gpa + 20);
+		}
+	}
+	len = s_u16(fp, pos);
+	for (uint32_t i = 0; i < len; i++) {
+		uint8_t v = s_u8(fp, pos), *p = st ? stream_byte(fp, st, stlen,
+								nr, off + i)
+						   : NULL;
+		if (p != NULL)
+			*p = v;
+	}
+}
+
 void fzp_pump(struct fzp *fp)
 {
 	if (fp->fp_in_pump)
@@ -455,8 +528,15 @@ void fzp_pump(struct fzp *fp)
 
 		switch (op & 7) {
 		case FZP_OP_MSG:
+			if (op & 8) {
+				mem_op(fp, &pos, true);	/* FZP_OP_GPADLW */
+				break;
+			}
 			if (!deliver(fp, &pos))
 				goto out;
+			break;
+		case FZP_OP_GPAW:
+			mem_op(fp, &pos, false);
 			break;
 		case FZP_OP_WAIT: {
 			uint8_t t = s_u8(fp, &pos);
@@ -732,6 +812,9 @@ static uint64_t fzp_now(void *ctx)
 	struct fzp *fp = ctx;
 
 	fp->fp_now += fp->fp_tick;
+	if (fp->fp_budget_ns && fp->fp_now > fp->fp_budget_ns &&
+	    fp->fp_budget_jmp != NULL)
+		longjmp(*fp->fp_budget_jmp, 1);
 	fzp_pump(fp);
 	return fp->fp_now;
 }

@@ -4,7 +4,8 @@
  * every event flag it sees and every HvPostMessage status it gets comes
  * from a byte string (the fuzzer's input, or a harness-built prefix).
  *
- * Script ops (op byte: low 3 bits = kind, other bits ignored):
+ * Script ops (op byte: low 3 bits = kind; kind 0 with bit 3 set is
+ * GPADLW; other bits are ignored):
  *   FZP_OP_MSG    u32 hm_type, u8 hm_payload_size, u8 hm_flags, u8 n,
  *                 n payload bytes (n <= 240; the rest of the slot is 0).
  *                 Written into the message vCPU's SIMP slot 2 when that
@@ -30,6 +31,12 @@
  *   FZP_OP_RWAIT  u8 relid, u8 n: hold the script until the guest has
  *                 written n more packets into relid's guest->host ring
  *                 (the port reads that ring, as a host does).
+ *   FZP_OP_GPAW   u8 relid, u16 off, u16 len, len bytes: the host writes
+ *                 into the buffer the guest's last GPA-direct packet on
+ *                 relid described (its ranges concatenated), from off.
+ *   FZP_OP_GPADLW u32 handle, u32 off, u16 len, len bytes: the host writes
+ *                 into the memory of GPADL `handle` (e.g. a NetVSC receive
+ *                 buffer), from byte off of its first range.
  * The script advances at every port call (MSR access, hypercall, clock).
  *
  * Oracles the port enforces (FZ_CHECK aborts):
@@ -45,6 +52,7 @@
 #ifndef TESTS_FUZZ_FUZZPORT_H
 #define TESTS_FUZZ_FUZZPORT_H
 
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +69,8 @@
 #define FZP_OP_IDLE   4
 #define FZP_OP_RING   5
 #define FZP_OP_RWAIT  6
+#define FZP_OP_GPAW   7
+#define FZP_OP_GPADLW 8	/* op byte & 7 == 0 with bit 3: see fzp_pump */
 
 #define FZP_MAX_VCPU   4
 #define FZP_MAX_ALLOCS 128
@@ -90,6 +100,8 @@ struct fzp_chan {
 	uint64_t c_rwait;		/* RWAIT target */
 	bool     c_rwait_counted;
 	uint64_t c_tid[2];		/* last two guest trans_ids */
+	uint8_t  c_gpa[1024];		/* last GPA-direct header (ranges) */
+	uint32_t c_gpa_len;
 };
 
 struct fzp_alloc {
@@ -157,6 +169,10 @@ struct fzp {
 	struct fzp_chan fp_chan[FZP_MAX_CHANS];
 	uint64_t fp_ring_drops;		/* RING packets that did not fit */
 	bool     fp_no_rings;		/* the harness plays the rings itself */
+	/* Virtual-time budget (0: none): past it, the clock longjmps to
+	 * fp_budget_jmp, abandoning the input (FUZZ_SKIP_KNOWN only). */
+	uint64_t fp_budget_ns;
+	jmp_buf *fp_budget_jmp;
 };
 
 /* Fresh port: nvcpu vCPUs, messages to msg_vp, the script s[0..slen). */

@@ -23,6 +23,8 @@
 #include "hv/guid.h"
 #include "hv/hvsim_abi.h"
 #include "hv/icmsg.h"
+#include "hv/scsi.h"
+#include "hv/vstor.h"
 #include "hv/ring.h"
 #include "hv/tlfs.h"
 #include "hv/vmbus_msg.h"
@@ -30,6 +32,7 @@
 #include "hv/wire.h"
 
 static const char *g_root;
+static const char *g_prefix = "seed-";
 static unsigned g_files;
 
 static void write_seed(const char *harness, const char *name,
@@ -43,7 +46,8 @@ static void write_seed(const char *harness, const char *name,
 		perror(path);
 		exit(1);
 	}
-	snprintf(path, sizeof(path), "%s/%s/seed-%s", g_root, harness, name);
+	snprintf(path, sizeof(path), "%s/%s/%s%s", g_root, harness, g_prefix,
+		 name);
 	f = fopen(path, "wb");
 	if (f == NULL || fwrite(s->b, 1, s->n, f) != s->n || fclose(f) != 0) {
 		perror(path);
@@ -1598,10 +1602,226 @@ static void seeds_guest_ic(void)
 	write_seed("guest_ic", "kvp-store", &s);
 }
 
+/* ============================= guest_storvsc ============================ */
+
+/* A VSTOR completion (COMP, the guest's last trans_id) of a control step. */
+static void vs_ctrl(struct sb *s, uint32_t status, const void *pl,
+		    uint32_t plen)
+{
+	uint8_t p[64];
+
+	memset(p, 0, sizeof(p));
+	hv_put_le32(p, VSTOR_OPERATION_COMPLETE_IO);
+	hv_put_le32(p + 8, status);
+	memcpy(p + 12, pl, plen);
+	s_rwait(s, 1, 1);
+	s_ring(s, 1, 1, VMBUS_PACKET_TYPE_COMP, 0, 0, p, sizeof(p));
+}
+
+/* An SRB completion: data into the guest's buffer, then COMPLETE_IO. */
+static void vs_srb(struct sb *s, uint8_t srb, uint8_t scsi,
+		   const void *data, uint16_t dlen)
+{
+	uint8_t p[64];
+
+	s_rwait(s, 1, 1);
+	if (dlen) {
+		put8(s, FZP_OP_GPAW);
+		put8(s, 1);
+		put16(s, 0);
+		put16(s, dlen);
+		putn(s, data, dlen);
+	}
+	memset(p, 0, sizeof(p));
+	hv_put_le32(p, VSTOR_OPERATION_COMPLETE_IO);
+	hv_put_le16(p + 12, VMSCSI_REQUEST_SIZE);
+	p[14] = srb;
+	p[15] = scsi;
+	hv_put_le32(p + 24, dlen);
+	if (scsi == 2) {			/* CHECK CONDITION + sense */
+		p[21] = 18;
+		p[14] |= 0x80;			/* autosense valid */
+		p[28] = 0x70;
+		p[30] = 0x06;			/* UNIT ATTENTION */
+		p[40] = 0x29;
+	}
+	s_ring(s, 1, 1, VMBUS_PACKET_TYPE_COMP, 0, 0, p, sizeof(p));
+}
+
+static void seeds_guest_storvsc(void)
+{
+	static const struct hv_guid scsi = HV_GUID_STORVSC_INIT;
+	uint8_t d[512];
+	struct sb s;
+
+	/* 0: scan; 1: scan, then block I/O; 2: two queues (sub-channel),
+	 * VSTOR 6.2 refused first. */
+	for (int variant = 0; variant < 3; variant++) {
+		bool mc = variant == 2;
+
+		memset(&s, 0, sizeof(s));
+		put8(&s, variant == 1 ? 8 : mc ? 1 : 0);
+		s_wait(&s, VMBUS_CHANMSG_INITIATE_CONTACT);
+		m_vresp(&s, 1, 0, VMBUS_MESSAGE_CONNECTION_ID);
+		s_wait(&s, VMBUS_CHANMSG_REQUESTOFFERS);
+		m_offer(&s, &scsi, &inst1, 1, 0);
+		m_hdr_only(&s, VMBUS_CHANMSG_ALLOFFERS_DELIVERED);
+		open_ok(&s, 1, 0x10000, 1);
+		vs_ctrl(&s, 0, NULL, 0);			/* BEGIN */
+		if (mc)					/* refuse 6.2 */
+			vs_ctrl(&s, VSTOR_STATUS_REVISION_MISMATCH, NULL, 0);
+		vs_ctrl(&s, 0, NULL, 0);			/* version */
+		memset(d, 0, sizeof(d));
+		hv_put_le16(d + 4, mc ? 1 : 0);		/* sub-channels */
+		hv_put_le32(d + 8, mc ? VSTOR_PROPERTY_SUPPORTS_MULTI_CHANNEL
+				      : 0);
+		hv_put_le32(d + 12, VSTOR_MAX_TRANSFER_BYTES_V);
+		vs_ctrl(&s, 0, d, 24);			/* properties */
+		vs_ctrl(&s, 0, NULL, 0);			/* END */
+		if (mc) {
+			vs_ctrl(&s, 0, NULL, 0);		/* CREATE_SUB_CHANNELS */
+			m_offer(&s, &scsi, &inst1, 2, 1);
+			open_ok(&s, 2, 0x10001, 2);
+		}
+		/* REPORT LUNS: LUN 0 */
+		memset(d, 0, sizeof(d));
+		d[3] = 8;
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 16);
+		/* standard INQUIRY: a disk */
+		memset(d, ' ', 36);
+		d[0] = 0;
+		d[1] = 0;
+		d[2] = 5;
+		d[3] = 2;
+		d[4] = 31;
+		d[5] = d[6] = d[7] = 0;
+		memcpy(d + 8, "Msft    Virtual Disk    1.0 ", 28);
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 36);
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, NULL, 0);	/* TUR */
+		/* VPD 0x00: pages 00 80 83 b0 b1 b2 */
+		memset(d, 0, sizeof(d));
+		d[3] = 6;
+		memcpy(d + 4, "\x00\x80\x83\xb0\xb1\xb2", 6);
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 10);
+		memset(d, 0, sizeof(d));
+		d[1] = 0x80;
+		d[3] = 8;
+		memcpy(d + 4, "SER12345", 8);
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 12);	/* serial */
+		memset(d, 0, sizeof(d));
+		d[1] = 0x83;
+		d[3] = 12;
+		d[4] = 1;				/* binary */
+		d[5] = 3;				/* NAA */
+		d[7] = 8;
+		d[8] = 0x60;
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 16);	/* device id */
+		memset(d, 0, sizeof(d));
+		d[1] = 0xb0;
+		d[3] = 0x3c;
+		hv_put_be32(d + 8, 2048);		/* max transfer */
+		hv_put_be32(d + 20, 8192);		/* max unmap */
+		hv_put_be32(d + 24, 1);
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 64);	/* limits */
+		memset(d, 0, sizeof(d));
+		d[1] = 0xb1;
+		d[3] = 0x3c;
+		d[5] = 1;				/* non-rotating */
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 64);
+		memset(d, 0, sizeof(d));
+		d[1] = 0xb2;
+		d[3] = 4;
+		d[5] = 0x80;				/* LBPU */
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 8);
+		memset(d, 0, sizeof(d));
+		hv_put_be32(d + 4, 2047);		/* last LBA (low) */
+		hv_put_be32(d + 8, 512);
+		d[14] = 0x80;				/* LBPME */
+		vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 32);	/* RC16 */
+		if (variant == 1) {
+			/* read 1 block, write (a UNIT ATTENTION first:
+			 * retried), flush */
+			memset(d, 0xab, sizeof(d));
+			vs_srb(&s, SRB_STATUS_SUCCESS, 0, d, 512);
+			vs_srb(&s, SRB_STATUS_ERROR, 2, NULL, 0);
+			vs_srb(&s, SRB_STATUS_SUCCESS, 0, NULL, 0);
+			vs_srb(&s, SRB_STATUS_SUCCESS, 0, NULL, 0);
+		}
+		/* unsolicited: a bus rescan request */
+		memset(d, 0, sizeof(d));
+		hv_put_le32(d, VSTOR_OPERATION_ENUMERATE_BUS);
+		s_ring(&s, 1, 0, VMBUS_PACKET_TYPE_DATA_INBAND, 0, 0, d, 64);
+		if (mc)
+			close_ok(&s, 0x10001);
+		close_ok(&s, 0x10000);
+		unload_ok(&s);
+		write_seed("guest_storvsc", variant == 0 ? "scan" :
+			   variant == 1 ? "scan-io" : "multichannel", &s);
+	}
+}
+
+/* ======================= reproducers of known bugs ======================= */
+
+static void repro_storvsc_lost_completion(void)
+{
+	static const struct hv_guid scsi = HV_GUID_STORVSC_INIT;
+	uint8_t d[64], p[64];
+	struct sb s;
+
+	memset(&s, 0, sizeof(s));
+	put8(&s, 0);
+	s_wait(&s, VMBUS_CHANMSG_INITIATE_CONTACT);
+	m_vresp(&s, 1, 0, VMBUS_MESSAGE_CONNECTION_ID);
+	s_wait(&s, VMBUS_CHANMSG_REQUESTOFFERS);
+	m_offer(&s, &scsi, &inst1, 1, 0);
+	m_hdr_only(&s, VMBUS_CHANMSG_ALLOFFERS_DELIVERED);
+	open_ok(&s, 1, 0x10000, 1);
+	vs_ctrl(&s, 0, NULL, 0);			/* BEGIN */
+	vs_ctrl(&s, 0, NULL, 0);			/* version 6.2 */
+	memset(d, 0, sizeof(d));
+	hv_put_le32(d + 12, VSTOR_MAX_TRANSFER_BYTES_V);
+	vs_ctrl(&s, 0, d, 24);				/* properties */
+	vs_ctrl(&s, 0, NULL, 0);			/* END */
+	/* REPORT LUNS is answered, and in the same batch (no event in
+	 * between) comes a packet the core refuses (offset8 1): the
+	 * callback returns early and the completion it already gathered is
+	 * never delivered; the synchronous scan waits forever. */
+	s_rwait(&s, 1, 1);
+	memset(p, 0, sizeof(p));
+	hv_put_le32(p, VSTOR_OPERATION_COMPLETE_IO);
+	hv_put_le16(p + 12, VMSCSI_REQUEST_SIZE);
+	p[14] = SRB_STATUS_SUCCESS;
+	s_ring(&s, 1, 1 | 4, VMBUS_PACKET_TYPE_COMP, 0, 0, p, sizeof(p));
+	put8(&s, FZP_OP_RING);
+	put8(&s, 1);
+	put8(&s, 0);
+	put16(&s, 16);
+	put16(&s, VMBUS_PACKET_TYPE_DATA_INBAND);
+	put16(&s, 1);					/* offset8 1: bad */
+	put16(&s, 2);
+	put16(&s, 0);
+	put64(&s, 0);
+	write_seed("guest_storvsc", "callback-error-drops-completions-hang",
+		   &s);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--crashes") == 0) {
+		/* Hand-made reproducers of bugs found (docs/fuzzing.md). */
+		g_root = argv[2];
+		g_prefix = "";
+		if (mkdir(g_root, 0755) != 0 && errno != EEXIST) {
+			perror(g_root);
+			return 1;
+		}
+		repro_storvsc_lost_completion();
+		printf("gen_seeds: %u reproducers under %s\n", g_files,
+		       g_root);
+		return 0;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+		fprintf(stderr, "usage: %s [--crashes] DIR\n", argv[0]);
 		return 2;
 	}
 	g_root = argv[1];
@@ -1619,6 +1839,7 @@ int main(int argc, char **argv)
 	seeds_host_vsp();
 	seeds_control_json();
 	seeds_guest_ic();
+	seeds_guest_storvsc();
 	printf("gen_seeds: %u files under %s\n", g_files, g_root);
 	return 0;
 }
