@@ -1760,6 +1760,108 @@ static void seeds_guest_storvsc(void)
 	}
 }
 
+/* =============================== host_scsi ============================== */
+
+static void scsi_seed(const char *name, uint8_t cfg, uint32_t nblocks,
+		      uint32_t xfer, const uint8_t *cdb, uint8_t cdb_len,
+		      const uint8_t *dout, uint32_t dlen)
+{
+	struct sb s;
+	uint8_t c16[16] = { 0 };
+
+	memcpy(c16, cdb, cdb_len);
+	memset(&s, 0, sizeof(s));
+	put8(&s, cfg);
+	put32(&s, nblocks);
+	put16(&s, 2048);		/* max transfer blocks */
+	put16(&s, 8192);		/* max unmap blocks */
+	put8(&s, 15);			/* max unmap descriptors - 1 */
+	put8(&s, 3);			/* physical block = 8 logical */
+	put32(&s, xfer);
+	put8(&s, 3);
+	put8(&s, 0);
+	put8(&s, 1);
+	put8(&s, 7);			/* LUNs 0 1 7 */
+	put8(&s, (uint8_t)(cdb_len - 1));
+	putn(&s, c16, 16);
+	putn(&s, dout, dlen);
+	write_seed("host_scsi", name, &s);
+}
+
+static void seeds_host_scsi(void)
+{
+	uint8_t p[64];
+	static const struct {
+		const char *name;
+		uint8_t cfg;
+		uint32_t xfer;
+		uint8_t len;
+		uint8_t cdb[16];
+	} t[] = {
+		{ "tur", 0, 0, 6, { 0x00 } },
+		{ "inquiry", 0, 96, 6, { 0x12, 0, 0, 0, 96 } },
+		{ "vpd00", 0, 252, 6, { 0x12, 1, 0x00, 0, 252 } },
+		{ "vpd80", 0, 252, 6, { 0x12, 1, 0x80, 0, 252 } },
+		{ "vpd83", 0, 252, 6, { 0x12, 1, 0x83, 0, 252 } },
+		{ "vpdb0", 4, 252, 6, { 0x12, 1, 0xb0, 0, 252 } },
+		{ "vpdb1", 0, 252, 6, { 0x12, 1, 0xb1, 0, 252 } },
+		{ "vpdb2", 4, 252, 6, { 0x12, 1, 0xb2, 0, 252 } },
+		{ "rc10", 0, 8, 10, { 0x25 } },
+		{ "rc16", 4, 32, 16, { 0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+				       32 } },
+		{ "read6", 0, 4096, 6, { 0x08, 0, 0, 8, 8 } },
+		{ "read10", 1, 8192, 10, { 0x28, 0, 0, 0, 0, 9, 0, 0, 2 } },
+		{ "read16-end", 0, 4096, 16, { 0x88, 0, 0, 0, 0, 0, 0, 0, 0x0f,
+					       0xf8, 0, 0, 0, 8 } },
+		{ "write10-fua", 8, 512, 10, { 0x2a, 0x08, 0, 0, 0, 1, 0, 0, 1 } },
+		{ "write16-ro", 2, 512, 16, { 0x8a, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0,
+					      0, 0, 1 } },
+		{ "sync-cache", 8, 0, 10, { 0x35 } },
+		{ "mode-sense6", 8, 192, 6, { 0x1a, 0, 0x3f, 0, 192 } },
+		{ "mode-sense10", 0, 256, 10, { 0x5a, 0, 0x08, 0, 0, 0, 0, 1,
+						0 } },
+		{ "report-luns", 0, 2056, 12, { 0xa0, 0, 0, 0, 0, 0, 0, 0, 8,
+						8 } },
+		{ "request-sense", 0, 18, 6, { 0x03, 0, 0, 0, 18 } },
+		{ "start-stop", 0, 0, 6, { 0x1b, 0, 0, 0, 1 } },
+		{ "unknown-op", 0, 0, 10, { 0xee } },
+		{ "no-lu-inquiry", 0x10, 96, 6, { 0x12, 0, 0, 0, 96 } },
+		{ "verify", 0, 0, 10, { 0x2f, 0, 0, 0, 0, 0, 0, 0, 4 } },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		scsi_seed(t[i].name, t[i].cfg, 4096, t[i].xfer, t[i].cdb,
+			  t[i].len, NULL, 0);
+
+	/* UNMAP with two descriptors (one past the end). */
+	memset(p, 0, sizeof(p));
+	hv_put_be16(p, 6 + 32);
+	hv_put_be16(p + 2, 32);
+	hv_put_be64(p + 8, 16);
+	hv_put_be32(p + 16, 64);
+	hv_put_be64(p + 24, 4090);
+	hv_put_be32(p + 32, 64);
+	{
+		uint8_t cdb[10] = { 0x42, 0, 0, 0, 0, 0, 0, 0, 40 };
+
+		scsi_seed("unmap", 4, 4096, 40, cdb, 10, p, 40);
+	}
+	/* WRITE SAME(16): with UNMAP and a zero block, and with NDOB. */
+	{
+		uint8_t cdb[16] = { 0x93, 0x08, 0, 0, 0, 0, 0, 0, 0, 100,
+				    0, 0, 0, 16 };
+		uint8_t blk[512];
+
+		memset(blk, 0, sizeof(blk));
+		scsi_seed("write-same-unmap", 4, 4096, 512, cdb, 16, blk, 512);
+		cdb[1] = 0x09;			/* UNMAP + NDOB */
+		scsi_seed("write-same-ndob", 4, 4096, 0, cdb, 16, NULL, 0);
+		cdb[1] = 0;
+		memset(blk, 0x5a, sizeof(blk));
+		scsi_seed("write-same-pattern", 0, 4096, 512, cdb, 16, blk, 512);
+	}
+}
+
 /* ======================= reproducers of known bugs ======================= */
 
 static void repro_storvsc_lost_completion(void)
@@ -1840,6 +1942,7 @@ int main(int argc, char **argv)
 	seeds_control_json();
 	seeds_guest_ic();
 	seeds_guest_storvsc();
+	seeds_host_scsi();
 	printf("gen_seeds: %u files under %s\n", g_files, g_root);
 	return 0;
 }
