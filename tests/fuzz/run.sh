@@ -4,7 +4,8 @@
 # report, a leak, a hang or an oracle failure (docs/fuzzing.md).
 #
 #   tests/fuzz/run.sh [options] [harness...]     (default: every harness)
-#     --seconds N      run each harness N seconds (default 30)
+#     --seconds N      run each harness N seconds (default 30; 0: build,
+#                      and --seeds, only)
 #     --jobs J         run J harnesses at once (default 1)
 #     --build-dir D    clang build directory (default build/fuzz-clang)
 #     --no-build       use the harnesses already built in D
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
 	--merge) merge=1 ;;
 	--seeds) seeds=1 ;;
 	--list) list=1 ;;
-	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
 	-*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	*) harnesses+=("$1") ;;
 	esac
@@ -67,6 +68,7 @@ export FUZZ_SKIP_KNOWN=1
 if [ "$seeds" = 1 ]; then
 	"$bindir/fuzz_gen_seeds" "$corpus" || exit 1
 fi
+[ "$seconds" = 0 ] && exit 0
 
 run_one() {
 	local h=$1 exe=$bindir/fuzz_$1 work=$build/fuzz-work/$1
