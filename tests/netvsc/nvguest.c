@@ -561,6 +561,50 @@ static void run_lso(struct vmbus *vb, uint8_t *gbuf, bool v6)
 	    v6 ? "6" : "4", plen, segs, mss);
 }
 
+/* ---- phase 4: 802.1Q through the PPI ---- */
+
+static void run_vlan(struct vmbus *vb, uint8_t *gbuf)
+{
+	static struct frame got;
+	static const uint16_t tcis[] = { 1, 0x123, (5u << 13) | 42, 4094,
+	    (7u << 13) | 0x1000 | 100 };
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < sizeof(tcis) / sizeof(tcis[0]); i++) {
+		struct nic *a = &nics[i & 1], *b = &nics[(i & 1) ^ 1];
+		struct netvsc_tx_meta m;
+		struct netvsc_frag fr = { gbuf, 100 + i * 300 };
+		struct seqmatch sm = { 0x7000 + i };
+		int r;
+
+		eth_hdr(gbuf, b, a, ETH_P_TEST);
+		gbuf[14] = 0;
+		gbuf[15] = 0;
+		gbuf[16] = (uint8_t)(sm.seq >> 8);
+		gbuf[17] = (uint8_t)sm.seq;
+		pattern(gbuf + 18, fr.nf_len - 18, sm.seq);
+		memset(&m, 0, sizeof(m));
+		m.tm_flags = NETVSC_TX_VLAN;
+		m.tm_vlan_tci = tcis[i];
+		r = send_frame(vb, a, &fr, 1, &m, NULL, NULL);
+		checks++;
+		if (r != 0) {
+			FAIL("vlan send: %d", r);
+		} else if (!wait_frame(b, match_test, &sm, &got, vb)) {
+			FAIL("vlan %u frame never arrived", tcis[i] & 0xFFFu);
+		} else if (!(got.ri.ri_flags & NETVSC_RX_VLAN) ||
+		    got.ri.ri_vlan_tci != tcis[i] || got.len != fr.nf_len ||
+		    memcmp(got.data, gbuf, got.len) != 0) {
+			FAIL("vlan tci 0x%x arrived as flags 0x%x tci 0x%x, %u "
+			    "bytes", tcis[i], got.ri.ri_flags, got.ri.ri_vlan_tci,
+			    got.len);
+		} else {
+			n++;
+		}
+	}
+	printf("vlan: %u tagged frames, tags from the PPI\n", n);
+}
+
 /* ---- main ---- */
 
 static int parse_version(const char *s, uint32_t *v)
@@ -715,6 +759,7 @@ int main(int argc, char **argv)
 		run_csum(vb, gbuf);
 		run_lso(vb, gbuf, false);
 		run_lso(vb, gbuf, true);
+		run_vlan(vb, gbuf);
 		/* Wait for the zero-copy completions before freeing. */
 		{
 			uint64_t dl = mono_ns() + 5 * NS_PER_S;
