@@ -7,6 +7,8 @@
  *   hvsim ctl ... fault NAME on|off [KEY=INT ...] [vm=VM]
  *   hvsim ctl ... faults
  *   hvsim ctl ... stop VM | shutdown
+ *   hvsim ctl ... stats VM
+ *   hvsim ctl ... rescind VM RELID
  *   hvsim ctl ... raw JSON
  *
  * Exit status: 0 ok, 1 the host answered ok=false, 2 usage or connection
@@ -32,14 +34,39 @@ static void ctl_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: hvsim ctl [--control PATH] [--pretty] [--timeout SEC] COMMAND\n"
+		"\n"
+		"Sends one command to a running hvsim's control socket and prints the\n"
+		"JSON answer (one line; --pretty indents it).\n"
+		"\n"
+		"options:\n"
+		"  --control PATH   the socket (default $XDG_RUNTIME_DIR/hvsim/control.sock\n"
+		"                   or /tmp/hvsim-$UID/control.sock)\n"
+		"  --pretty         indent the answer\n"
+		"  --timeout SEC    wait this long for the answer (default 10)\n"
+		"\n"
 		"commands:\n"
-		"  list                          VMs with state, vCPUs, RAM, pid, VMBus version\n"
-		"  channels VM                   the VM's VMBus channels\n"
-		"  fault NAME on|off [K=INT...] [vm=VM]  switch a fault hook\n"
-		"  faults                        every fault hook and its counters\n"
-		"  stop VM                       end one VM\n"
+		"  list                          VMs with state, vCPUs, RAM, pid, VMBus version,\n"
+		"                                partition counters\n"
+		"  channels VM                   the VM's VMBus channels and their counters\n"
+		"  stats VM                      the VM's VMBus server and partition counters\n"
+		"  rescind VM RELID              rescind channel RELID (a primary takes its\n"
+		"                                subchannels with it): the guest gets\n"
+		"                                RESCIND_CHANNELOFFER, the device goes away\n"
+		"  fault NAME on|off [K=INT...] [vm=VM]  switch a fault hook; K=INT are its\n"
+		"                                parameters (see faults for each hook's)\n"
+		"  faults                        every fault hook, its parameters and counters\n"
+		"  stop VM                       end one VM (no reboot)\n"
 		"  shutdown                      end every VM and the host\n"
-		"  raw JSON                      send JSON as is (one object)\n");
+		"  raw JSON                      send JSON as is (one object)\n"
+		"\n"
+		"examples:\n"
+		"  hvsim ctl --pretty stats vm0\n"
+		"  hvsim ctl rescind vm0 2\n"
+		"  hvsim ctl fault bad_ring_index on relid=1 value=-3 times=1 vm=vm0\n"
+		"  hvsim ctl raw '{\"cmd\":\"stats\",\"vm\":\"vm0\"}'\n"
+		"\n"
+		"Exit status: 0 ok, 1 the host answered ok=false, 2 usage or connection\n"
+		"error. Reference: docs/hvsim.md.\n");
 }
 
 /* Indent a compact JSON text for humans (strings copied verbatim). */
@@ -105,13 +132,29 @@ static int build_request(int argc, char **argv, struct hvs_jw *w,
 		if (argc != 1)
 			goto extra;
 		hvs_jw_str(w, "cmd", cmd);
-	} else if (!strcmp(cmd, "channels") || !strcmp(cmd, "stop")) {
+	} else if (!strcmp(cmd, "channels") || !strcmp(cmd, "stop") ||
+		   !strcmp(cmd, "stats")) {
 		if (argc != 2) {
 			snprintf(err, errlen, "%s needs exactly one VM name", cmd);
 			return -1;
 		}
 		hvs_jw_str(w, "cmd", cmd);
 		hvs_jw_str(w, "vm", argv[1]);
+	} else if (!strcmp(cmd, "rescind")) {
+		uint64_t relid;
+
+		if (argc != 3) {
+			snprintf(err, errlen, "rescind needs a VM name and a relid");
+			return -1;
+		}
+		if (hvsim_parse_uint(argv[2], 1, UINT32_MAX, &relid)) {
+			snprintf(err, errlen, "rescind: relid '%s' is not an "
+				 "integer >= 1", argv[2]);
+			return -1;
+		}
+		hvs_jw_str(w, "cmd", cmd);
+		hvs_jw_str(w, "vm", argv[1]);
+		hvs_jw_uint(w, "relid", relid);
 	} else if (!strcmp(cmd, "fault")) {
 		bool on;
 		const char *vm = NULL;

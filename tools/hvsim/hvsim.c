@@ -166,9 +166,14 @@ static void usage(FILE *f)
 "  --log-level LEVEL      error, warn, info (default) or debug\n"
 "  --help                 this text\n"
 "\n"
+"Control socket (JSON, one object per line; client: hvsim ctl):\n"
+"  list, channels VM, stats VM, rescind VM RELID, fault NAME on|off\n"
+"  [K=INT...] [vm=VM], faults, stop VM, shutdown (see hvsim ctl --help)\n"
+"\n"
 "Exit status: 0 if every guest exited 0, else the first non-zero status\n"
 "(128+N for a guest killed by signal N, 124 for a timeout, 1 for a guest\n"
-"crash report); 2 for a usage or start-up error.\n");
+"crash report); 2 for a usage or start-up error.\n"
+"Reference: docs/hvsim.md.\n");
 }
 
 static void die_usage(const char *fmt, const char *arg)
@@ -1092,6 +1097,59 @@ static const char *vm_state_name(const struct vm *vm)
 	return "?";
 }
 
+/* The partition's counters as members of an object named key. */
+static void write_partition_stats(struct hvs_jw *w, const char *key,
+				  struct hvs_partition *p)
+{
+	struct hvs_partition_stats st;
+
+	hvs_partition_get_stats(p, &st);
+	hvs_jw_obj_begin(w, key);
+	hvs_jw_str(w, "state", hvs_partition_state_name(st.ps_state));
+	if (st.ps_state == HVS_PART_ENDED)
+		hvs_jw_str(w, "end", hvs_partition_end_name(st.ps_end_kind));
+	hvs_jw_uint(w, "vcpus", st.ps_vcpus);
+	hvs_jw_uint(w, "ram_bytes", st.ps_ram_bytes);
+	hvs_jw_uint(w, "requests", st.ps_requests);
+	hvs_jw_uint(w, "malformed", st.ps_malformed);
+	hvs_jw_uint(w, "bad_vp", st.ps_bad_vp);
+	hvs_jw_uint(w, "bad_msr", st.ps_bad_msr);
+	hvs_jw_uint(w, "hc_errors", st.ps_hc_errors);
+	hvs_jw_uint(w, "posts", st.ps_posts);
+	hvs_jw_uint(w, "post_busy", st.ps_post_busy);
+	hvs_jw_uint(w, "signals", st.ps_signals);
+	hvs_jw_uint(w, "msgs_delivered", st.ps_msgs_delivered);
+	hvs_jw_uint(w, "msgq_len", st.ps_msgq_len);
+	hvs_jw_uint(w, "msgq_max", st.ps_msgq_max);
+	hvs_jw_uint(w, "msgq_full", st.ps_msgq_full);
+	hvs_jw_uint(w, "events", st.ps_events);
+	hvs_jw_uint(w, "events_dropped", st.ps_events_dropped);
+	hvs_jw_uint(w, "doorbells", st.ps_doorbells);
+	hvs_jw_uint(w, "gpa_faults", st.ps_gpa_faults);
+	hvs_jw_uint(w, "windows", st.ps_windows);
+	hvs_jw_uint(w, "window_pages", st.ps_window_pages);
+	hvs_jw_uint(w, "windows_total", st.ps_windows_total);
+	if (st.ps_state == HVS_PART_ENDED && st.ps_end_kind == HVS_END_CRASH) {
+		hvs_jw_arr_begin(w, "crash");
+		for (int i = 0; i < 5; i++)
+			hvs_jw_uint(w, NULL, st.ps_crash[i]);
+		hvs_jw_arr_end(w);
+	}
+	hvs_jw_obj_end(w);
+}
+
+static void write_version(struct hvs_jw *w, const char *key, uint32_t v)
+{
+	char ver[16];
+
+	if (!v) {
+		hvs_jw_null(w, key);
+		return;
+	}
+	snprintf(ver, sizeof(ver), "%u.%u", v >> 16, v & 0xFFFF);
+	hvs_jw_str(w, key, ver);
+}
+
 static void ctl_list(void *arg, struct hvs_jw *w)
 {
 	(void)arg;
@@ -1099,7 +1157,6 @@ static void ctl_list(void *arg, struct hvs_jw *w)
 		struct vm *vm = g.vms[i];
 		struct hvs_vmbus_stats vs;
 		unsigned nch = 0;
-		char ver[16];
 
 		hvs_jw_obj_begin(w, NULL);
 		hvs_jw_str(w, "name", vm->name);
@@ -1114,38 +1171,12 @@ static void ctl_list(void *arg, struct hvs_jw *w)
 			hvs_vmbus_get_stats(vm->srv, &vs);
 			hvs_vmbus_foreach_channel(vm->srv, count_chan_cb, &nch);
 		}
-		if (vs.vs_version) {
-			snprintf(ver, sizeof(ver), "%u.%u", vs.vs_version >> 16,
-				 vs.vs_version & 0xFFFF);
-			hvs_jw_str(w, "version", ver);
-		} else {
-			hvs_jw_null(w, "version");
-		}
+		write_version(w, "version", vs.vs_version);
 		hvs_jw_uint(w, "channels", nch);
 		if (vm->state == VM_DONE)
 			hvs_jw_int(w, "exit", vm->exit_code);
-		if (vm->part) {
-			struct hvs_partition_stats st;
-			hvs_partition_get_stats(vm->part, &st);
-			hvs_jw_obj_begin(w, "partition");
-			hvs_jw_str(w, "state", hvs_partition_state_name(st.ps_state));
-			hvs_jw_uint(w, "requests", st.ps_requests);
-			hvs_jw_uint(w, "malformed", st.ps_malformed);
-			hvs_jw_uint(w, "bad_vp", st.ps_bad_vp);
-			hvs_jw_uint(w, "bad_msr", st.ps_bad_msr);
-			hvs_jw_uint(w, "hc_errors", st.ps_hc_errors);
-			hvs_jw_uint(w, "posts", st.ps_posts);
-			hvs_jw_uint(w, "post_busy", st.ps_post_busy);
-			hvs_jw_uint(w, "signals", st.ps_signals);
-			hvs_jw_uint(w, "msgs_delivered", st.ps_msgs_delivered);
-			hvs_jw_uint(w, "msgq_len", st.ps_msgq_len);
-			hvs_jw_uint(w, "msgq_max", st.ps_msgq_max);
-			hvs_jw_uint(w, "msgq_full", st.ps_msgq_full);
-			hvs_jw_uint(w, "events", st.ps_events);
-			hvs_jw_uint(w, "doorbells", st.ps_doorbells);
-			hvs_jw_uint(w, "gpa_faults", st.ps_gpa_faults);
-			hvs_jw_obj_end(w);
-		}
+		if (vm->part)
+			write_partition_stats(w, "partition", vm->part);
 		hvs_jw_obj_end(w);
 	}
 }
@@ -1167,21 +1198,105 @@ static int ctl_channels(void *arg, const char *name, struct hvs_jw *w)
 	return 0;
 }
 
+/* The VM named by the request's "vm" member; NULL with *errmsg set. */
+static struct vm *req_vm(const struct hvs_json_obj *req, const char **errmsg,
+			 int *err)
+{
+	const struct hvs_json_member *m = hvs_json_get(req, "vm");
+	struct vm *vm;
+
+	if (!m || m->jm_type != HVS_JSON_STRING) {
+		*errmsg = "\"vm\" (string) required";
+		*err = -EINVAL;
+		return NULL;
+	}
+	vm = vm_by_name(m->jm_str);
+	if (!vm) {
+		*errmsg = "no such VM";
+		*err = -ENOENT;
+	}
+	return vm;
+}
+
+/* {"cmd":"rescind","vm":V,"relid":N}: runs on the loop thread, like
+ * every control command, so the server is called directly. */
+static int ctl_rescind(struct vm *vm, const struct hvs_json_obj *req,
+		       struct hvs_jw *w, const char **errmsg)
+{
+	const struct hvs_json_member *m = hvs_json_get(req, "relid");
+	int r;
+
+	if (!m || m->jm_type != HVS_JSON_INT || m->jm_int < 1 ||
+	    m->jm_int > UINT32_MAX) {
+		*errmsg = "\"relid\" (integer >= 1) required";
+		return -EINVAL;
+	}
+	r = hvs_vmbus_rescind(vm->srv, (uint32_t)m->jm_int);
+	if (r == -VMBUS_ENOENT) {
+		*errmsg = "no such channel";
+		return -ENOENT;
+	}
+	if (r == -VMBUS_EBUSY) {
+		*errmsg = "channel already rescinded";
+		return -EBUSY;
+	}
+	if (r < 0) {
+		*errmsg = "rescind failed";
+		return r;
+	}
+	HVS_INFO(vm->name, "control: channel relid %lld rescinded",
+		 (long long)m->jm_int);
+	hvs_jw_str(w, "vm", vm->name);
+	hvs_jw_int(w, "relid", m->jm_int);
+	return 0;
+}
+
+/* {"cmd":"stats","vm":V}: the VMBus server's and the partition's
+ * counters (partition null while no guest is attached). */
+static void ctl_stats(struct vm *vm, struct hvs_jw *w)
+{
+	struct hvs_vmbus_stats vs;
+
+	hvs_vmbus_get_stats(vm->srv, &vs);
+	hvs_jw_str(w, "vm", vm->name);
+	hvs_jw_str(w, "state", vm_state_name(vm));
+	hvs_jw_uint(w, "boots", vm->boots);
+	hvs_jw_obj_begin(w, "vmbus");
+	hvs_jw_bool(w, "connected", vs.vs_connected);
+	write_version(w, "version", vs.vs_version);
+	hvs_jw_uint(w, "msgs_in", vs.vs_msgs_in);
+	hvs_jw_uint(w, "msgs_out", vs.vs_msgs_out);
+	hvs_jw_uint(w, "msgs_bad", vs.vs_msgs_bad);
+	hvs_jw_uint(w, "outbox_queued", vs.vs_outbox_queued);
+	hvs_jw_uint(w, "outbox_retries", vs.vs_outbox_retries);
+	hvs_jw_uint(w, "gpadls", vs.vs_gpadls);
+	hvs_jw_uint(w, "gpadl_windows", vs.vs_windows);
+	hvs_jw_uint(w, "rsvd_nonzero", vs.vs_rsvd_nonzero);
+	hvs_jw_obj_end(w);
+	if (vm->part)
+		write_partition_stats(w, "partition", vm->part);
+	else
+		hvs_jw_null(w, "partition");
+	hvs_jw_uint(w, "log_suppressed", hvs_log_suppressed_total());
+}
+
 static int ctl_command(void *arg, const char *cmd, const struct hvs_json_obj *req,
 		       struct hvs_jw *w, const char **errmsg)
 {
+	struct vm *vm;
+	int err = 0;
+
 	(void)arg;
-	if (!strcmp(cmd, "stop")) {
-		const struct hvs_json_member *m = hvs_json_get(req, "vm");
-		struct vm *vm;
-		if (!m || m->jm_type != HVS_JSON_STRING) {
-			*errmsg = "\"vm\" (string) required";
-			return -EINVAL;
-		}
-		vm = vm_by_name(m->jm_str);
-		if (!vm) {
-			*errmsg = "no such VM";
-			return -ENOENT;
+	if (!strcmp(cmd, "stop") || !strcmp(cmd, "rescind") ||
+	    !strcmp(cmd, "stats")) {
+		vm = req_vm(req, errmsg, &err);
+		if (!vm)
+			return err;
+		if (!strcmp(cmd, "rescind"))
+			return ctl_rescind(vm, req, w, errmsg);
+		if (!strcmp(cmd, "stats")) {
+			ctl_stats(vm, w);
+			return 0;
 		}
 		vm_stop(vm, "control stop");
 		hvs_jw_str(w, "vm", vm->name);
