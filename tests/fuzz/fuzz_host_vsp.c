@@ -17,6 +17,15 @@
  * interrupt_mask (u32), nops u8, the operations, then the in-ring data
  * image (zero-padded), then the bytes later ops write into the ring.
  *
+ * Built a second time as fuzz_host_ic (FZ_HOST_IC): the same ring, but
+ * the channel is one of the host's integration-service devices
+ * (src/host/vsp/ic_*.c): cfg bits 2-3 pick heartbeat, shutdown, time sync
+ * or KVP (bit 4: the host pushes no host info into KVP), and the ring holds the guest's IC answers (NEGOTIATE replies,
+ * KVP records in UTF-16) to the requests the host sends (op 4 makes it
+ * send KVP get / set / enumerate / delete, time sync, shutdown). Extra
+ * oracle there: every KVP result the host hands its caller is terminated
+ * and valid UTF-8.
+ *
  * Oracles: every packet the framework hands out lies in the caller's
  * buffer and is the ring's bytes at the host's read position; its parsed
  * ranges stay inside the header and are valid; GPA-direct reads return the
@@ -33,6 +42,11 @@
 #include "host/vmbus_server.h"
 #include "host/vsp/echo.h"
 #include "host/vsp/vsp.h"
+#include "hv/guid.h"
+#if defined(FZ_HOST_IC)
+#include "host/loop.h"
+#include "host/vsp/ic_host.h"
+#endif
 #include "hv/ring.h"
 #include "hv/tlfs.h"
 #include "hv/vmbus_msg.h"
@@ -62,6 +76,12 @@ struct vs {
 	uint32_t gpa_off, gpa_len;
 	uint32_t pkts;
 	bool verbose;
+	uint32_t relid;		/* the channel the guest opens */
+#if defined(FZ_HOST_IC)
+	struct hvs_loop *loop;	/* IC timers: never run (deterministic) */
+	struct hvs_ic *ic;
+	unsigned results;
+#endif
 };
 
 static struct vs g;
@@ -79,9 +99,9 @@ static uint64_t in_data_gpa(uint32_t off)
 	return (g.in_pfn[1 + off / 4096u] << 12) + off % 4096u;
 }
 
-static int relid1(void *ctx, const struct hvs_chan_info *c)
+static int relid_of(void *ctx, const struct hvs_chan_info *c)
 {
-	if (c->ci_relid == 1)
+	if (c->ci_relid == g.relid)
 		*(struct hvs_chan_info *)ctx = *c;
 	return 0;
 }
@@ -93,7 +113,7 @@ static uint32_t read_pos(void)
 	struct hvs_chan_info ci;
 
 	memset(&ci, 0, sizeof(ci));
-	hvs_vmbus_foreach_channel(g.s, relid1, &ci);
+	hvs_vmbus_foreach_channel(g.s, relid_of, &ci);
 	return (uint32_t)((ci.ci_bytes_in + 8u * ci.ci_pkts_in) % g.dsize);
 }
 
@@ -266,7 +286,7 @@ static void gpadl(uint32_t handle, const uint64_t *pfn, uint32_t n)
 
 	memset(m, 0, sizeof(m));
 	hv_put_le32(m, VMBUS_CHANMSG_GPADL_HEADER);
-	hv_put_le32(m + 8, 1);
+	hv_put_le32(m + 8, g.relid);
 	hv_put_le32(m + 12, handle);
 	hv_put_le16(m + 16, (uint16_t)(8 + 8 * n));
 	hv_put_le16(m + 18, 1);
@@ -308,7 +328,7 @@ static bool guest_open(void)
 	gpadl(0x100, ring, g.in_pages + g.out_pages);
 	memset(m, 0, sizeof(m));
 	hv_put_le32(m, VMBUS_CHANMSG_OPENCHANNEL);
-	hv_put_le32(m + 8, 1);
+	hv_put_le32(m + 8, g.relid);
 	hv_put_le32(m + 12, 1);
 	hv_put_le32(m + 16, 0x100);
 	hv_put_le32(m + 24, g.in_pages);
@@ -399,13 +419,120 @@ static void vsp_gpadl_op(uint8_t op, struct fz *f)
 	free(b);
 }
 
+#if defined(FZ_HOST_IC)
+static bool utf8_ok(const char *s, size_t cap)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *end = memchr(p, 0, cap);
+
+	if (end == NULL)
+		return false;
+	while (p < end) {
+		unsigned n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 :
+			     (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : 9;
+
+		if (n == 9 || (n && *p < 0xC2) || end - p <= (ptrdiff_t)n)
+			return false;
+		for (unsigned k = 1; k <= n; k++)
+			if ((p[k] & 0xC0) != 0x80)
+				return false;
+		p += 1 + n;
+	}
+	return true;
+}
+
+static void kvp_result(void *arg, const struct hvs_ic_kvp_result *r)
+{
+	(void)arg;
+	g.results++;
+	FZ_CHECK(utf8_ok(r->kr_key, sizeof(r->kr_key)),
+		 "KVP result key not terminated UTF-8");
+	FZ_CHECK(utf8_ok(r->kr_value, sizeof(r->kr_value)),
+		 "KVP result value not terminated UTF-8");
+}
+
+static void done_cb(void *arg, int err, uint32_t status)
+{
+	(void)arg;
+	(void)err;
+	(void)status;
+	g.results++;
+}
+
+/* The host's own requests (each becomes a packet to the guest, whose
+ * answer the ring then holds). */
+static void ic_action(uint8_t op, struct fz *f)
+{
+	static const char *const keys[] = { "HostName", "Key1",
+		"GuestSystemTimeUtc", "\xc3\xa9t\xc3\xa9" };
+	uint8_t a = fz_u8(f), pool = a & 3;
+	const char *key = keys[(a >> 2) & 3];
+
+	if (g.ic == NULL)
+		return;
+	switch ((op >> 3) & 7) {
+	case 0: (void)hvs_ic_kvp_get(g.ic, pool, key, kvp_result, NULL); break;
+	case 1: (void)hvs_ic_kvp_set(g.ic, pool, key, "v\xc3\xa4lue",
+				     kvp_result, NULL); break;
+	case 2: (void)hvs_ic_kvp_enumerate(g.ic, pool, a >> 4, kvp_result,
+					   NULL); break;
+	case 3: (void)hvs_ic_kvp_delete(g.ic, pool, key, kvp_result, NULL);
+		break;
+	case 4: (void)hvs_ic_kvp_set_int(g.ic, pool, key, a, a & 1,
+					 kvp_result, NULL); break;
+	case 5: (void)hvs_ic_timesync_sync_now(g.ic); break;
+	case 6: (void)hvs_ic_shutdown(g.ic, a & 7, 0, "bye", done_cb, NULL);
+		break;
+	default: (void)hvs_ic_kvp_list(g.ic, pool, kvp_result, NULL); break;
+	}
+}
+
+static int mirror_rec(void *arg, const char *key, uint32_t type,
+		      const char *value)
+{
+	(void)arg;
+	(void)type;
+	FZ_CHECK(utf8_ok(key, HVS_IC_KVP_KEY_MAX), "mirrored key not UTF-8");
+	FZ_CHECK(utf8_ok(value, HVS_IC_KVP_VALUE_MAX),
+		 "mirrored value not UTF-8");
+	g.results++;
+	return 0;
+}
+
+static int64_t host_utc(void *arg)
+{
+	(void)arg;
+	return 1700000000ll * 1000000000ll;
+}
+
+static uint64_t ref_time(void *arg)
+{
+	(void)arg;
+	return 123456789ull;
+}
+
+static const struct hv_guid ic_classes[4] = {
+	HV_GUID_HEARTBEAT_INIT, HV_GUID_SHUTDOWN_INIT, HV_GUID_TIMESYNC_INIT,
+	HV_GUID_KVP_INIT,
+};
+static struct hv_guid g_want;
+
+static int find_class(void *ctx, const struct hvs_chan_info *c)
+{
+	(void)ctx;
+	if (hv_guid_equal(&c->ci_class, &g_want))
+		g.relid = c->ci_relid;
+	return 0;
+}
+#endif
+
 static void one_op(struct fz *f)
 {
 	uint8_t op = fz_u8(f);
 
 	switch (op & 7) {
 	case 0:
-		(void)g.ops->signal_event(g.s, 0x2001, 0);
+		(void)g.ops->signal_event(g.s, 0x2000 + g.relid, 0);
 		break;
 	case 1:
 		put_ram32(IN_CTL(rc_write_index),
@@ -424,7 +551,11 @@ static void one_op(struct fz *f)
 		g.gpa_len = fz_u16(f) % 20000u;
 		break;
 	case 4:
+#if defined(FZ_HOST_IC)
+		ic_action(op, f);
+#else
 		vsp_gpadl_op(op, f);
+#endif
 		break;
 	case 5:
 		hvs_vmbus_poll(g.s);
@@ -446,7 +577,7 @@ static void one_op(struct fz *f)
 			uint8_t m[16] = { 0 };
 
 			hv_put_le32(m, VMBUS_CHANMSG_CLOSECHANNEL);
-			hv_put_le32(m + 8, 1);
+			hv_put_le32(m + 8, g.relid);
 			post(m, 12, 1);
 		}
 		break;
@@ -508,11 +639,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(g.s != NULL, "create");
 	g.ops = hvs_vmbus_partition_ops();
 	hvs_vmbus_attach(g.s, g.p);
+	g.relid = 1;
+#if defined(FZ_HOST_IC)
+	{
+		struct hvs_ic_config icc;
+
+		g.loop = hvs_loop_create();
+		FZ_CHECK(g.loop != NULL, "loop");
+		hvs_ic_config_init(&icc);
+		icc.ic_loop = g.loop;
+		icc.ic_host_utc_ns = host_utc;
+		icc.ic_ref_time = ref_time;
+		icc.ic_no_host_info = (c & 0x10) != 0;
+		FZ_CHECK(hvs_ic_add(g.s, &icc, &g.ic) == 0, "IC devices");
+		g_want = ic_classes[(c >> 2) & 3];
+		hvs_vmbus_foreach_channel(g.s, find_class, NULL);
+	}
+	(void)vsp_ops;
+	(void)cls;
+	(void)vsp_gpadl_op;
+#else
 	if (c & 4)
 		FZ_CHECK(hvs_echo_add(g.s, NULL) == 1, "echo device");
 	else
 		FZ_CHECK(hvs_vmbus_add_device(g.s, &vsp_ops, NULL, &cls, NULL,
 					      NULL) == 1, "test device");
+#endif
 	if (!guest_open()) {
 		/* This server refuses scattered rings: nothing to fuzz. */
 		FZ_CHECK(c & 2, "the channel did not open");
@@ -538,7 +690,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				(void)((op & 8) ? fz_u32(&f) : fz_u16(&f));
 			break;
 		case 3: (void)fz_u8(&f); (void)fz_u32(&f); break;
-		case 4: if (op & 8) (void)fz_u32(&f); (void)fz_u32(&f); break;
+		case 4:
+#if defined(FZ_HOST_IC)
+			(void)fz_u8(&f);
+#else
+			if (op & 8)
+				(void)fz_u32(&f);
+			(void)fz_u32(&f);
+#endif
+			break;
 		case 6: if (op & 8) (void)fz_u32(&f); break;
 		}
 	}
@@ -563,10 +723,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		g.p->nmsgs = g.p->rd = 0;
 		g.p->nevents = 0;
 	}
-	if (g.verbose)
-		fprintf(stderr, "host_vsp: %u packets\n", g.pkts);
+#if defined(FZ_HOST_IC)
+	/* What the host learnt from the guest's KVP pools. */
+	for (uint8_t pool = 0; pool < 5; pool++)
+		(void)hvs_ic_kvp_mirror_foreach(g.ic, pool, mirror_rec, NULL,
+						NULL);
+#endif
+	if (g.verbose) {
+		/* What the host wrote to the guest (its requests). */
+		uint8_t *oc = fp_ptr(g.p, g.out_pfn[0] << 12);
+		uint32_t wi = hv_get_le32(oc), pos = 0;
+
+		fprintf(stderr, "host_vsp: %u packets in; out:", g.pkts);
+		while (pos < wi && pos + 16 <= 4096) {
+			uint8_t *p = fp_ptr(g.p, (g.out_pfn[1] << 12) + pos);
+			uint32_t len = 8u * hv_get_le16(p + 4);
+
+			fprintf(stderr, " [type %u tid %llu len %u", hv_get_le16(p),
+				(unsigned long long)hv_get_le64(p + 8), len);
+			if (len >= 16 + 32 && pos + 48 <= 4096)
+				fprintf(stderr, " ic %u op %u pool %u",
+					hv_get_le16(p + 16 + 12), p[16 + 28],
+					p[16 + 29]);
+			fprintf(stderr, "]");
+			if (len == 0)
+				break;
+			pos += len + 8;
+		}
+		fputc('\n', stderr);
+	}
 out:
 	hvs_vmbus_destroy(g.s);
+#if defined(FZ_HOST_IC)
+	hvs_loop_destroy(g.loop);
+#endif
 	fp_destroy(g.p);
 	free(g.image);
 	return 0;

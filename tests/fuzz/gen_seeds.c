@@ -1760,6 +1760,159 @@ static void seeds_guest_storvsc(void)
 	}
 }
 
+/* ================================ host_ic =============================== */
+
+/* A packet with the given payload into a ring image; returns the end. */
+static uint32_t ring_payload(uint8_t *data, uint32_t dsize, uint32_t off,
+			     uint16_t type, uint64_t tid, const uint8_t *pl,
+			     uint32_t plen)
+{
+	uint32_t len = 16u + ((plen + 7u) & ~7u);
+	static uint8_t pkt[8192];
+
+	memset(pkt, 0, sizeof(pkt));
+	hv_put_le16(pkt, type);
+	hv_put_le16(pkt + 2, 2);
+	hv_put_le16(pkt + 4, (uint16_t)(len / 8u));
+	hv_put_le64(pkt + 8, tid);
+	memcpy(pkt + 16, pl, plen);
+	hv_put_le32(pkt + len + 4, off);
+	for (uint32_t i = 0; i < len + 8u; i++)
+		data[(off + i) % dsize] = pkt[i];
+	return (off + len + 8u) % dsize;
+}
+
+/* The guest's IC answer: pipe + IC header (flags RESPONSE) + body. */
+static uint32_t ic_answer(uint8_t *data, uint32_t dsize, uint32_t off,
+			  uint64_t tid, uint16_t type, uint16_t sv,
+			  uint32_t status, const uint8_t *body, uint16_t blen)
+{
+	static uint8_t m[4096];
+
+	memset(m, 0, sizeof(m));
+	hv_put_le32(m, IC_PIPE_FLAG_DATA);
+	hv_put_le32(m + 4, 20u + blen);
+	hv_put_le16(m + 8, 3);
+	hv_put_le16(m + 12, type);
+	hv_put_le16(m + 14, sv >> 8);
+	hv_put_le16(m + 16, sv & 0xFF);
+	hv_put_le16(m + 18, blen);
+	hv_put_le32(m + 20, status);
+	m[25] = IC_FLAGS_GUEST_RESPONSE;
+	memcpy(m + 28, body, blen);
+	return ring_payload(data, dsize, off, VMBUS_PACKET_TYPE_DATA_INBAND,
+			    tid, m, 28u + blen);
+}
+
+static uint32_t ic_neg_answer(uint8_t *data, uint32_t dsize, uint32_t off,
+			      uint16_t sv)
+{
+	uint8_t b[16];
+
+	memset(b, 0, sizeof(b));
+	hv_put_le16(b, 1);
+	hv_put_le16(b + 2, 1);
+	hv_put_le16(b + 8, 3);			/* framework 3.0 */
+	hv_put_le16(b + 12, sv >> 8);
+	hv_put_le16(b + 14, sv & 0xFF);
+	return ic_answer(data, dsize, off, 1, IC_MSGTYPE_NEGOTIATE, 0x0100, 0,
+			 b, 16);
+}
+
+static void hic_head(struct sb *s, uint8_t svc, uint32_t wi, uint8_t nops)
+{
+	put8(s, (uint8_t)(svc << 2 | (svc == 3 ? 1 | 0x10 : 0)));
+	put32(s, wi);
+	put32(s, 0);
+	put32(s, 0);
+	put32(s, 0);
+	put32(s, HV_RING_FEAT_PENDING_SEND_SZ);
+	put32(s, 0);
+	put32(s, 0);
+	put8(s, nops);
+}
+
+static void hic_publish(struct sb *s, uint32_t wi)
+{
+	put8(s, 1 | 8);
+	put32(s, wi);
+	put8(s, 0);				/* signal */
+}
+
+static void seeds_host_ic(void)
+{
+	static uint8_t data[3 * 4096];
+	static const uint16_t sv[4] = { 0x0300, 0x0302, 0x0400, 0x0400 };
+	static const char *const name[4] = { "heartbeat", "shutdown",
+					     "timesync", "kvp" };
+	uint32_t at[8], dsize = 4096;
+	uint8_t b[2700];
+	struct sb s;
+
+	for (uint8_t svc = 0; svc < 4; svc++) {
+		dsize = svc == 3 ? 3 * 4096 : 4096;	/* KVP: 4-page ring */
+		memset(data, 0, sizeof(data));
+		at[0] = 0;
+		at[1] = ic_neg_answer(data, dsize, 0, sv[svc]);
+		memset(b, 0, sizeof(b));
+		switch (svc) {
+		case 0:			/* an unsolicited heartbeat answer */
+			hv_put_le64(b, 8);
+			at[2] = ic_answer(data, dsize, at[1], 9,
+					  IC_MSGTYPE_HEARTBEAT, 0x0300, 0, b,
+					  40);
+			at[3] = at[2];
+			break;
+		case 1:			/* shutdown accepted */
+			at[2] = ic_answer(data, dsize, at[1], 2,
+					  IC_MSGTYPE_SHUTDOWN, 0x0302, 0, b, 40);
+			at[3] = at[2];
+			break;
+		case 2:			/* time sync answered */
+			hv_put_le64(b, 133000000000000000ull);
+			at[2] = ic_answer(data, dsize, at[1], 2,
+					  IC_MSGTYPE_TIMESYNC, 0x0400, 0, b, 24);
+			at[3] = at[2];
+			break;
+		default: {		/* KVP: the host's walk of pool 0 */
+			const char *k = "Key1";
+			uint32_t n;
+
+			b[0] = KVP_OP_ENUMERATE;
+			b[1] = KVP_POOL_EXTERNAL;
+			hv_put_le32(b + 4, 0);		/* index */
+			hv_put_le32(b + 8, KVP_REG_SZ);
+			for (n = 0; k[n]; n++)
+				b[20 + 2 * n] = (uint8_t)k[n];
+			hv_put_le32(b + 12, 2 * n + 2);
+			b[20 + 512] = 'V';
+			b[20 + 514] = 0xe4;		/* U+00E4 */
+			b[20 + 516] = 'l';
+			hv_put_le32(b + 16, 8);
+			at[2] = ic_answer(data, dsize, at[1], 2,
+					  IC_MSGTYPE_KVPEXCHANGE, 0x0400, 0, b,
+					  2608 - 28);
+			hv_put_le32(b + 4, 1);
+			at[3] = ic_answer(data, dsize, at[2], 3,
+					  IC_MSGTYPE_KVPEXCHANGE, 0x0400,
+					  IC_STATUS_NO_MORE_ITEMS, b, 2608 - 28);
+			break;
+		}
+		}
+		memset(&s, 0, sizeof(s));
+		hic_head(&s, svc, at[1], 7);
+		put8(&s, 0);				/* NEGOTIATE answer */
+		put8(&s, 4 | (uint8_t)((svc == 1 ? 6 : svc == 2 ? 5 : 0) << 3));
+		put8(&s, 0x04);				/* key 1, pool 0 */
+		hic_publish(&s, at[2]);
+		put8(&s, 4 | (2 << 3));			/* enumerate 0 */
+		put8(&s, 0);
+		hic_publish(&s, at[3]);
+		putn(&s, data, dsize);
+		write_seed("host_ic", name[svc], &s);
+	}
+}
+
 /* =============================== host_scsi ============================== */
 
 static void scsi_seed(const char *name, uint8_t cfg, uint32_t nblocks,
@@ -1943,6 +2096,7 @@ int main(int argc, char **argv)
 	seeds_guest_ic();
 	seeds_guest_storvsc();
 	seeds_host_scsi();
+	seeds_host_ic();
 	printf("gen_seeds: %u files under %s\n", g_files, g_root);
 	return 0;
 }
