@@ -4,12 +4,15 @@
  * posting channel messages and laying out rings in the fake guest RAM.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1683,6 +1686,171 @@ static void test_ring_windows_no_leak(void **state)
 	t_free(t); /* fp_destroy aborts on a leaked window */
 }
 
+/* ---- what the host touches after OPENCHANNEL -------------------------------- */
+
+/*
+ * With the guard on, the host's view of guest RAM is PROT_NONE except the
+ * allowed pages, and every hvs_gpa_* access or window outside them is
+ * refused and counted (fake_partition.h). The ring windows are mappings
+ * of their own. So a host that reached for any other page - through the
+ * checked calls or through a pointer kept from earlier - either counts a
+ * violation or faults.
+ */
+static void guarded_traffic(uint32_t ver)
+{
+	struct rec r = { 0 };
+	struct t *t = connected_with_rec(&r, ver);
+	struct gch g;
+	uint8_t data[2000], buf[8192];
+	uint64_t pfns[10];
+	uint64_t base = fp_alloc(t->p, 32) >> 12;
+	scatter_pfns(base, pfns);
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13);
+
+	/* The guest's side of the rings and the ring GPADL. */
+	memset(&g, 0, sizeof(g));
+	g.relid = 2;
+	uint8_t *view = fp_map_guest(t->p, pfns, 10);
+	vmbus_ring_init(&g.tx, view, 4 * 4096u);
+	vmbus_ring_init(&g.rx, view + 4 * 4096u, 6 * 4096u);
+	vmbus_ring_reset_shared(&g.tx, true);
+	vmbus_ring_reset_shared(&g.rx, false);
+	assert_int_equal(gpadl_raw(t, 2, 0xF0, 0, 10 * 4096, pfns, 10, 0,
+				   false), 0);
+
+	/* From here on the host may touch the ring pages only (and, before
+	 * 2.4, the interrupt page the guest named at INITIATE_CONTACT). */
+	for (unsigned i = 0; i < 10; i++)
+		fp_guard_allow(t->p, pfns[i] << 12, 1);
+	if (ver < VMBUS_VERSION_WIN8)
+		fp_guard_allow(t->p, t->int_page, 1);
+	fp_guard(t->p, true);
+
+	open_msg(t, 2, 77, 0xF0, 1, 4);
+	assert_int_equal(open_result(t, 2, 77), 0);
+	/* in-band echoes of many sizes, with completions */
+	for (unsigned i = 1; i <= 30; i++) {
+		uint32_t len = (i * 211) % sizeof(data) + 1;
+		guest_send(t, &g, VMBUS_PACKET_TYPE_DATA_INBAND,
+			   VMBUS_PACKET_FLAG_COMPLETION_REQUESTED, i, data, len,
+			   true);
+		check_echo(&g, i, data, len, true);
+		if (vmbus_ring_read_done(&g.rx))
+			guest_signal(t, &g);
+	}
+	/* the host->guest ring full: pending_send_sz, then drained */
+	for (unsigned i = 100; i < 112; i++)
+		guest_send(t, &g, VMBUS_PACKET_TYPE_DATA_INBAND, 0, i, data,
+			   sizeof(data), true);
+	assert_int_not_equal(hv_get_le32(view + 4 * 4096 + 12), 0);
+	unsigned got = 0;
+	for (int rounds = 0; rounds < 50 && got < 12; rounds++) {
+		while (guest_recv(&g, buf, sizeof(buf)) > 0)
+			got++;
+		if (vmbus_ring_read_done(&g.rx))
+			guest_signal(t, &g);
+		hvs_vmbus_poll(t->s);
+	}
+	assert_int_equal(got, 12);
+	/* the guest masks its interrupts; the host polls */
+	vmbus_ring_mask(&g.rx);
+	guest_send(t, &g, VMBUS_PACKET_TYPE_DATA_INBAND, 0, 200, data, 64, true);
+	check_echo(&g, 200, data, 64, false);
+	hvs_vmbus_poll(t->s);
+	assert_int_equal(chan_info_of(t, 2).ci_pkts_in, 43);
+	assert_int_equal(chan_info_of(t, 2).ci_proto_errors, 0);
+	/* channel messages while open, then close and tear down */
+	if (ver >= VMBUS_VERSION_WIN10_RS3_0) {
+		uint8_t m[16] = { 0 };
+		hv_put_le32(m, VMBUS_CHANMSG_MODIFYCHANNEL);
+		hv_put_le32(m + 8, 2);
+		hv_put_le32(m + 12, 0);
+		send(t, m, 16);
+	}
+	relid_msg(t, VMBUS_CHANMSG_CLOSECHANNEL, 2);
+	teardown_msg(t, 2, 0xF0);
+	const struct fp_msg *fm;
+	while ((fm = fp_pop(t->p)) != NULL)
+		if (hv_get_le32(fm->buf) == VMBUS_CHANMSG_GPADL_TORNDOWN)
+			break;
+	assert_non_null(fm);
+
+	assert_int_equal(t->p->guard_violations, 0);
+
+	/* The guard is real: a checked access elsewhere is refused and
+	 * counted, and a plain load through the host's view faults. */
+	uint8_t x;
+	assert_int_equal(hvs_gpa_read(t->p, (base + 2) << 12, &x, 1),
+			 -VMBUS_EFAULT);
+	assert_int_equal(t->p->guard_violations, 1);
+	assert_int_equal(t->p->guard_last_gpa, (base + 2) << 12);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* no test framework handler: the fault must kill the child */
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		volatile uint8_t *hv = t->p->ram + ((base + 2) << 12);
+		_exit(*hv == 0xFF ? 3 : 0);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+
+	fp_guard(t->p, false);
+	fp_unmap_guest(view, 10);
+	t_free(t);
+}
+
+static void test_host_touches_only_ring_pages(void **state)
+{
+	(void)state;
+	guarded_traffic(VMBUS_VERSION_IRON);
+	guarded_traffic(VMBUS_VERSION_WIN8);
+	guarded_traffic(VMBUS_VERSION_WIN7);
+}
+
+/* The same for GPA-direct packets: the host reads exactly the pages a
+ * packet names, besides the rings. */
+static void test_gpa_direct_touches_named_pages(void **state)
+{
+	(void)state;
+	struct rec r = { 0 };
+	struct t *t = connected_with_rec(&r, VMBUS_VERSION_IRON);
+	struct gch g;
+	uint8_t buf[8192];
+	uint64_t pfns[10];
+	uint64_t base = fp_alloc(t->p, 32) >> 12;
+	uint64_t data = fp_alloc(t->p, 8) >> 12;
+	scatter_pfns(base, pfns);
+	for (unsigned k = 0; k < 8; k++)
+		memset(fp_ptr(t->p, (data + k) << 12), 0x30 + k, 4096);
+
+	uint8_t *view = open_scattered(t, &g, 2, 0xF1, 4, pfns, 10);
+	for (unsigned i = 0; i < 10; i++)
+		fp_guard_allow(t->p, pfns[i] << 12, 1);
+	const uint64_t named[2] = { data + 5, data + 1 };
+	fp_guard_allow(t->p, named[0] << 12, 1);
+	fp_guard_allow(t->p, named[1] << 12, 1);
+	fp_guard(t->p, true);
+	guest_send_gpa(t, &g, 0x77, 4000, 300, named, 2);
+	uint32_t n = guest_recv(&g, buf, sizeof(buf));
+	assert_int_equal(n, 16 + 304);
+	assert_int_equal(buf[16], 0x35);
+	assert_int_equal(buf[16 + 96], 0x31);
+	assert_int_equal(t->p->guard_violations, 0);
+	/* a page it was not given access to: refused, counted */
+	const uint64_t other[1] = { data + 3 };
+	guest_send_gpa(t, &g, 0x78, 0, 100, other, 1);
+	assert_int_equal(t->p->guard_violations, 1);
+	assert_int_equal(t->p->guard_last_gpa, other[0] << 12);
+	fp_guard(t->p, false);
+	t_free(t);
+	fp_unmap_guest(view, 10);
+}
+
 /* ---- device buffers mapped by a VSP (hvs_chan_map_gpadl) ----------------- */
 
 /* A GPADL from a raw range stream (header message only, <= 220 bytes). */
@@ -2233,6 +2401,8 @@ int main(void)
 		cmocka_unit_test_setup(test_scattered_rings_hostile, setup),
 		cmocka_unit_test_setup(test_ring_windows_no_leak, setup),
 		cmocka_unit_test_setup(test_vsp_map_gpadl, setup),
+		cmocka_unit_test_setup(test_host_touches_only_ring_pages, setup),
+		cmocka_unit_test_setup(test_gpa_direct_touches_named_pages, setup),
 		cmocka_unit_test_setup(test_hostile_rings, setup),
 		cmocka_unit_test_setup(test_unknown_packet_type_skipped, setup),
 		cmocka_unit_test_setup(test_hostile_messages, setup),
