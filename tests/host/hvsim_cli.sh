@@ -52,6 +52,18 @@ expect_in "$T/err" "needs --listen" "guest-less"
 expect_status 0 "help" -- "$HVSIM" --help
 expect_in "$T/out" "--hyperv-version" "help"
 
+# --- --version names every optional back end the build found ------------------
+expect_status 0 "version" -- "$HVSIM" --version
+expect_in "$T/out" "partition ABI 1" "version ABI"
+for f in ${HVSIM_EXPECT_FEATURES:-}; do
+	case $f in
+	uring) expect_in "$T/out" " uring" "version: io_uring disks" ;;
+	slirp) expect_in "$T/out" " user" "version: libslirp user networking" ;;
+	pcap) expect_in "$T/out" " pcap" "version: libpcap capture" ;;
+	*) fail "unknown feature '$f' in HVSIM_EXPECT_FEATURES" ;;
+	esac
+done
+
 # --- exit statuses and output --------------------------------------------------
 expect_status 0 "guest exits 0" -- "$HVSIM" --control none --guest true
 expect_status 3 "guest status" -- "$HVSIM" --control none --guest "sh -c 'exit 3'"

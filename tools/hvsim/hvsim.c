@@ -31,6 +31,7 @@
 #include "hvsim.h"
 #include "log.h"
 #include "loop.h"
+#include "net/net.h"
 #include "partition_host.h"
 #include "vmbus/errno.h"
 #include "vmbus_server.h"
@@ -165,6 +166,7 @@ static void usage(FILE *f)
 "  --timeout SECONDS      end each VM after this long (exit status 124)\n"
 "  --log-level LEVEL      error, warn, info (default) or debug\n"
 "  --help                 this text\n"
+"  --version              the partition ABI and the back ends built in\n"
 "\n"
 "Control socket (JSON, one object per line; client: hvsim ctl):\n"
 "  list, channels VM, stats VM, rescind VM RELID, fault NAME on|off\n"
@@ -174,6 +176,23 @@ static void usage(FILE *f)
 "(128+N for a guest killed by signal N, 124 for a timeout, 1 for a guest\n"
 "crash report); 2 for a usage or start-up error.\n"
 "Reference: docs/hvsim.md.\n");
+}
+
+/* hvsim --version: the ABI and the back ends this build has. */
+static void version(void)
+{
+	printf("hvsim (vmbus host emulator), partition ABI %u\n",
+	       (unsigned)HVSIM_ABI_VERSION);
+	printf("disk back ends: threads%s null crash\n",
+#ifdef HVSIM_HAVE_URING
+	       " uring"
+#else
+	       ""
+#endif
+	);
+	printf("net back ends: switch tap null%s%s\n",
+	       hvs_net_have_slirp() ? " user" : "",
+	       hvs_net_have_pcap() ? " pcap" : "");
 }
 
 static void die_usage(const char *fmt, const char *arg)
@@ -239,6 +258,10 @@ static void parse_args(int argc, char **argv)
 
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
+			exit(0);
+		}
+		if (!strcmp(a, "--version")) {
+			version();
 			exit(0);
 		}
 		if (!strcmp(a, "--vm")) {
