@@ -13,7 +13,9 @@ import sys
 
 import integ
 
-RT_MS = 500        # one echo round trip's bound (port clock: x scale)
+RT_MS = 1000       # one echo round trip's bound (port clock: x scale)
+CTL_MS = 1000      # the guest core's control-path bound (same clock); a
+                   # legitimate open must fit in it even on a loaded machine
 
 
 def dev(res, relid):
@@ -73,22 +75,24 @@ CASES = [
     ring_case(-2, 'write_index beyond the data'),
     ring_case(-3, 'write_index unaligned'),
     dict(name='withhold_reply OPENCHANNEL_RESULT',
-         fault=['withhold_reply', 'on', 'type=6', 'after=1'],
+         fault=['withhold_reply', 'on', 'type=6', 'after=1', 'times=1'],
          host=[r'fault withhold_reply: type 6 withheld'],
-         guest=[r'echo/1: attach failed', r'echo/2: attach failed'],
+         guest=[r'echo/\d: attach failed'],
          exit=0,
-         ok=lambda r: ([d['relid'] for d in r['devices']] == [3] and healthy(r, (3,))
+         ok=lambda r: (len(r['devices']) == 2 and
+                       healthy(r, [d['relid'] for d in r['devices']])
                        and r['bus']['leaked_pages'] == 0 and r['port']['pages_leaked'] == 0),
          unload=0),
     dict(name='withhold_reply GPADL_CREATED',
-         fault=['withhold_reply', 'on', 'type=10', 'after=1'],
+         fault=['withhold_reply', 'on', 'type=10', 'after=1', 'times=1'],
          host=[r'fault withhold_reply: type 10 withheld'],
          guest=[r'vmbus: GPADL 0x[0-9a-f]+ \(8 pages\) creation timed out; its memory '
                 r'stays with the host', r'echo/\d: 8 ring pages leaked'],
          exit=0,
          # the pages the host may own are leaked on purpose, and counted
-         ok=lambda r: ([d['relid'] for d in r['devices']] == [3] and healthy(r, (3,))
-                       and r['bus']['leaked_pages'] == 16 and r['bus']['gpadl_failures'] >= 2),
+         ok=lambda r: (len(r['devices']) == 2 and
+                       healthy(r, [d['relid'] for d in r['devices']])
+                       and r['bus']['leaked_pages'] == 8 and r['bus']['gpadl_failures'] >= 1),
          unload=0),
     dict(name='withhold_reply UNLOAD_RESPONSE',
          fault=['withhold_reply', 'on', 'type=17'],
@@ -124,7 +128,7 @@ def run(chk, case, strict):
             rc, js = hv.ctl('fault', *(case['fault'] + ['vm=f']))
             chk.check(rc == 0 and js and js.get('ok'), '%s: hook switched on' % tag, js)
             g = integ.Proc([integ.prog('INTEG_GUEST'), 'echo', '--count', 4,
-                            '--payload', 200, '--timeout-ms', 500, '--rt-ms', RT_MS],
+                            '--payload', 200, '--timeout-ms', CTL_MS, '--rt-ms', RT_MS],
                            env={'HVSIM_SOCKET': ls, 'HVSIM_VM_NAME': 'f'}, tag='guest')
             grc = g.wait(integ.scaled(40))
             chk.check(grc == case['exit'], '%s: guest exits %d (a reported status)'
