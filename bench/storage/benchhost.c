@@ -39,7 +39,17 @@
 
 #define MAX_DEV 8
 
+#define POLL_NS 10000000ull	/* hvs_vmbus_poll backstop, as hvsim's */
+
 static int ended;
+static struct hvs_vmbus *g_srv;
+
+static void poll_cb(void *arg)
+{
+	(void)arg;
+	if (!ended)
+		hvs_vmbus_poll(g_srv);
+}
 
 static void part_ended(void *arg, struct hvs_partition *p, int kind)
 {
@@ -86,6 +96,7 @@ int main(int argc, char **argv)
 	struct hvs_storage *st = NULL;
 	struct hvs_vmbus *srv;
 	struct hvs_loop *loop;
+	struct hvs_loop_timer *poll_timer;
 	char err[256];
 	int i, sv[2], status = 0, exited = 0, bad = 0;
 	uint64_t dl;
@@ -167,6 +178,10 @@ int main(int argc, char **argv)
 	if (hvs_partition_create(loop, &pc, &part) != 0)
 		return 2;
 	hvs_vmbus_attach(srv, part);
+	g_srv = srv;
+	poll_timer = hvs_loop_timer_add(loop, POLL_NS, POLL_NS, poll_cb, NULL);
+	if (poll_timer == NULL)
+		return 2;
 
 	fflush(NULL);
 	pid = fork();
@@ -241,6 +256,7 @@ int main(int argc, char **argv)
 	}
 	printf("]}\n");
 	fflush(stdout);
+	hvs_loop_timer_cancel(poll_timer);
 	hvs_partition_destroy(part);
 	hvs_vmbus_destroy(srv);
 	hvs_storage_destroy(st);
