@@ -4,9 +4,16 @@
  * ABI (HVSIM_FD or HVSIM_SOCKET), it connects, lists what it found like
  * Linux's lsvmbus, optionally exercises the echo devices, then unloads and
  * exits 0.
+ *
+ * With --ic (and --full, which adds the disks and NICs) it is a long-running
+ * guest instead: it registers the integration services, reports what the
+ * host does (negotiations, shutdown, clock steps, KVP writes) and stays until
+ * the host shuts it down (shutdown IC -> port power_off -> our hook: UNLOAD
+ * -> RESET -> exit) or --stay passes. docs/hvguest.md describes it all.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,22 +23,13 @@
 
 #include "hv/guid.h"
 #include "hv/vmbus_msg.h"
+#include "hvguest.h"
 #include "vmbus/echo.h"
 #include "vmbus/posix.h"
 #include "vmbus/vmbus.h"
 
-#define NS_PER_S 1000000000ull
-
-static struct {
-	bool json;
-	uint32_t echo_n;
-	bool open_echo;
-	double stay_s;
-	uint32_t ring;
-	uint32_t max_version;
-	uint32_t payload;
-	bool polled;
-} opt;
+struct hvg g = { .life_mu = PTHREAD_MUTEX_INITIALIZER };
+#define opt g.opt
 
 static uint64_t mono_ns(void)
 {
@@ -41,21 +39,93 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t hvg_now_ns(void)
+{
+	return mono_ns();
+}
+
+double hvg_time_scale(void)
+{
+	const char *s = getenv("VMBUS_TEST_TIME_SCALE");
+	double v = s ? strtod(s, NULL) : 1.0;
+
+	return v >= 1.0 ? v : 1.0;
+}
+
+void hvg_event(const char *fmt, ...)
+{
+	FILE *f = opt.json ? stderr : stdout;
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One call per line, so lines of several threads do not mix. */
+	fprintf(f, "%s\n", line);
+	fflush(f);
+}
+
+void hvg_append(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+
+	if (len + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
+void hvg_json_str(char *out, size_t size, const char *in)
+{
+	size_t o = 0;
+
+	for (; *in && o + 7 < size; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: hvguest [--json] [--echo N] [--open-all-echo] [--stay SECONDS]\n"
 	    "               [--ring BYTES] [--payload BYTES] [--max-version X.Y]\n"
+	    "               [--ic | --full] [--kvp-file PATH] [--disk-selftest]\n"
+	    "               [--net-selftest] [--status SECONDS]\n"
 	    "Runs as a guest partition (HVSIM_FD or HVSIM_SOCKET + HVSIM_VM_NAME):\n"
 	    "connects to VMBus, lists the offered channels, then unloads.\n"
-	    "  --json            machine-readable output\n"
+	    "  --json            machine-readable output (events go to stderr)\n"
 	    "  --echo N          N echo round trips per echo device (opens them)\n"
 	    "  --open-all-echo   attach and open every echo device\n"
 	    "  --stay SECONDS    stay connected this long before unloading\n"
+	    "                    (with --ic: 0 or absent = until shut down)\n"
 	    "  --ring BYTES      echo ring size per direction (default 65536)\n"
 	    "  --payload BYTES   largest echo payload (default: ring maximum)\n"
 	    "  --max-version X.Y newest VMBus version to request (default 5.3)\n"
-	    "  --polled          no interrupt threads: the core polls\n");
+	    "  --polled          no interrupt threads: the core polls\n"
+	    "Long-running guest:\n"
+	    "  --ic              integration services (heartbeat, shutdown, time\n"
+	    "                    sync, KVP); stay until the host shuts us down\n"
+	    "  --full            --ic plus the StorVSC disks and NetVSC NICs\n"
+	    "  --kvp-file PATH   KVP store (default $XDG_STATE_HOME/hvguest/\n"
+	    "                    <vm>.kvp or ~/.local/state/...; 'none': not kept)\n"
+	    "  --disk-selftest   write, read back and restore the last 8 blocks\n"
+	    "                    of every disk (--full)\n"
+	    "  --net-selftest    send one broadcast test frame (EtherType 0x88B5)\n"
+	    "                    from every NIC (--full)\n"
+	    "  --status SECONDS  print a status line this often (default: never)\n");
 }
 
 static int parse_version(const char *s, uint32_t *v)
@@ -79,6 +149,12 @@ static int parse_args(int argc, char **argv)
 		{ "payload", required_argument, NULL, 'p' },
 		{ "max-version", required_argument, NULL, 'V' },
 		{ "polled", no_argument, NULL, 'P' },
+		{ "ic", no_argument, NULL, 'I' },
+		{ "full", no_argument, NULL, 'F' },
+		{ "kvp-file", required_argument, NULL, 'K' },
+		{ "disk-selftest", no_argument, NULL, 'D' },
+		{ "net-selftest", no_argument, NULL, 'N' },
+		{ "status", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -103,8 +179,10 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 's':
 			opt.stay_s = strtod(optarg, &end);
-			if (*end || opt.stay_s < 0)
+			if (*end || end == optarg || !(opt.stay_s >= 0) ||
+			    opt.stay_s > 1e9)
 				return -1;
+			opt.stay_given = true;
 			break;
 		case 'r':
 			opt.ring = (uint32_t)strtoul(optarg, &end, 0);
@@ -122,6 +200,29 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'P':
 			opt.polled = true;
+			break;
+		case 'F':
+			opt.full = true;
+			/* fall through */
+		case 'I':
+			opt.ic = true;
+			break;
+		case 'K':
+			if (*optarg == '\0')
+				return -1;
+			opt.kvp_file = optarg;
+			break;
+		case 'D':
+			opt.disk_selftest = true;
+			break;
+		case 'N':
+			opt.net_selftest = true;
+			break;
+		case 'S':
+			opt.status_s = strtod(optarg, &end);
+			if (*end || end == optarg || !(opt.status_s >= 0) ||
+			    opt.status_s > 1e6)
+				return -1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -147,6 +248,15 @@ static int collect(void *arg, const struct vmbus_chan_info *ci)
 	return 0;
 }
 
+/* The negotiated device protocol of a channel bound to one of our drivers
+ * (IC, StorVSC, NetVSC), or 0. */
+static int channel_protocol(const struct vmbus_chan_info *ci, char *buf,
+    size_t size)
+{
+	return hvg_ic_protocol(ci, buf, size) ||
+	    hvg_dev_protocol(ci, buf, size);
+}
+
 static void print_listing(struct vmbus *vb, bool json, bool last_json)
 {
 	uint32_t v = vmbus_version(vb);
@@ -164,6 +274,8 @@ static void print_listing(struct vmbus *vb, bool json, bool last_json)
 		const struct vmbus_chan_info *ci = &list[i];
 		const struct hv_guid_class *gc = hv_guid_class_lookup(&ci->ci_class);
 		char cls[HV_GUID_STR_LEN], inst[HV_GUID_STR_LEN];
+		char proto[128];
+		int has_proto = channel_protocol(ci, proto, sizeof(proto));
 
 		hv_guid_to_str(&ci->ci_class, cls);
 		hv_guid_to_str(&ci->ci_instance, inst);
@@ -181,12 +293,14 @@ static void print_listing(struct vmbus *vb, bool json, bool last_json)
 			    vmbus_chan_state_name(ci->ci_state),
 			    ci->ci_driver ? ", driver = " : "",
 			    ci->ci_driver ? ci->ci_driver : "");
+			if (has_proto)
+				printf("\tProtocol = %s\n", proto);
 			continue;
 		}
 		printf("%s\n    {\"class\": \"%s\", \"class_name\": \"%s\", "
 		    "\"instance\": \"%s\", \"relid\": %u, \"sub_channel\": %u, "
 		    "\"target_vp\": %u, \"conn_id\": %u, \"tx_ring\": %u, "
-		    "\"rx_ring\": %u, \"state\": \"%s\", \"driver\": %s%s%s}",
+		    "\"rx_ring\": %u, \"state\": \"%s\", \"driver\": %s%s%s",
 		    i ? "," : "", cls, gc ? gc->gc_name : "unknown", inst,
 		    ci->ci_relid, ci->ci_sub_index, ci->ci_target_vp,
 		    ci->ci_conn_id, ci->ci_tx_ring_bytes, ci->ci_rx_ring_bytes,
@@ -194,6 +308,9 @@ static void print_listing(struct vmbus *vb, bool json, bool last_json)
 		    ci->ci_driver ? "\"" : "",
 		    ci->ci_driver ? ci->ci_driver : "null",
 		    ci->ci_driver ? "\"" : "");
+		if (has_proto)
+			printf(", \"protocol\": \"%s\"", proto);
+		printf("}");
 	}
 	if (json)
 		printf("%s]%s\n", nlist ? "\n  " : "", last_json ? "" : ",");
@@ -285,71 +402,46 @@ static int run_echo(struct vmbus *vb, bool json)
 	return fails;
 }
 
-int main(int argc, char **argv)
+/* ---- long-running mode ---- */
+
+static void status_line(const char *tag)
 {
-	struct vmbus_posix_options po;
-	struct vmbus_platform plat;
-	struct vmbus_posix *px = NULL;
-	struct vmbus_config cfg;
 	struct vmbus_stats st;
-	struct vmbus *vb = NULL;
-	int r, rc = 0;
+	char line[1536];
 
-	if (parse_args(argc, argv) != 0) {
-		usage(stderr);
-		return 2;
+	vmbus_get_stats(g.vb, &st);
+	snprintf(line, sizeof(line), "status%s: up %.1f s", tag,
+	    (double)(mono_ns() - g.t0_ns) / 1e9);
+	hvg_ic_status(line, sizeof(line));
+	hvg_dev_status(line, sizeof(line));
+	hvg_append(line, sizeof(line), ", vmbus %llu messages",
+	    (unsigned long long)st.bs_messages);
+	hvg_event("%s", line);
+}
+
+/*
+ * Unload once, from whichever path gets here first: the end of main, or the
+ * shutdown hook the port runs before RESET on a host shutdown. Prints the
+ * final summary line (or the JSON document's last member).
+ */
+static int finish_unload(void)
+{
+	struct vmbus_stats st;
+	int r;
+
+	pthread_mutex_lock(&g.life_mu);
+	if (g.unloaded) {
+		r = g.unload_result;
+		pthread_mutex_unlock(&g.life_mu);
+		return r;
 	}
-	vmbus_posix_options_init(&po);
-	po.po_polled = opt.polled ? 1 : 0;
-	r = vmbus_posix_create(&po, &plat, &px);
-	if (r != 0) {
-		fprintf(stderr, "hvguest: cannot attach to a partition: %d "
-		    "(started by a host with HVSIM_FD or HVSIM_SOCKET?)\n", r);
-		return 1;
-	}
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.vc_max_version = opt.max_version;
-	r = vmbus_create(&plat, &cfg, &vb);
-	if (r == 0 && opt.open_echo) {
-		struct echo_config ec = { opt.ring, opt.ring };
-
-		r = echo_register(vb, &ec);
-	}
-	if (r == 0)
-		r = vmbus_connect(vb);
-	if (r != 0) {
-		fprintf(stderr, "hvguest: VMBus connect failed: %d\n", r);
-		vmbus_destroy(vb);
-		vmbus_posix_destroy(px);
-		return 1;
-	}
-
-	if (opt.json)
-		printf("{\n");
-	print_listing(vb, opt.json, false);
-	if (opt.echo_n && run_echo(vb, opt.json) != 0)
-		rc = 1;
-
-	if (opt.stay_s > 0) {
-		uint64_t end = mono_ns() + (uint64_t)(opt.stay_s * 1e9);
-		struct timespec nap = { 0, 50 * 1000 * 1000 };
-
-		fflush(stdout);
-		while (mono_ns() < end && vmbus_posix_gone(px) == 0) {
-			vmbus_poll(vb);	/* hot-add / rescind work */
-			nanosleep(&nap, NULL);
-		}
-		if (!opt.json)
-			printf("after %.1f s:\n", opt.stay_s);
-		else
-			printf("  \"after_stay\": {\n");
-		print_listing(vb, opt.json, true);
-		if (opt.json)
-			printf("  },\n");
-	}
-
-	r = vmbus_unload(vb);
-	vmbus_get_stats(vb, &st);
+	if (opt.ic)
+		status_line(" (final)");
+	g.unloading = 1;
+	r = vmbus_unload(g.vb);
+	g.unload_result = r;
+	g.unloaded = true;
+	vmbus_get_stats(g.vb, &st);
 	if (opt.json) {
 		printf("  \"unload\": %d, \"messages\": %llu, \"bad_messages\": %llu, "
 		    "\"bad_offers\": %llu, \"leaked_pages\": %llu\n}\n", r,
@@ -365,11 +457,155 @@ int main(int argc, char **argv)
 		    (unsigned long long)st.bs_bad_offers,
 		    (unsigned long long)st.bs_leaked_pages);
 	}
+	fflush(stdout);
+	pthread_mutex_unlock(&g.life_mu);
+	return r;
+}
+
+/* The port's power_off / reboot (a host shutdown) runs this before RESET;
+ * the port exits the process afterwards. */
+static void unload_hook(void *arg)
+{
+	(void)arg;
+	if (!g.unloaded)
+		hvg_event("shutdown: unloading VMBus");
+	finish_unload();
+}
+
+/*
+ * Stay connected: poll (hot add / rescind work, polled ports), report IC
+ * events, bring up NICs added later, print status lines. Until the
+ * deadline (0 = none), the partition is gone, or a host shutdown unloaded
+ * us (a power_off that returned: the RESET failed).
+ */
+static void stay_loop(uint64_t stay_ns)
+{
+	uint64_t start = mono_ns(), end = stay_ns ? start + stay_ns : 0;
+	uint64_t status_ns = (uint64_t)(opt.status_s * 1e9), next_status;
+	uint64_t next_tick = start;
+	struct timespec nap = { 0, 50 * 1000 * 1000 };
+
+	next_status = start + status_ns;
+	fflush(stdout);
+	while ((end == 0 || mono_ns() < end) &&
+	    vmbus_posix_gone(g.px) == VMBUS_POSIX_ALIVE && !g.unloading) {
+		uint64_t now;
+
+		vmbus_poll(g.vb);	/* hot-add / rescind work */
+		now = mono_ns();
+		if (opt.ic)
+			hvg_ic_poll_events();
+		if (opt.full && now >= next_tick) {
+			hvg_dev_tick();
+			next_tick = now + 250 * 1000 * 1000;
+		}
+		if (status_ns && now >= next_status) {
+			status_line("");
+			next_status += status_ns;
+			if (next_status < now)
+				next_status = now + status_ns;
+		}
+		nanosleep(&nap, NULL);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct vmbus_posix_options po;
+	struct vmbus_config cfg;
+	int r, rc = 0;
+
+	if (parse_args(argc, argv) != 0) {
+		usage(stderr);
+		return 2;
+	}
+	if ((opt.disk_selftest || opt.net_selftest) && !opt.full) {
+		fprintf(stderr, "hvguest: --disk-selftest and --net-selftest "
+		    "need --full\n");
+		return 2;
+	}
+	g.t0_ns = mono_ns();
+	vmbus_posix_options_init(&po);
+	po.po_polled = opt.polled ? 1 : 0;
+	r = vmbus_posix_create(&po, &g.plat, &g.px);
+	if (r != 0) {
+		fprintf(stderr, "hvguest: cannot attach to a partition: %d "
+		    "(started by a host with HVSIM_FD or HVSIM_SOCKET?)\n", r);
+		return 1;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.vc_max_version = opt.max_version;
+	r = vmbus_create(&g.plat, &cfg, &g.vb);
+	if (r == 0 && opt.open_echo) {
+		struct echo_config ec = { opt.ring, opt.ring };
+
+		r = echo_register(g.vb, &ec);
+	}
+	/* NOTE: drivers before the connect, so boot-time devices attach
+	 * during it (disks are scanned, NICs up, IC channels open). */
+	if (r == 0 && opt.ic)
+		r = hvg_ic_register();
+	if (r == 0 && opt.full)
+		r = hvg_dev_register();
+	if (r == 0)
+		r = vmbus_posix_add_shutdown_hook(g.px, unload_hook, NULL);
+	if (r == 0)
+		r = vmbus_connect(g.vb);
+	if (r != 0) {
+		fprintf(stderr, "hvguest: VMBus connect failed: %d\n", r);
+		vmbus_posix_remove_shutdown_hook(g.px, unload_hook, NULL);
+		vmbus_destroy(g.vb);
+		hvg_dev_free();
+		hvg_ic_free();
+		vmbus_posix_destroy(g.px);
+		return 1;
+	}
+	if (opt.ic) {
+		/* The host negotiates right after each IC channel opens; wait
+		 * (bounded) so the listing shows the versions. */
+		hvg_ic_wait_negotiated((uint64_t)(3e9 * hvg_time_scale()));
+		hvg_ic_poll_events();
+	}
+
+	if (opt.json)
+		printf("{\n");
+	print_listing(g.vb, opt.json, false);
+	if (opt.full && hvg_dev_report() != 0)
+		rc = 1;
+	g.booted = 1;
+	if (opt.echo_n && run_echo(g.vb, opt.json) != 0)
+		rc = 1;
+	if (opt.json && opt.ic) {
+		hvg_ic_json();
+		hvg_dev_json();
+	}
+
+	if (opt.ic || opt.stay_s > 0) {
+		uint64_t t0 = mono_ns();
+
+		stay_loop((uint64_t)(opt.stay_s * 1e9));
+		if (!g.unloaded) {
+			double s = opt.stay_s > 0 ? opt.stay_s :
+			    (double)(mono_ns() - t0) / 1e9;
+
+			if (!opt.json)
+				printf("after %.1f s:\n", s);
+			else
+				printf("  \"after_stay\": {\n");
+			print_listing(g.vb, opt.json, true);
+			if (opt.json)
+				printf("  },\n");
+		}
+	}
+
+	r = finish_unload();
 	if (r != 0)
 		rc = 1;
-	fflush(stdout);
-	vmbus_destroy(vb);
-	echo_unregister(vb);
-	vmbus_posix_destroy(px);
+	vmbus_posix_remove_shutdown_hook(g.px, unload_hook, NULL);
+	vmbus_destroy(g.vb);
+	echo_unregister(g.vb);
+	hvg_dev_free();
+	hvg_ic_free();
+	vmbus_posix_destroy(g.px);
 	return rc;
 }
