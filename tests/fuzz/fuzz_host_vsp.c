@@ -16,6 +16,11 @@
  * and are overwritten too: a guest scribbling), out-ring read_index and
  * interrupt_mask (u32), nops u8, the operations, then the in-ring data
  * image (zero-padded), then the bytes later ops write into the ring.
+ * Ops (low 3 bits): 0 guest signals; 1 in-ring write_index; 2 out-ring
+ * read_index, interrupt_mask, or (0x50 set) read_index = write_index (the
+ * guest read everything); 3 what the test VSP does with packets; 4 device
+ * GPADL use / IC request / storvsp action; 5 server poll; 6 CLOSECHANNEL
+ * or (bit 3) the guest writes more ring bytes; 7 the VSP sends.
  *
  * Built a second time as fuzz_host_ic (FZ_HOST_IC): the same ring, but
  * the channel is one of the host's integration-service devices
@@ -25,6 +30,19 @@
  * send KVP get / set / enumerate / delete, time sync, shutdown). Extra
  * oracle there: every KVP result the host hands its caller is terminated
  * and valid UTF-8.
+ *
+ * Built a third time as fuzz_host_storvsp (FZ_HOST_STORVSP): the channel
+ * is a synthetic SCSI controller of the storage VSP (src/host/vsp/
+ * storvsp.c) with null disks (host/disk: completions are queued at once
+ * and reach the VSP when the harness runs the event loop, so the order is
+ * the input's), and the ring holds the guest's VSTOR requests: the init
+ * sequence, EXECUTE_SRB with GPA-direct buffers, resets, sub-channel
+ * requests. cfg bits 2-3 cap the VSTOR version (6.2, 6.0, 5.1, 4.2), bit
+ * 4: no sub-channels, bit 5: a read-only second LUN, bit 6: queue depth
+ * 2, bit 7: one request's bytes in flight at a time. Op 4 runs the loop,
+ * hot-removes or hot-adds a LUN, or arms the "disk.error" fault. Extra
+ * oracles there: no request answered twice (completions <= requests), no
+ * disk request left in flight once the loop is idle.
  *
  * Oracles: every packet the framework hands out lies in the caller's
  * buffer and is the ring's bytes at the host's read position; its parsed
@@ -43,9 +61,15 @@
 #include "host/vsp/echo.h"
 #include "host/vsp/vsp.h"
 #include "hv/guid.h"
-#if defined(FZ_HOST_IC)
+#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP)
 #include "host/loop.h"
+#endif
+#if defined(FZ_HOST_IC)
 #include "host/vsp/ic_host.h"
+#endif
+#if defined(FZ_HOST_STORVSP)
+#include "host/disk/disk.h"
+#include "host/vsp/storvsp.h"
 #endif
 #include "hv/ring.h"
 #include "hv/tlfs.h"
@@ -77,10 +101,16 @@ struct vs {
 	uint32_t pkts;
 	bool verbose;
 	uint32_t relid;		/* the channel the guest opens */
+#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP)
+	struct hvs_loop *loop;	/* IC: timers never run (deterministic);
+				 * storvsp: run by op 4 only */
+#endif
 #if defined(FZ_HOST_IC)
-	struct hvs_loop *loop;	/* IC timers: never run (deterministic) */
 	struct hvs_ic *ic;
 	unsigned results;
+#endif
+#if defined(FZ_HOST_STORVSP)
+	struct hvs_storage *st;
 #endif
 };
 
@@ -526,6 +556,77 @@ static int find_class(void *ctx, const struct hvs_chan_info *c)
 }
 #endif
 
+#if defined(FZ_HOST_STORVSP)
+/* Dispatch what is ready (disk completions) until the loop is idle. */
+static void run_loop(void)
+{
+	for (int i = 0; i < 64; i++)
+		if (hvs_loop_run_once(g.loop, 0) <= 0)
+			break;
+}
+
+static void sv_add_disk(unsigned lun, uint64_t size, bool ro)
+{
+	struct hvs_disk_spec ds;
+	char err[160];
+
+	hvs_disk_spec_init(&ds);
+	snprintf(ds.ds_path, sizeof(ds.ds_path), "fz-lun%u", lun);
+	ds.ds_size = size;
+	ds.ds_ro = ro;
+	ds.ds_lun = (int)lun;
+	ds.ds_controller = 0;
+	ds.ds_backend = HVS_DISK_BACKEND_NULL;
+	(void)hvs_storage_add_disk(g.st, &ds, NULL, NULL, err, sizeof(err));
+}
+
+static void sv_action(uint8_t op, struct fz *f)
+{
+	static const int64_t errs[4] = { 5, 28, 30, 61 }; /* EIO ENOSPC EROFS
+							     ENODATA */
+	uint8_t a = fz_u8(f);
+
+	switch ((op >> 3) & 3) {
+	case 0:
+		run_loop();
+		break;
+	case 1:
+		(void)hvs_storage_remove_disk(g.st, 0, a & 1u);
+		break;
+	case 2:
+		sv_add_disk(a & 1u, 4096u * (1u + ((a >> 1) & 63u)),
+			    (a & 0x80) != 0);
+		break;
+	default:
+		if (a & 1) {
+			struct hvs_fault_param fp[2];
+
+			memset(fp, 0, sizeof(fp));
+			snprintf(fp[0].fp_name, sizeof(fp[0].fp_name), "errno");
+			fp[0].fp_value = errs[(a >> 1) & 3];
+			snprintf(fp[1].fp_name, sizeof(fp[1].fp_name), "op");
+			fp[1].fp_value = (a >> 3) % 5;
+			FZ_CHECK(hvs_fault_set(HVS_DISK_FAULT_ERROR, true, fp,
+					       2, NULL) == 0, "disk.error");
+		} else {
+			(void)hvs_fault_set(HVS_DISK_FAULT_ERROR, false, NULL,
+					    0, NULL);
+		}
+		break;
+	}
+}
+
+static struct hv_guid g_want;
+
+static int find_class(void *ctx, const struct hvs_chan_info *c)
+{
+	(void)ctx;
+	if (hv_guid_equal(&c->ci_class, &g_want) && c->ci_sub_index == 0)
+		g.relid = c->ci_relid;
+	return 0;
+}
+#endif
+
 static void one_op(struct fz *f)
 {
 	uint8_t op = fz_u8(f);
@@ -539,7 +640,10 @@ static void one_op(struct fz *f)
 			  (op & 8) ? fz_u32(f) : (8u * fz_u16(f)) % g.dsize);
 		break;
 	case 2:
-		if (op & 0x10)
+		if ((op & 0x50) == 0x50)	/* the guest read it all */
+			put_ram32(OUT_CTL(rc_read_index),
+				  hv_get_le32(fp_ptr(g.p, OUT_CTL(rc_write_index))));
+		else if (op & 0x10)
 			put_ram32(OUT_CTL(rc_interrupt_mask), (op >> 5) & 1u);
 		else
 			put_ram32(OUT_CTL(rc_read_index),
@@ -553,6 +657,8 @@ static void one_op(struct fz *f)
 	case 4:
 #if defined(FZ_HOST_IC)
 		ic_action(op, f);
+#elif defined(FZ_HOST_STORVSP)
+		sv_action(op, f);
 #else
 		vsp_gpadl_op(op, f);
 #endif
@@ -658,6 +764,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)vsp_ops;
 	(void)cls;
 	(void)vsp_gpadl_op;
+#elif defined(FZ_HOST_STORVSP)
+	{
+		static const uint16_t vers[4] = { 0, 0x0600, 0x0501, 0x0402 };
+		static const struct hv_guid scsi = HV_GUID_STORVSC_INIT;
+		struct hvs_storvsp_config sc;
+
+		g.loop = hvs_loop_create();
+		FZ_CHECK(g.loop != NULL, "loop");
+		g.st = hvs_storage_create(g.s, g.loop);
+		FZ_CHECK(g.st != NULL, "storage");
+		memset(&sc, 0, sizeof(sc));
+		sc.sc_max_version = vers[(c >> 2) & 3];
+		sc.sc_max_subchannels = (c & 0x10) ? HVS_STORVSP_NO_SUBCHANNELS
+						   : 2;
+		sc.sc_queue_depth = (c & 0x40) ? 2 : 8;
+		sc.sc_max_transfer = 64u * 1024u;
+		sc.sc_max_inflight = (c & 0x80) ? 64u * 1024u : 0;
+		FZ_CHECK(hvs_storage_config_controller(g.st, 0, &sc, false) == 0,
+			 "controller config");
+		sv_add_disk(0, 1u << 20, false);
+		if (c & 0x20)
+			sv_add_disk(1, 128u * 1024u, true);
+		g_want = scsi;
+		g.relid = 0;
+		hvs_vmbus_foreach_channel(g.s, find_class, NULL);
+		FZ_CHECK(g.relid != 0, "no SCSI controller offered");
+	}
+	(void)vsp_ops;
+	(void)cls;
+	(void)vsp_gpadl_op;
 #else
 	if (c & 4)
 		FZ_CHECK(hvs_echo_add(g.s, NULL) == 1, "echo device");
@@ -691,7 +827,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3: (void)fz_u8(&f); (void)fz_u32(&f); break;
 		case 4:
-#if defined(FZ_HOST_IC)
+#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP)
 			(void)fz_u8(&f);
 #else
 			if (op & 8)
@@ -752,9 +888,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		fputc('\n', stderr);
 	}
+#if defined(FZ_HOST_STORVSP)
+	{
+		struct hvs_storvsp_stats ss;
+
+		run_loop();
+		FZ_CHECK(hvs_storage_get_stats(g.st, 0, &ss) == 0, "stats");
+		if (g.verbose)
+			fprintf(stderr, "storvsp: %llu requests, %llu srbs, "
+				"%llu completions, %llu bad, %llu bad srbs, "
+				"%llu gpa faults, version 0x%x\n",
+				(unsigned long long)ss.ss_requests,
+				(unsigned long long)ss.ss_srbs,
+				(unsigned long long)ss.ss_completions,
+				(unsigned long long)ss.ss_bad_packets,
+				(unsigned long long)ss.ss_bad_srbs,
+				(unsigned long long)ss.ss_gpa_faults,
+				ss.ss_version);
+		FZ_CHECK(ss.ss_completions <= ss.ss_requests,
+			 "%llu completions for %llu requests",
+			 (unsigned long long)ss.ss_completions,
+			 (unsigned long long)ss.ss_requests);
+		FZ_CHECK(ss.ss_srbs <= ss.ss_requests, "srbs > requests");
+		FZ_CHECK(ss.ss_inflight == 0, "%u disk requests in flight with "
+			 "the loop idle", ss.ss_inflight);
+	}
+#endif
 out:
 	hvs_vmbus_destroy(g.s);
-#if defined(FZ_HOST_IC)
+#if defined(FZ_HOST_STORVSP)
+	hvs_storage_destroy(g.st);
+#endif
+#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP)
 	hvs_loop_destroy(g.loop);
 #endif
 	fp_destroy(g.p);

@@ -1476,7 +1476,7 @@ static void seeds_guest_ic(void)
 	static const uint16_t sd_v[] = { 0x0100, 0x0300, 0x0301, 0x0302 };
 	static const uint16_t ts_v[] = { 0x0400 };
 	static const uint16_t kvp_v[] = { 0x0300, 0x0400, 0x0500 };
-	uint8_t b[2100];
+	uint8_t b[2700];
 	struct sb s;
 
 	/* All four services: offers, opens, negotiations, one message each
@@ -1913,6 +1913,286 @@ static void seeds_host_ic(void)
 	}
 }
 
+/* ============================= host_storvsp ============================= */
+
+/* The guest->host ring image being built and its write position. */
+struct hsv {
+	uint8_t data[3 * 4096];
+	uint32_t dsize, w;
+	uint64_t tid;
+	bool prewin8;
+};
+
+static uint32_t hsv_len(const struct hsv *h)
+{
+	return h->prewin8 ? VSTOR_PACKET_SIZE_PREWIN8 : VSTOR_PACKET_SIZE;
+}
+
+/* A packet (inband, or GPA-direct with one range of bc bytes at bo in
+ * consecutive pages from pfn0) carrying the VSTOR packet p; returns the
+ * end offset before it (the write_index that publishes it is h->w). */
+static void hsv_put(struct hsv *h, const uint8_t *p, uint32_t bc, uint32_t bo,
+		    uint64_t pfn0)
+{
+	uint8_t pkt[1024];
+	uint32_t hdr = 16, n = 0, len;
+
+	memset(pkt, 0, sizeof(pkt));
+	if (bc) {
+		n = (bo + bc + 4095u) / 4096u;
+		hdr = 24u + 8u + 8u * n;
+		hv_put_le32(pkt + 20, 1);
+		hv_put_le32(pkt + 24, bc);
+		hv_put_le32(pkt + 28, bo);
+		for (uint32_t k = 0; k < n; k++)
+			hv_put_le64(pkt + 32 + 8 * k, pfn0 + k);
+	}
+	len = hdr + ((hsv_len(h) + 7u) & ~7u);
+	hv_put_le16(pkt, bc ? VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT
+			    : VMBUS_PACKET_TYPE_DATA_INBAND);
+	hv_put_le16(pkt + 2, (uint16_t)(hdr / 8u));
+	hv_put_le16(pkt + 4, (uint16_t)(len / 8u));
+	hv_put_le16(pkt + 6, VMBUS_PACKET_FLAG_COMPLETION_REQUESTED);
+	hv_put_le64(pkt + 8, ++h->tid);
+	memcpy(pkt + hdr, p, hsv_len(h));
+	hv_put_le32(pkt + len + 4, h->w);
+	for (uint32_t i = 0; i < len + 8u; i++)
+		h->data[(h->w + i) % h->dsize] = pkt[i];
+	h->w = (h->w + len + 8u) % h->dsize;
+}
+
+static void hsv_op(struct hsv *h, uint32_t op, const void *pl, uint32_t plen)
+{
+	uint8_t p[64];
+
+	memset(p, 0, sizeof(p));
+	hv_put_le32(p, op);
+	hv_put_le32(p + 4, VSTOR_FLAG_REQUEST_COMPLETION);
+	memcpy(p + 12, pl, plen);
+	hsv_put(h, p, 0, 0, 0);
+}
+
+static void hsv_version(struct hsv *h, uint16_t v)
+{
+	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), 0, 0 };
+
+	hsv_op(h, VSTOR_OPERATION_QUERY_PROTOCOL_VERSION, b, 4);
+}
+
+static void hsv_init(struct hsv *h, uint16_t v)
+{
+	hsv_op(h, VSTOR_OPERATION_BEGIN_INITIALIZATION, NULL, 0);
+	hsv_version(h, v);
+	hsv_op(h, VSTOR_OPERATION_QUERY_PROPERTIES, NULL, 0);
+	hsv_op(h, VSTOR_OPERATION_END_INITIALIZATION, NULL, 0);
+}
+
+/* EXECUTE_SRB: cdb to lun; data (dir VSTOR_DATA_*) of bc bytes at bo in
+ * pages from pfn0 (bc 0: inband, no buffer). */
+static void hsv_srb(struct hsv *h, uint8_t lun, const uint8_t *cdb,
+		    uint8_t cdblen, uint8_t dir, uint32_t xfer, uint32_t bc,
+		    uint32_t bo, uint64_t pfn0)
+{
+	uint8_t p[64];
+
+	memset(p, 0, sizeof(p));
+	hv_put_le32(p, VSTOR_OPERATION_EXECUTE_SRB);
+	hv_put_le32(p + 4, VSTOR_FLAG_REQUEST_COMPLETION);
+	hv_put_le16(p + 12, h->prewin8 ? VMSCSI_REQUEST_SIZE_PREWIN8
+				       : VMSCSI_REQUEST_SIZE);
+	p[12 + 7] = lun;
+	p[12 + 8] = cdblen;
+	p[12 + 9] = h->prewin8 ? VSTOR_SENSE_BUFFER_SIZE_PREWIN8
+			       : VSTOR_SENSE_BUFFER_SIZE;
+	p[12 + 10] = dir;
+	hv_put_le32(p + 12 + 12, xfer);
+	memcpy(p + 12 + 16, cdb, cdblen);
+	if (!h->prewin8) {
+		p[12 + 38] = VSTOR_SP_UNTAGGED;
+		p[12 + 39] = VSTOR_SRB_SIMPLE_TAG_REQUEST;
+		hv_put_le32(p + 12 + 40, dir == VSTOR_DATA_READ ? 0x40u :
+			    dir == VSTOR_DATA_WRITE ? SRB_FLAGS_DATA_OUT : 0);
+		hv_put_le32(p + 12 + 44, VSTOR_SRB_TIMEOUT_DEFAULT);
+	}
+	hsv_put(h, p, bc, bo, pfn0);
+}
+
+static void cdb10(uint8_t *c, uint8_t op, uint32_t lba, uint16_t n)
+{
+	memset(c, 0, 10);
+	c[0] = op;
+	c[2] = (uint8_t)(lba >> 24);
+	c[3] = (uint8_t)(lba >> 16);
+	c[4] = (uint8_t)(lba >> 8);
+	c[5] = (uint8_t)lba;
+	c[7] = (uint8_t)(n >> 8);
+	c[8] = (uint8_t)n;
+}
+
+static void hsv_head(struct sb *s, uint8_t cfg, uint32_t wi, uint8_t nops)
+{
+	put8(s, cfg);
+	put32(s, wi);
+	put32(s, 0);
+	put32(s, 0);
+	put32(s, 0);
+	put32(s, HV_RING_FEAT_PENDING_SEND_SZ);
+	put32(s, 0);
+	put32(s, 0);
+	put8(s, nops);
+}
+
+/* Publish up to wi, signal, run the loop (completions), signal. */
+static void hsv_kick(struct sb *s, uint32_t wi)
+{
+	put8(s, 1 | 8);
+	put32(s, wi);
+	put8(s, 0);
+	put8(s, 4);				/* run the loop */
+	put8(s, 0);
+	put8(s, 0);
+}
+
+/* The guest reads everything the host sent (out read_index = write). */
+static void hsv_consume(struct sb *s)
+{
+	put8(s, 2 | 0x10 | 0x40);
+}
+
+static void seeds_host_storvsp(void)
+{
+	static struct hsv h;
+	uint8_t c[20] = { 0 }, inq[6] = { SCSI_INQUIRY, 0, 0, 0, 96, 0 };
+	uint8_t evpd[6] = { SCSI_INQUIRY, SCSI_INQUIRY_EVPD, 0x83, 0, 255, 0 };
+	uint8_t tur[6] = { SCSI_TEST_UNIT_READY, 0, 0, 0, 0, 0 };
+	uint32_t at[4];
+	struct sb s;
+
+	/* WIN10: init, INQUIRY, READ CAPACITY, READ, WRITE (unaligned
+	 * buffer over three pages), UNMAP, SYNCHRONIZE CACHE, a sub-channel
+	 * request, REPORT LUNS. */
+	memset(&h, 0, sizeof(h));
+	h.dsize = 3 * 4096;
+	hsv_init(&h, VMSTOR_PROTO_VERSION_WIN10);
+	at[0] = h.w;
+	hsv_srb(&h, 0, inq, 6, VSTOR_DATA_READ, 96, 96, 0, 200);
+	hsv_srb(&h, 0, evpd, 6, VSTOR_DATA_READ, 255, 255, 100, 200);
+	memset(c, 0, sizeof(c));
+	c[0] = SCSI_READ_CAPACITY_10;
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_READ, 8, 8, 0, 201);
+	cdb10(c, SCSI_READ_10, 0, 8);
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_READ, 4096, 4096, 0, 201);
+	cdb10(c, SCSI_WRITE_10, 8, 16);
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_WRITE, 8192, 8192, 512, 202);
+	at[1] = h.w;
+	memset(c, 0, sizeof(c));
+	c[0] = SCSI_UNMAP;
+	c[8] = 24;
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_WRITE, 24, 24, 0, 210);
+	cdb10(c, SCSI_SYNCHRONIZE_CACHE_10, 0, 0);
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_UNKNOWN, 0, 0, 0, 0);
+	{
+		uint8_t n[2] = { 1, 0 };
+
+		hsv_op(&h, VSTOR_OPERATION_CREATE_SUB_CHANNELS, n, 2);
+	}
+	memset(c, 0, sizeof(c));
+	c[0] = SCSI_REPORT_LUNS;
+	c[9] = 64;
+	hsv_srb(&h, 0, c, 12, VSTOR_DATA_READ, 64, 64, 0, 211);
+	hsv_srb(&h, 3, tur, 6, VSTOR_DATA_UNKNOWN, 0, 0, 0, 0);
+	at[2] = h.w;
+	memset(&s, 0, sizeof(s));
+	hsv_head(&s, 1, 0, 14);
+	hsv_kick(&s, at[0]);
+	hsv_kick(&s, at[1]);
+	hsv_consume(&s);
+	hsv_kick(&s, at[2]);
+	put8(&s, 4);
+	put8(&s, 0);
+	putn(&s, h.data, h.dsize);
+	write_seed("host_storvsp", "win10-io", &s);
+
+	/* 4.2 host: 6.2 refused, 4.2 accepted (48-byte packets); a write to
+	 * the read-only LUN 1, a read with the disk.error fault armed, LUN 0
+	 * hot-removed and added back, queue depth 2 (the ring waits). */
+	memset(&h, 0, sizeof(h));
+	h.dsize = 3 * 4096;
+	h.prewin8 = true;
+	hsv_op(&h, VSTOR_OPERATION_BEGIN_INITIALIZATION, NULL, 0);
+	h.prewin8 = false;
+	hsv_version(&h, VMSTOR_PROTO_VERSION_WIN10);
+	h.prewin8 = true;
+	hsv_version(&h, VMSTOR_PROTO_VERSION_WIN7);
+	hsv_op(&h, VSTOR_OPERATION_QUERY_PROPERTIES, NULL, 0);
+	hsv_op(&h, VSTOR_OPERATION_END_INITIALIZATION, NULL, 0);
+	at[0] = h.w;
+	cdb10(c, SCSI_WRITE_10, 0, 1);
+	hsv_srb(&h, 1, c, 10, VSTOR_DATA_WRITE, 512, 512, 0, 200);
+	cdb10(c, SCSI_READ_10, 4, 2);
+	hsv_srb(&h, 1, c, 10, VSTOR_DATA_READ, 1024, 1024, 3584, 200);
+	cdb10(c, SCSI_READ_10, 0, 8);
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_READ, 4096, 4096, 0, 202);
+	at[1] = h.w;
+	hsv_srb(&h, 0, tur, 6, VSTOR_DATA_UNKNOWN, 0, 0, 0, 0);
+	hsv_srb(&h, 0, inq, 6, VSTOR_DATA_READ, 96, 96, 0, 203);
+	hsv_op(&h, VSTOR_OPERATION_RESET_LUN, NULL, 0);
+	at[2] = h.w;
+	memset(&s, 0, sizeof(s));
+	hsv_head(&s, 1 | 0x0C | 0x20 | 0x40, 0, 21);
+	hsv_kick(&s, at[0]);
+	put8(&s, 4 | (3 << 3));			/* disk.error on reads */
+	put8(&s, 1 | (0 << 1) | (1 << 3));
+	hsv_kick(&s, at[1]);
+	put8(&s, 4 | (3 << 3));			/* off */
+	put8(&s, 0);
+	put8(&s, 4 | (1 << 3));			/* remove LUN 0 */
+	put8(&s, 0);
+	hsv_kick(&s, at[2]);
+	put8(&s, 4 | (2 << 3));			/* add LUN 0, 64 KiB */
+	put8(&s, 0x1e);
+	put8(&s, 0);
+	put8(&s, 4);
+	put8(&s, 0);
+	hsv_consume(&s);
+	put8(&s, 0);
+	put8(&s, 4);
+	put8(&s, 0);
+	putn(&s, h.data, h.dsize);
+	write_seed("host_storvsp", "win7-faults-hotplug", &s);
+
+	/* Hostile: I/O before init, a buffer outside guest RAM, a transfer
+	 * length above the buffer, a CDB of 17 bytes, an unknown operation,
+	 * then a read still at the back end when the guest closes the
+	 * channel (the completion comes back to no channel). */
+	memset(&h, 0, sizeof(h));
+	h.dsize = 3 * 4096;
+	cdb10(c, SCSI_READ_10, 0, 1);
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_READ, 512, 512, 0, 200);
+	hsv_op(&h, VSTOR_OPERATION_END_INITIALIZATION, NULL, 0);
+	hsv_init(&h, VMSTOR_PROTO_VERSION_WIN8);
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_READ, 512, 512, 0, 5000);
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_READ, 4096, 512, 0, 200);
+	hsv_srb(&h, 0, c, 17, VSTOR_DATA_READ, 512, 512, 0, 200);
+	hsv_op(&h, 99, NULL, 0);
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_READ, 512, 0, 0, 0);
+	at[0] = h.w;
+	cdb10(c, SCSI_READ_10, 2032, 16);
+	hsv_srb(&h, 0, c, 10, VSTOR_DATA_READ, 8192, 8192, 0, 220);
+	at[1] = h.w;
+	memset(&s, 0, sizeof(s));
+	hsv_head(&s, 1 | 0x08, 0, 8);
+	hsv_kick(&s, at[0]);
+	put8(&s, 1 | 8);
+	put32(&s, at[1]);
+	put8(&s, 0);				/* signal: submitted */
+	put8(&s, 6);				/* CLOSECHANNEL */
+	put8(&s, 4);
+	put8(&s, 0);
+	putn(&s, h.data, h.dsize);
+	write_seed("host_storvsp", "hostile-close-inflight", &s);
+}
+
 /* =============================== host_scsi ============================== */
 
 static void scsi_seed(const char *name, uint8_t cfg, uint32_t nblocks,
@@ -2097,6 +2377,7 @@ int main(int argc, char **argv)
 	seeds_guest_storvsc();
 	seeds_host_scsi();
 	seeds_host_ic();
+	seeds_host_storvsp();
 	printf("gen_seeds: %u files under %s\n", g_files, g_root);
 	return 0;
 }
