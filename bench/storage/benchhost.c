@@ -220,12 +220,15 @@ int main(int argc, char **argv)
 		struct hvs_storvsp_stats ss;
 
 		if (hvs_storage_get_stats(st, 0, &ss) == 0) {
-			printf(", \"storage\": {\"srbs\": %llu, \"bytes_read\": %llu, "
+			printf(", \"storage\": {\"srbs\": %llu, \"completions\": %llu, "
+			    "\"inflight\": %u, \"bytes_read\": %llu, "
 			    "\"bytes_written\": %llu, \"channels\": %u, "
 			    "\"bad_packets\": %llu, \"bad_srbs\": %llu, "
 			    "\"gpa_faults\": %llu, \"io_errors\": %llu, "
 			    "\"send_waits\": %llu}",
 			    (unsigned long long)ss.ss_srbs,
+			    (unsigned long long)ss.ss_completions,
+			    ss.ss_inflight,
 			    (unsigned long long)ss.ss_bytes_read,
 			    (unsigned long long)ss.ss_bytes_written,
 			    ss.ss_channels,
