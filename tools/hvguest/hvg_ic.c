@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,17 +243,22 @@ static void kvp_changed(void *arg, uint8_t pool, const char *key, bool del)
 /* ---- shutdown ------------------------------------------------------------ */
 
 /*
- * The OS's part of a host shutdown (deferred-work thread, after the S_OK
- * went out): say so, then the port's power_off / reboot, which run the
- * shutdown hooks (our UNLOAD), send RESET and exit. Returns only on failure.
+ * The OS's part of a host shutdown (IC deferred work, after the S_OK went
+ * out): say so and leave the action to the main loop (hvg_ic_power_pending).
+ * Running power_off here would unload the bus from inside the IC's own
+ * work - in a polled port from inside vmbus_poll and the shutdown
+ * channel's callback, whose close would then wait for itself.
  */
+static _Atomic int power_request;	/* 0, or ic_power_action + 1 */
+
 static int shutdown_action(void *arg, enum ic_power_action a)
 {
 	struct ic_shutdown_status ss;
 	const char *what = a == IC_POWER_REBOOT ? "reboot" : "power off";
-	int r;
 
 	(void)arg;
+	if (a != IC_POWER_OFF && a != IC_POWER_REBOOT)
+		return -VMBUS_EOPNOTSUPP;
 	if (ic_shutdown_get_status(g.ics, &ss) == 0)
 		hvg_event("ic: shutdown: host requests %s (flags %#x, reason "
 		    "%#x%s%s%s)", what, ss.ss_last_flags, ss.ss_last_reason,
@@ -260,15 +266,30 @@ static int shutdown_action(void *arg, enum ic_power_action a)
 		    ss.ss_last_message[0] ? "\"" : "");
 	else
 		hvg_event("ic: shutdown: host requests %s", what);
+	atomic_store(&power_request, (int)a + 1);
+	return 0;
+}
+
+/*
+ * Main thread, outside vmbus_poll: carry out a host shutdown request
+ * through the port, whose power_off / reboot run the shutdown hooks (our
+ * UNLOAD), send RESET and exit. Returns only if there was nothing to do or
+ * the port failed.
+ */
+void hvg_ic_power_pending(void)
+{
+	int a = atomic_exchange(&power_request, 0) - 1;
+	int r;
+
+	if (a < 0)
+		return;
 	if (a == IC_POWER_REBOOT)
 		r = g.plat.reboot ? g.plat.reboot(g.plat.ctx) : -VMBUS_ENOSYS;
-	else if (a == IC_POWER_OFF)
+	else
 		r = g.plat.power_off ? g.plat.power_off(g.plat.ctx) :
 		    -VMBUS_ENOSYS;
-	else
-		r = -VMBUS_EOPNOTSUPP;
-	hvg_event("ic: shutdown: %s failed (%d)", what, r);
-	return r;
+	hvg_event("ic: shutdown: %s failed (%d)",
+	    a == IC_POWER_REBOOT ? "reboot" : "power off", r);
 }
 
 /* ---- registration ---------------------------------------------------------- */
@@ -294,6 +315,42 @@ static void fill_auto_pool(void)
 	snprintf(ic.os_major, sizeof(ic.os_major), "%u", maj);
 	snprintf(ic.os_minor, sizeof(ic.os_minor), "%u", min);
 	snprintf(ic.arch, sizeof(ic.arch), "%s", u.machine);
+}
+
+/* What the store brought back: the count, then the records of the pools
+ * the host writes for the guest to read (external) and the guest pool. */
+static void report_restored(void)
+{
+	static const uint8_t pools[] = { KVP_POOL_EXTERNAL, KVP_POOL_GUEST };
+	struct ic_kvp_status ks;
+	char key[128], val[256], pk[128], pv[256];
+	unsigned shown = 0;
+
+	if (ic_kvp_get_status(g.ics, &ks) != 0)
+		return;
+	hvg_event("ic: kvp store %s: %u record(s) restored%s",
+	    ic.kvp_path[0] ? ic.kvp_path : "(none)", ks.ks_loaded,
+	    ks.ks_load_errors ? " (a corrupt store was dropped)" : "");
+	if (ks.ks_loaded == 0)
+		return;
+	for (size_t p = 0; p < sizeof(pools); p++) {
+		for (uint32_t i = 0; shown < 16; i++) {
+			int r = ic_kvp_enumerate(g.ics, pools[p], i, key,
+			    sizeof(key), val, sizeof(val));
+
+			if (r == -VMBUS_ENOBUFS)
+				continue;
+			if (r != 0)
+				break;
+			if (strcmp(key, IC_KVP_KEY_GUEST_TIME) == 0)
+				continue;
+			printable(pk, sizeof(pk), key);
+			printable(pv, sizeof(pv), val);
+			hvg_event("ic: kvp: restored %s = \"%s\" in pool %u "
+			    "(%s)", pk, pv, pools[p], pool_name(pools[p]));
+			shown++;
+		}
+	}
 }
 
 int hvg_ic_register(void)
@@ -339,15 +396,7 @@ int hvg_ic_register(void)
 	}
 	if (r != 0)
 		hvg_event("ic: some services could not be registered (%d)", r);
-	{
-		struct ic_kvp_status ks;
-
-		if (ic_kvp_get_status(g.ics, &ks) == 0)
-			hvg_event("ic: kvp store %s: %u record(s) restored%s",
-			    ic.kvp_path[0] ? ic.kvp_path : "(none)",
-			    ks.ks_loaded, ks.ks_load_errors ?
-			    " (a corrupt store was dropped)" : "");
-	}
+	report_restored();
 	return 0;
 }
 

@@ -8,8 +8,8 @@
  * With --ic (and --full, which adds the disks and NICs) it is a long-running
  * guest instead: it registers the integration services, reports what the
  * host does (negotiations, shutdown, clock steps, KVP writes) and stays until
- * the host shuts it down (shutdown IC -> port power_off -> our hook: UNLOAD
- * -> RESET -> exit) or --stay passes. docs/hvguest.md describes it all.
+ * the host shuts it down (shutdown IC -> main loop -> port power_off -> our
+ * hook: UNLOAD -> RESET -> exit) or --stay passes. docs/hvguest.md describes it all.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -493,8 +493,10 @@ static void stay_loop(uint64_t stay_ns)
 
 		vmbus_poll(g.vb);	/* hot-add / rescind work */
 		now = mono_ns();
-		if (opt.ic)
+		if (opt.ic) {
 			hvg_ic_poll_events();
+			hvg_ic_power_pending();
+		}
 		if (opt.full && now >= next_tick) {
 			hvg_dev_tick();
 			next_tick = now + 250 * 1000 * 1000;
@@ -584,6 +586,8 @@ int main(int argc, char **argv)
 		uint64_t t0 = mono_ns();
 
 		stay_loop((uint64_t)(opt.stay_s * 1e9));
+		if (opt.ic)
+			hvg_ic_power_pending();	/* one that came at the end */
 		if (!g.unloaded) {
 			double s = opt.stay_s > 0 ? opt.stay_s :
 			    (double)(mono_ns() - t0) / 1e9;

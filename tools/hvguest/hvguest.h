@@ -5,8 +5,9 @@
  *
  * Threads: main runs the program; the posix port's interrupt threads run
  * channel callbacks; its deferred-work thread runs IC work (KVP changes,
- * shutdown actions) and, on a host shutdown, the port's power_off, which
- * runs our shutdown hook (the UNLOAD) and then exits the process.
+ * the shutdown request). A host shutdown is carried out by the main loop:
+ * the port's power_off runs our shutdown hook (the UNLOAD), sends RESET
+ * and exits the process.
  */
 #ifndef HVGUEST_H
 #define HVGUEST_H
@@ -87,6 +88,9 @@ void hvg_ic_wait_negotiated(uint64_t timeout_ns);
 /* Print what changed since the last call: negotiations, clock steps,
  * refused requests. Main thread. */
 void hvg_ic_poll_events(void);
+/* Carry out a host shutdown / reboot request (main thread, outside
+ * vmbus_poll); returns only if none is pending or the port failed. */
+void hvg_ic_power_pending(void);
 /* "IC framework 3.0, heartbeat 3.0" for a channel bound to an IC driver,
  * or 0 when ci is not an IC channel. */
 int hvg_ic_protocol(const struct vmbus_chan_info *ci, char *buf, size_t size);
