@@ -1,0 +1,316 @@
+#!/bin/sh
+# tests/refguest/refguest.sh - the reference guest (hvguest --ic / --full)
+# end to end. One scenario per run:
+#
+#   refguest.sh SCENARIO HVGUEST REFHOST HVSIM
+#
+# Scenarios against refhost (tests/refguest/refhost.c, the host library
+# with every device, always available):
+#   ic        the four ICs negotiate; a guest started 1 h off is stepped;
+#             auto-pool and guest-pool keys read by the host; a host KVP
+#             write is reported; status lines; host shutdown -> UNLOAD ->
+#             power off, exit 0
+#   kvp       host-written KVP records survive a restart (same --kvp-file,
+#             written temp + rename, mode 0600); a corrupt store is dropped
+#   reboot    a host reboot request: hooks, UNLOAD, reboot, the guest runs
+#             again, then a power off
+#   stay      --ic --stay 1: the guest unloads and exits by itself
+#   full      --full with a disk and two NICs on one switch: disk listing,
+#             read check, self-test (the disk's last blocks are restored),
+#             NIC listing, test frames seen by the other NIC, protocols in
+#             the listing, no protocol error on the host
+#   polled    --full --polled, with a shutdown
+#   json      --full --json: stdout is one JSON document with the devices
+# Scenarios under hvsim (exit 77 = skipped while hvsim lacks what they need):
+#   hvsim_ic        hvsim -- hvguest --ic --stay 2, twice with one KVP file;
+#                   with hvsim's ICs the host's auto-external records are
+#                   restored by the second run
+#   hvsim_shutdown  hvsim ctl guest-shutdown of a guest that stays forever
+#   hvsim_kvp       hvsim ctl kvp-set, restart, the record is restored
+#   hvsim_full      hvsim --disk --net -- hvguest --full
+# Deadlines scale with VMBUS_TEST_TIME_SCALE.
+set -u
+SCENARIO=$1
+HVGUEST=$2
+REFHOST=$3
+HVSIM=${4:-}
+SCALE=${VMBUS_TEST_TIME_SCALE:-1}
+T=$(mktemp -d /tmp/refguest.XXXXXX)
+HVPID=
+cleanup() {
+	[ -n "$HVPID" ] && kill "$HVPID" 2>/dev/null && sleep 0.2 &&
+		kill -9 "$HVPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+skip() { echo "SKIP: $*"; exit 77; }
+
+# has FILE PATTERN DESCRIPTION: a line of FILE matches the (grep -E) pattern.
+has() {
+	if grep -Eq -- "$2" "$1"; then
+		echo "ok: $3"
+	else
+		fail "$3: no line matching '$2' in $(basename "$1")"
+	fi
+}
+# count FILE PATTERN: lines matching.
+count() { grep -Ec -- "$2" "$1"; }
+
+# run OUT EXPECTED_STATUS CMD...: run with a scaled hard bound.
+run() {
+	out=$1 want=$2
+	shift 2
+	timeout -k 5 $((120 * SCALE)) "$@" >"$out" 2>"$out.err"
+	got=$?
+	if [ "$got" != "$want" ]; then
+		fail "$(basename "$out") exited $got, want $want"
+		tail -25 "$out" "$out.err" | sed 's/^/  | /'
+	fi
+}
+
+# abs_ms_below FILE LIMIT: the final status line's clock offset (ms) is
+# below LIMIT in magnitude.
+abs_ms_below() {
+	off=$(sed -n 's/.*status (final):.*clock offset \([-+0-9.]*\) ms.*/\1/p' "$1" | tail -1)
+	if [ -n "$off" ] && awk -v o="$off" -v l="$2" 'BEGIN { if (o < 0) o = -o; exit !(o < l) }'; then
+		echo "ok: final clock offset $off ms"
+	else
+		fail "final clock offset '$off' ms, want within $2 ms"
+	fi
+}
+
+G=$HVGUEST
+case "$SCENARIO" in
+ic)
+	run "$T/out" 0 "$REFHOST" --ic --skew 3600 \
+		--kvp-set 0:Greeting=hello \
+		--expect-kvp 0:Greeting=hello \
+		--expect-kvp '1:GuestSystemTimeUtc=*' \
+		--expect-kvp "2:OSName=$(uname -s)" \
+		--expect-kvp "2:OSVersion=$(uname -r)" \
+		--expect-kvp "2:ProcessorArchitecture=$(uname -m)" \
+		--expect-kvp "2:FullyQualifiedDomainName=$(hostname)" \
+		--shutdown-after 1.5 \
+		-- "$G" --ic --kvp-file "$T/kvp" --status 0.25
+	for s in heartbeat shutdown timesync kvp; do
+		has "$T/out" "^ic: $s negotiated: framework [0-9]+\.[0-9]+, service [0-9]+\.[0-9]+" "$s negotiated"
+		has "$T/out" "Protocol = IC framework [0-9.]+, $s [0-9.]+" "$s in the listing"
+	done
+	has "$T/out" '^ic: timesync: clock stepped by -3599[0-9]{3}\.[0-9]+ ms' "1 h skew stepped"
+	has "$T/out" '^ic: kvp: host set Greeting = "hello" in pool 0 \(external\)' "host KVP write reported"
+	has "$T/out" '^status: up [0-9.]+ s, heartbeats [0-9]+' "status lines"
+	has "$T/out" '^ic: shutdown: host requests power off' "shutdown request reported"
+	has "$T/out" '^shutdown: unloading VMBus' "shutdown hook"
+	has "$T/out" '^unloaded \(0\); ' "UNLOAD answered"
+	has "$T/out" '^refhost: partition ended: power-off' "powered off"
+	has "$T/out" '^refhost: kvp pool 1 GuestSystemTimeUtc = ' "guest time key read by the host"
+	# A heartbeat is answered every 0.25 s; the last status line counts them.
+	n=$(sed -n 's/^status (final):.*heartbeats \([0-9]*\).*/\1/p' "$T/out")
+	[ "${n:-0}" -ge 2 ] && echo "ok: $n heartbeats" || fail "heartbeats '$n' < 2"
+	# Stepped within the protocol's bound (v4: the reference time; a loose
+	# bound here, the IC tests check 1 ms), then tracked by samples.
+	abs_ms_below "$T/out" 250
+	;;
+kvp)
+	run "$T/run1" 0 "$REFHOST" --ic --kvp-set 0:Persist=first-run \
+		--kvp-set '0:Spaced Key=a value with spaces' --shutdown-after 0.2 \
+		-- "$G" --ic --kvp-file "$T/state/vm.kvp"
+	[ -f "$T/state/vm.kvp" ] && echo "ok: store written (parent dirs made)" || fail "no store file"
+	mode=$(stat -c %a "$T/state/vm.kvp" 2>/dev/null)
+	[ "$mode" = 600 ] && echo "ok: mode 600" || fail "store mode $mode"
+	[ -e "$T/state/vm.kvp.tmp" ] && fail "temp file left behind"
+	run "$T/run2" 0 "$REFHOST" --ic --expect-kvp 0:Persist=first-run \
+		--expect-kvp '0:Spaced Key=a value with spaces' --shutdown-after 0.2 \
+		-- "$G" --ic --kvp-file "$T/state/vm.kvp"
+	has "$T/run2" '^ic: kvp store .*: [1-9][0-9]* record\(s\) restored$' "records restored"
+	has "$T/run2" '^ic: kvp: restored Persist = "first-run" in pool 0' "Persist restored"
+	has "$T/run2" '^refhost: kvp pool 0 Persist = .first-run. ok' "host reads the restored record"
+	# A damaged store is dropped whole; the guest starts empty and works.
+	printf 'ICKVgarbage-garbage-garbage' >"$T/state/vm.kvp"
+	run "$T/run3" 0 "$REFHOST" --ic --kvp-set 0:After=corrupt \
+		--expect-kvp 0:After=corrupt --shutdown-after 0.2 \
+		-- "$G" --ic --kvp-file "$T/state/vm.kvp"
+	has "$T/run3" 'record\(s\) restored \(a corrupt store was dropped\)' "corrupt store dropped"
+	grep -q 'restored Persist' "$T/run3" && fail "a record of the corrupt store came back"
+	# The default path: $XDG_STATE_HOME/hvguest/<vm>.kvp (refhost's VM is
+	# "refvm").
+	run "$T/run4" 0 env XDG_STATE_HOME="$T/xdg" "$REFHOST" --ic \
+		--kvp-set 0:Where=xdg --shutdown-after 0.2 -- "$G" --ic
+	[ -f "$T/xdg/hvguest/refvm.kvp" ] && echo "ok: default store path" ||
+		fail "no store at \$XDG_STATE_HOME/hvguest/refvm.kvp"
+	;;
+reboot)
+	run "$T/out" 0 "$REFHOST" --ic --kvp-set 0:Boot=1 --reboot-after 0.3 \
+		--shutdown-after 0.3 -- "$G" --ic --kvp-file "$T/kvp"
+	has "$T/out" '^ic: shutdown: host requests reboot' "reboot request reported"
+	has "$T/out" '^refhost: partition ended: reboot' "rebooted"
+	has "$T/out" '^ic: kvp: restored Boot = "1"' "KVP survives the reboot"
+	has "$T/out" '^refhost: partition ended: power-off' "then powered off"
+	n=$(count "$T/out" '^unloaded \(0\)')
+	[ "$n" = 2 ] && echo "ok: two clean unloads" || fail "$n clean unloads, want 2"
+	;;
+stay)
+	run "$T/out" 0 "$REFHOST" --ic -- "$G" --ic --stay 1 --kvp-file none
+	has "$T/out" '^after 1\.0 s:' "stayed 1 s"
+	has "$T/out" '^status \(final\): ' "final status"
+	has "$T/out" '^unloaded \(0\)' "unloaded by itself"
+	has "$T/out" '^refhost: partition ended: gone' "closed the partition"
+	;;
+full|polled)
+	extra=
+	[ "$SCENARIO" = polled ] && extra=--polled
+	# 16 MiB image whose last 8 blocks hold data the self-test must put back.
+	head -c $((16 * 1024 * 1024 - 4096)) /dev/zero >"$T/disk.img"
+	head -c 4096 /dev/urandom >"$T/tail"
+	cat "$T/tail" >>"$T/disk.img"
+	run "$T/out" 0 "$REFHOST" --ic --disk "$T/disk.img" \
+		--net switch=rg --net switch=rg --shutdown-after 1 \
+		-- "$G" --full $extra --disk-selftest --net-selftest \
+		--status 0.25 --kvp-file none
+	has "$T/out" '^storage: 1 controller\(s\), 1 disk\(s\)' "one disk found"
+	has "$T/out" '^disk0: scsi 0:0:0, "Msft" "Virtual Disk" rev "[^"]*", 32768 blocks x 512 B \(16\.0 MiB\)' "disk listed"
+	has "$T/out" '^disk0: read check LBA 0\.\.7 ok' "read check"
+	has "$T/out" '^disk0: self-test LBA 32760\.\.32767: write, read back, compare, restore ok' "self-test"
+	tail -c 4096 "$T/disk.img" | cmp -s - "$T/tail" && echo "ok: last blocks restored" ||
+		fail "the self-test left the disk's last blocks changed"
+	has "$T/out" '^network: 2 NIC\(s\)' "two NICs"
+	for i in 0 1; do
+		has "$T/out" "^nic$i: MAC ([0-9a-f]{2}:){5}[0-9a-f]{2}, MTU 1500, link up .*, NVSP [0-9.]+ \\(NDIS [0-9.]+\\), [0-9]+ queue\\(s\\)" "nic$i listed"
+	done
+	has "$T/out" '^nic0: received a test frame from nic1' "nic0 saw nic1's frame"
+	has "$T/out" '^nic1: received a test frame from nic0' "nic1 saw nic0's frame"
+	has "$T/out" 'Protocol = VSTOR [0-9]\.[0-9], [0-9]+ queue\(s\), 1 disk\(s\)' "VSTOR in the listing"
+	has "$T/out" 'Protocol = NVSP [0-9.]+ \(NDIS [0-9.]+\)' "NVSP in the listing"
+	has "$T/out" '^status: .*disk 1: [0-9]+ I/Os .*nic0 up: rx 1 frames' "status counts disk and NIC"
+	has "$T/out" '^unloaded \(0\); .* 0 pages leaked' "clean unload"
+	# refhost fails the run on any guest protocol error it saw.
+	;;
+json)
+	run "$T/out" 0 "$REFHOST" --ic --disk "$T/disk.img,create,size=8M" \
+		--net switch=rgj --shutdown-after 0.5 \
+		-- "$G" --full --json --kvp-file none
+	grep -v '^refhost: ' "$T/out" >"$T/doc.json"
+	if python3 - "$T/doc.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["unload"] == 0, j["unload"]
+protos = [c.get("protocol", "") for c in j["channels"]]
+assert any(p.startswith("VSTOR ") for p in protos), protos
+assert any(p.startswith("NVSP ") for p in protos), protos
+assert sum(p.startswith("IC framework") for p in protos) == 4, protos
+assert len(j["disks"]) == 1 and j["disks"][0]["blocks"] == 16384, j["disks"]
+assert j["disks"][0]["read_check"] == 0
+assert len(j["nics"]) == 1 and j["nics"][0]["up"] == 0, j["nics"]
+assert j["ic"]["heartbeat"]["negotiated"] is True, j["ic"]
+EOF
+	then echo "ok: one JSON document with the devices"
+	else fail "bad JSON document"; sed 's/^/  | /' "$T/doc.json" | head -40
+	fi
+	has "$T/out.err" '^ic: kvp negotiated' "events on stderr with --json"
+	;;
+hvsim_ic)
+	[ -x "$HVSIM" ] || skip "no hvsim"
+	icopt=
+	"$HVSIM" --help 2>&1 | grep -q -- '--ic on' && icopt="--ic on"
+	for r in 1 2; do
+		# shellcheck disable=SC2086
+		run "$T/run$r" 0 "$HVSIM" --control none --timeout $((30 * SCALE)) \
+			$icopt -- "$G" --ic --stay 2 --kvp-file "$T/vm.kvp" --status 0.5
+		has "$T/run$r" '^\[vm0\] unloaded \(0\)' "run $r: clean unload"
+		has "$T/run$r" '^\[vm0\] after 2\.0 s:' "run $r: stayed"
+	done
+	if grep -q 'ic: heartbeat negotiated' "$T/run1"; then
+		has "$T/run1" '^\[vm0\] ic: kvp negotiated' "hvsim's KVP negotiated"
+		has "$T/run2" '^\[vm0\] ic: kvp store .*: [1-9][0-9]* record\(s\) restored' \
+			"hvsim's auto-external records restored by the second run"
+	else
+		echo "note: this hvsim offers no integration services; only the stay was checked"
+	fi
+	;;
+hvsim_shutdown | hvsim_kvp)
+	[ -x "$HVSIM" ] || skip "no hvsim"
+	"$HVSIM" ctl --help 2>&1 | grep -q 'guest-shutdown' ||
+		skip "hvsim lacks ctl guest-shutdown"
+	"$HVSIM" ctl --help 2>&1 | grep -q 'kvp-set' || skip "hvsim lacks ctl kvp-set"
+	CTL=$T/ctl.sock
+	ctl() { "$HVSIM" ctl --control "$CTL" raw "$1" >"$T/ctl.out" 2>&1; }
+	# wait_line FILE PATTERN: bounded wait for a line.
+	wait_line() {
+		i=0
+		while [ $i -lt $((200 * SCALE)) ]; do
+			grep -Eq -- "$2" "$1" && return 0
+			sleep 0.05
+			i=$((i + 1))
+		done
+		fail "timed out waiting for '$2'"
+		tail -20 "$1" | sed 's/^/  | /'
+		return 1
+	}
+	boot() { # OUT: start hvsim with a guest that stays until shut down
+		"$HVSIM" --control "$CTL" --timeout $((60 * SCALE)) \
+			--shutdown-timeout $((20 * SCALE)) \
+			-- "$G" --ic --kvp-file "$T/vm.kvp" >"$1" 2>&1 &
+		HVPID=$!
+		wait_line "$1" '^\[vm0\] ic: shutdown negotiated'
+		wait_line "$1" '^\[vm0\] ic: kvp negotiated'
+	}
+	down() { # OUT
+		ctl '{"cmd":"guest-shutdown","vm":"vm0"}' ||
+			fail "guest-shutdown: $(cat "$T/ctl.out")"
+		i=0
+		while kill -0 "$HVPID" 2>/dev/null && [ $i -lt $((300 * SCALE)) ]; do
+			sleep 0.05
+			i=$((i + 1))
+		done
+		if kill -0 "$HVPID" 2>/dev/null; then
+			fail "hvsim still running after the guest shutdown"
+		else
+			wait "$HVPID"
+			st=$?
+			[ "$st" = 0 ] && echo "ok: hvsim exited 0" || fail "hvsim exited $st"
+		fi
+		HVPID=
+		has "$1" '^\[vm0\] ic: shutdown: host requests power off' "request reported"
+		has "$1" '^\[vm0\] shutdown: unloading VMBus' "shutdown hook ran"
+		has "$1" '^\[vm0\] unloaded \(0\)' "clean unload"
+	}
+	boot "$T/run1"
+	if [ "$SCENARIO" = hvsim_kvp ]; then
+		ctl '{"cmd":"kvp-set","vm":"vm0","pool":0,"key":"Persist","value":"via-ctl"}' ||
+			fail "kvp-set: $(cat "$T/ctl.out")"
+		wait_line "$T/run1" '^\[vm0\] ic: kvp: host set Persist = "via-ctl" in pool 0'
+	fi
+	down "$T/run1"
+	if [ "$SCENARIO" = hvsim_kvp ]; then
+		boot "$T/run2"
+		has "$T/run2" '^\[vm0\] ic: kvp: restored Persist = "via-ctl" in pool 0' \
+			"the record survived the restart"
+		down "$T/run2"
+	fi
+	;;
+hvsim_full)
+	[ -x "$HVSIM" ] || skip "no hvsim"
+	"$HVSIM" --help 2>&1 | grep -q -- '--disk' || skip "hvsim lacks --disk"
+	"$HVSIM" --help 2>&1 | grep -q -- '--net' || skip "hvsim lacks --net"
+	run "$T/out" 0 "$HVSIM" --control none --timeout $((60 * SCALE)) \
+		--disk "$T/disk.img,create,size=16M" --net switch=rgh --net switch=rgh \
+		-- "$G" --full --disk-selftest --net-selftest --stay 2 --kvp-file none
+	has "$T/out" '^\[vm0\] disk0: read check LBA 0\.\.7 ok' "read check"
+	has "$T/out" '^\[vm0\] disk0: self-test .* restore ok' "self-test"
+	has "$T/out" '^\[vm0\] nic0: received a test frame from nic1' "nic0 saw nic1's frame"
+	has "$T/out" '^\[vm0\] nic1: received a test frame from nic0' "nic1 saw nic0's frame"
+	has "$T/out" '^\[vm0\] unloaded \(0\)' "clean unload"
+	;;
+*)
+	echo "unknown scenario $SCENARIO"
+	exit 2
+	;;
+esac
+if [ "$fails" -ne 0 ]; then
+	echo "$SCENARIO: $fails check(s) FAILED"
+	exit 1
+fi
+echo "$SCENARIO: all checks passed"
+exit 0
