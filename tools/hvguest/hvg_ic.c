@@ -424,6 +424,7 @@ void hvg_ic_wait_negotiated(uint64_t timeout_ns)
 			    st.is_attached && !st.is_negotiated)
 				all = false;
 		}
+		hvg_ic_poll_events();	/* in the order they happen */
 		if (all)
 			return;
 		vmbus_poll(g.vb);
@@ -499,6 +500,18 @@ int hvg_ic_protocol(const struct vmbus_chan_info *ci, char *buf, size_t size)
 	return 1;
 }
 
+bool hvg_ic_any_attached(void)
+{
+	for (int s = 0; g.ics != NULL && s < IC_SVC_COUNT; s++) {
+		struct ic_stats st;
+
+		if (ic_get_stats(g.ics, (enum ic_service)s, &st) == 0 &&
+		    st.is_attached)
+			return true;
+	}
+	return false;
+}
+
 void hvg_ic_status(char *buf, size_t size)
 {
 	struct ic_timesync_status ts;
@@ -507,6 +520,10 @@ void hvg_ic_status(char *buf, size_t size)
 
 	if (g.ics == NULL)
 		return;
+	if (!hvg_ic_any_attached()) {
+		hvg_append(buf, size, ", no integration services offered");
+		return;
+	}
 	if (ic_get_stats(g.ics, IC_SVC_HEARTBEAT, &hb) == 0)
 		hvg_append(buf, size, ", heartbeats %llu (seq %llu)",
 		    (unsigned long long)(hb.is_replies - hb.is_negotiations),

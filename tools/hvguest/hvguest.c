@@ -567,6 +567,9 @@ int main(int argc, char **argv)
 		 * (bounded) so the listing shows the versions. */
 		hvg_ic_wait_negotiated((uint64_t)(3e9 * hvg_time_scale()));
 		hvg_ic_poll_events();
+		if (!hvg_ic_any_attached())
+			hvg_event("ic: the host offers no integration "
+			    "services");
 	}
 
 	if (opt.json)

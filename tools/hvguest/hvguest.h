@@ -94,6 +94,8 @@ void hvg_ic_power_pending(void);
 /* "IC framework 3.0, heartbeat 3.0" for a channel bound to an IC driver,
  * or 0 when ci is not an IC channel. */
 int hvg_ic_protocol(const struct vmbus_chan_info *ci, char *buf, size_t size);
+/* Whether the host offered (and we opened) any IC channel. */
+bool hvg_ic_any_attached(void);
 /* Append the IC part of a status line. */
 void hvg_ic_status(char *buf, size_t size);
 /* JSON member "ic": {...} for the listing (prints "  \"ic\": ...,\n"). */
