@@ -44,6 +44,24 @@
  * oracles there: no request answered twice (completions <= requests), no
  * disk request left in flight once the loop is idle.
  *
+ * Built a fourth time as fuzz_host_netvsp (FZ_HOST_NETVSP): the channel is
+ * a synthetic NIC (src/host/vsp/netvsp*.c, host/net offloads) on the null
+ * network back end, and the ring holds the guest's NVSP messages (init,
+ * NDIS config and version, receive and send buffers by GPADL, RNDIS
+ * packets by send-buffer section or GPA-direct pages, sub-channel
+ * requests, completions of the host's receives). guest_open also makes
+ * the send buffer (GPADL 0x301, pages SEND_PAGE0.., followed by pages for
+ * GPA-direct data) and the receive buffer (GPADL 0x302). cfg bit 2: the
+ * back end generates frames to the guest (bits 5-6: their size), bit 3:
+ * one queue (else 4), bit 4: host MTU 9000, bit 7: link down at start.
+ * Op 4 (u8 argument a) runs the loop, writes guest bytes into the send
+ * buffer / data pages (u16 offset, u16 length, the bytes inline), plugs or
+ * unplugs the cable, or (a bit 7) completes every receive the host sent
+ * (the guest's NetVSC part: out ring read, completions written into the
+ * in ring and published), or asks for the JSON description. Extra oracles there: the host
+ * never writes the send buffer or the data pages; receive slots free <=
+ * slots; the description fits or says -ENOBUFS.
+ *
  * Oracles: every packet the framework hands out lies in the caller's
  * buffer and is the ring's bytes at the host's read position; its parsed
  * ranges stay inside the header and are valid; GPA-direct reads return the
@@ -51,6 +69,8 @@
  * host never writes the guest's fields of either ring nor the incoming
  * data; -ENOBUFS reports a larger size.
  */
+#include <errno.h>
+
 #include "fuzz_common.h"
 
 #include "fake_partition.h"
@@ -61,8 +81,14 @@
 #include "host/vsp/echo.h"
 #include "host/vsp/vsp.h"
 #include "hv/guid.h"
-#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP)
+#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP) || \
+	defined(FZ_HOST_NETVSP)
 #include "host/loop.h"
+#endif
+#if defined(FZ_HOST_NETVSP)
+#include "host/net/net.h"
+#include "host/vsp/netvsp.h"
+#include "hv/nvsp.h"
 #endif
 #if defined(FZ_HOST_IC)
 #include "host/vsp/ic_host.h"
@@ -81,6 +107,14 @@
 #define BUF_HANDLE 0x300u
 #define BUF_PAGE0  100u
 #define BUF_PAGES  16u
+/* netvsp: send buffer (4 pages) + GPA-direct data pages, receive buffer */
+#define SEND_HANDLE 0x301u
+#define SEND_PAGE0  120u
+#define SEND_PAGES  4u
+#define DATA_PAGES  12u		/* after the send buffer */
+#define RECV_HANDLE 0x302u
+#define RECV_PAGE0  136u
+#define RECV_PAGES  64u
 
 static const uint32_t buflens[8] = { 8, 16, 24, 64, 256, 1024, 4096, 16384 };
 
@@ -101,7 +135,8 @@ struct vs {
 	uint32_t pkts;
 	bool verbose;
 	uint32_t relid;		/* the channel the guest opens */
-#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP)
+#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP) || \
+	defined(FZ_HOST_NETVSP)
 	struct hvs_loop *loop;	/* IC: timers never run (deterministic);
 				 * storvsp: run by op 4 only */
 #endif
@@ -111,6 +146,10 @@ struct vs {
 #endif
 #if defined(FZ_HOST_STORVSP)
 	struct hvs_storage *st;
+#endif
+#if defined(FZ_HOST_NETVSP)
+	struct hvs_netvsp *nic;
+	uint8_t *tx_shadow;	/* what the guest wrote: send buffer + data */
 #endif
 };
 
@@ -366,6 +405,18 @@ static bool guest_open(void)
 	for (uint32_t i = 0; i < BUF_PAGES; i++)
 		buf[i] = BUF_PAGE0 + i;
 	gpadl(BUF_HANDLE, buf, BUF_PAGES);
+#if defined(FZ_HOST_NETVSP)
+	{
+		uint64_t pf[RECV_PAGES];
+
+		for (uint32_t i = 0; i < SEND_PAGES; i++)
+			pf[i] = SEND_PAGE0 + i;
+		gpadl(SEND_HANDLE, pf, SEND_PAGES);
+		for (uint32_t i = 0; i < RECV_PAGES; i++)
+			pf[i] = RECV_PAGE0 + i;
+		gpadl(RECV_HANDLE, pf, RECV_PAGES);
+	}
+#endif
 	while ((r = fp_pop(g.p)) != NULL)
 		if (hv_get_le32(r->buf) == VMBUS_CHANMSG_OPENCHANNEL_RESULT &&
 		    hv_get_le32(r->buf + 16) == 0)
@@ -627,6 +678,142 @@ static int find_class(void *ctx, const struct hvs_chan_info *c)
 }
 #endif
 
+#if defined(FZ_HOST_NETVSP)
+#define TX_BYTES ((SEND_PAGES + DATA_PAGES) * 4096u)
+
+static void run_loop(void)
+{
+	for (int i = 0; i < 64; i++)
+		if (hvs_loop_run_once(g.loop, 0) <= 0)
+			break;
+}
+
+/* The guest's send buffer and data pages: written only by the guest. */
+static void check_tx_pages(void)
+{
+	FZ_CHECK(memcmp(fp_ptr(g.p, (uint64_t)SEND_PAGE0 << 12), g.tx_shadow,
+			TX_BYTES) == 0,
+		 "host wrote the guest's send buffer or TX data pages");
+}
+
+static uint8_t out_u8(uint32_t off)
+{
+	off %= 4096u;
+	return *(uint8_t *)fp_ptr(g.p, (g.out_pfn[1] << 12) + off);
+}
+
+static uint64_t out_le(uint32_t off, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = n; i-- > 0;)
+		v = v << 8 | out_u8(off + i);
+	return v;
+}
+
+static void in_put(uint32_t off, const uint8_t *b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t at = (off + i) % g.dsize;
+
+		g.image[at] = b[i];
+		*(uint8_t *)fp_ptr(g.p, in_data_gpa(at)) = b[i];
+	}
+}
+
+/*
+ * The guest as a NetVSC would be: read every packet the host sent, and
+ * answer each transfer-page packet (a receive) with the completion that
+ * gives its slot back, as far as the incoming ring has room.
+ */
+static void complete_rx(uint32_t status)
+{
+	uint8_t *oc = fp_ptr(g.p, g.out_pfn[0] << 12);
+	uint8_t *ic = fp_ptr(g.p, g.in_pfn[0] << 12);
+	uint32_t owi = hv_get_le32(oc), ori = hv_get_le32(oc + 4);
+	uint32_t wi = (hv_get_le32(ic) & ~7u) % g.dsize;
+	uint32_t ri = hv_get_le32(ic + 4) % g.dsize;
+
+	if (owi >= 4096u || ori >= 4096u || (owi | ori) % 8u)
+		return;
+	for (unsigned n = 0; ori != owi && n < 512; n++) {
+		uint32_t len = 8u * (uint32_t)out_le(ori + 4, 2);
+
+		if (len < 16 || len + 8u >= 4096u)
+			break;
+		if (out_le(ori, 2) == VMBUS_PACKET_TYPE_DATA_USING_XFER_PAGES) {
+			uint8_t p[32];
+			uint32_t used = (wi + g.dsize - ri) % g.dsize;
+
+			if (g.dsize - used <= sizeof(p))
+				break;
+			memset(p, 0, sizeof(p));
+			hv_put_le16(p, VMBUS_PACKET_TYPE_COMP);
+			hv_put_le16(p + 2, 2);
+			hv_put_le16(p + 4, 3);
+			hv_put_le64(p + 8, out_le(ori + 8, 8));
+			hv_put_le32(p + 16, NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE);
+			hv_put_le32(p + 20, status);
+			hv_put_le32(p + 28, wi);
+			in_put(wi, p, sizeof(p));
+			wi = (wi + sizeof(p)) % g.dsize;
+		}
+		ori = (ori + len + 8u) % 4096u;
+	}
+	put_ram32(OUT_CTL(rc_read_index), ori);
+	put_ram32(IN_CTL(rc_write_index), wi);
+	snap_shared();
+}
+
+static void nv_action(uint8_t op, struct fz *f)
+{
+	uint8_t a = fz_u8(f);
+
+	switch ((op >> 3) & 3) {
+	case 0:
+		run_loop();
+		break;
+	case 1: {
+		uint32_t off = fz_u16(f) % TX_BYTES, len = fz_u16(f) % 4097u;
+
+		for (uint32_t i = 0; i < len; i++) {
+			uint8_t b = fz_u8(f);
+
+			if (off + i < TX_BYTES) {
+				g.tx_shadow[off + i] = b;
+				*(uint8_t *)fp_ptr(g.p, ((uint64_t)SEND_PAGE0 << 12) +
+						   off + i) = b;
+			}
+		}
+		break;
+	}
+	case 2:
+		if (a & 0x80)
+			complete_rx((a & 0x40) ? NVSP_STAT_FAIL
+					       : NVSP_STAT_SUCCESS);
+		else
+			hvs_netvsp_set_link(g.nic, a & 1);
+		break;
+	default: {
+		size_t cap = (size_t)a * 8u;
+		char *buf = malloc(cap ? cap : 1);
+		int r = hvs_netvsp_describe_json(g.nic, buf, cap);
+
+		FZ_CHECK(buf != NULL, "malloc");
+		if (r >= 0)
+			FZ_CHECK((size_t)r < cap && buf[r] == 0 &&
+				 strlen(buf) == (size_t)r && buf[0] == '{',
+				 "description of %d bytes in %zu", r, cap);
+		else
+			FZ_CHECK(r == -ENOBUFS && (cap == 0 || buf[0] == 0),
+				 "describe returned %d", r);
+		free(buf);
+		break;
+	}
+	}
+}
+#endif
+
 static void one_op(struct fz *f)
 {
 	uint8_t op = fz_u8(f);
@@ -659,6 +846,8 @@ static void one_op(struct fz *f)
 		ic_action(op, f);
 #elif defined(FZ_HOST_STORVSP)
 		sv_action(op, f);
+#elif defined(FZ_HOST_NETVSP)
+		nv_action(op, f);
 #else
 		vsp_gpadl_op(op, f);
 #endif
@@ -702,6 +891,9 @@ static void one_op(struct fz *f)
 	if ((op & 7) == 1 || (op & 7) == 2)
 		snap_shared();
 	check_shared();
+#if defined(FZ_HOST_NETVSP)
+	check_tx_pages();
+#endif
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -760,6 +952,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(hvs_ic_add(g.s, &icc, &g.ic) == 0, "IC devices");
 		g_want = ic_classes[(c >> 2) & 3];
 		hvs_vmbus_foreach_channel(g.s, find_class, NULL);
+	}
+	(void)vsp_ops;
+	(void)cls;
+	(void)vsp_gpadl_op;
+#elif defined(FZ_HOST_NETVSP)
+	{
+		struct hvs_net_spec ns;
+		char err[256];
+		int r;
+
+		g.loop = hvs_loop_create();
+		FZ_CHECK(g.loop != NULL, "loop");
+		hvs_net_spec_init(&ns);
+		ns.ns_kind = HVS_NET_NULL;
+		if (c & 4) {
+			static const uint32_t lens[4] = { 60, 1514, 64, 9014 };
+
+			ns.ns_gen_len = lens[(c >> 5) & 3];
+			ns.ns_gen_count = 6;
+		}
+		ns.ns_queues = (c & 8) ? 1 : 4;
+		ns.ns_mtu = (c & 0x10) ? 9000 : 1500;
+		ns.ns_link_down = (c & 0x80) != 0;
+		r = hvs_netvsp_add(g.s, g.loop, &ns, 0, &g.nic, err, sizeof(err));
+		FZ_CHECK(r > 0, "netvsp: %s", err);
+		g.relid = (uint32_t)r;
+		g.tx_shadow = malloc(TX_BYTES);
+		FZ_CHECK(g.tx_shadow != NULL, "malloc");
+		memcpy(g.tx_shadow, fp_ptr(g.p, (uint64_t)SEND_PAGE0 << 12),
+		       TX_BYTES);
 	}
 	(void)vsp_ops;
 	(void)cls;
@@ -827,7 +1049,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3: (void)fz_u8(&f); (void)fz_u32(&f); break;
 		case 4:
-#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP)
+#if defined(FZ_HOST_NETVSP)
+			(void)fz_u8(&f);
+			if (((op >> 3) & 3) == 1) {
+				(void)fz_u16(&f);
+				for (uint32_t n = fz_u16(&f) % 4097u; n; n--)
+					(void)fz_u8(&f);
+			}
+#elif defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP)
 			(void)fz_u8(&f);
 #else
 			if (op & 8)
@@ -914,12 +1143,47 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 "the loop idle", ss.ss_inflight);
 	}
 #endif
+#if defined(FZ_HOST_NETVSP)
+	{
+		struct hvs_netvsp_stats ns;
+
+		run_loop();
+		check_tx_pages();
+		hvs_netvsp_get_stats(g.nic, &ns);
+		if (g.verbose)
+			fprintf(stderr, "netvsp: nvsp 0x%x ndis 0x%x rndis %d "
+				"slots %u/%u sections %u tx %llu (drop %llu, "
+				"compl %llu) rx %llu (not ready %llu, filtered "
+				"%llu, dropped %llu, deferred %llu) ctrl %llu "
+				"errors %llu\n",
+				ns.ns_nvsp_version, ns.ns_ndis_version,
+				ns.ns_rndis_up, ns.ns_rx_slots_free,
+				ns.ns_rx_slots, ns.ns_send_sections,
+				(unsigned long long)ns.ns_tx_frames,
+				(unsigned long long)ns.ns_tx_dropped,
+				(unsigned long long)ns.ns_tx_completions,
+				(unsigned long long)ns.ns_rx_frames,
+				(unsigned long long)ns.ns_rx_not_ready,
+				(unsigned long long)ns.ns_rx_filtered,
+				(unsigned long long)ns.ns_rx_dropped,
+				(unsigned long long)ns.ns_rx_deferred,
+				(unsigned long long)ns.ns_ctrl_msgs,
+				(unsigned long long)ns.ns_guest_errors);
+		FZ_CHECK(ns.ns_rx_slots_free <= ns.ns_rx_slots,
+			 "%u of %u receive slots free", ns.ns_rx_slots_free,
+			 ns.ns_rx_slots);
+	}
+#endif
 out:
 	hvs_vmbus_destroy(g.s);
 #if defined(FZ_HOST_STORVSP)
 	hvs_storage_destroy(g.st);
 #endif
-#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP)
+#if defined(FZ_HOST_NETVSP)
+	free(g.tx_shadow);
+#endif
+#if defined(FZ_HOST_IC) || defined(FZ_HOST_STORVSP) || \
+	defined(FZ_HOST_NETVSP)
 	hvs_loop_destroy(g.loop);
 #endif
 	fp_destroy(g.p);

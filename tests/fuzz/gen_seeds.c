@@ -23,6 +23,8 @@
 #include "hv/guid.h"
 #include "hv/hvsim_abi.h"
 #include "hv/icmsg.h"
+#include "hv/nvsp.h"
+#include "hv/rndis.h"
 #include "hv/scsi.h"
 #include "hv/vstor.h"
 #include "hv/ring.h"
@@ -2193,6 +2195,431 @@ static void seeds_host_storvsp(void)
 	write_seed("host_storvsp", "hostile-close-inflight", &s);
 }
 
+/* ============================== host_netvsp ============================= */
+
+/* Pages of fuzz_host_vsp.c's FZ_HOST_NETVSP guest. */
+#define HNV_SEND_PAGE0	120u
+#define HNV_SECT	6144u	/* NETVSP_SECTION_SIZE */
+
+/* A 40-byte NVSP message, inband (or GPA-direct with one range). */
+static void hnv_put(struct hsv *h, const uint8_t *m, uint32_t bc, uint32_t bo,
+		    uint64_t pfn0)
+{
+	uint8_t pkt[512];
+	uint32_t hdr = 16, n = 0, len;
+
+	memset(pkt, 0, sizeof(pkt));
+	if (bc) {
+		n = (bo + bc + 4095u) / 4096u;
+		hdr = 24u + 8u + 8u * n;
+		hv_put_le32(pkt + 20, 1);
+		hv_put_le32(pkt + 24, bc);
+		hv_put_le32(pkt + 28, bo);
+		for (uint32_t k = 0; k < n; k++)
+			hv_put_le64(pkt + 32 + 8 * k, pfn0 + k);
+	}
+	len = hdr + 40u;
+	hv_put_le16(pkt, bc ? VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT
+			    : VMBUS_PACKET_TYPE_DATA_INBAND);
+	hv_put_le16(pkt + 2, (uint16_t)(hdr / 8u));
+	hv_put_le16(pkt + 4, (uint16_t)(len / 8u));
+	hv_put_le16(pkt + 6, VMBUS_PACKET_FLAG_COMPLETION_REQUESTED);
+	hv_put_le64(pkt + 8, ++h->tid);
+	memcpy(pkt + hdr, m, 40);
+	hv_put_le32(pkt + len + 4, h->w);
+	for (uint32_t i = 0; i < len + 8u; i++)
+		h->data[(h->w + i) % h->dsize] = pkt[i];
+	h->w = (h->w + len + 8u) % h->dsize;
+}
+
+/*
+ * n 32-byte packets of an unknown type (the host skips them) where the
+ * harness's "complete receives" op writes its 32-byte completions: the
+ * guest's later packets stay framed whatever the number of receives.
+ */
+static void hnv_fill(struct hsv *h, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t p[32];
+
+		memset(p, 0, sizeof(p));
+		hv_put_le16(p, 0x55);
+		hv_put_le16(p + 2, 2);
+		hv_put_le16(p + 4, 3);
+		hv_put_le32(p + 28, h->w);
+		for (uint32_t k = 0; k < 32; k++)
+			h->data[(h->w + k) % h->dsize] = p[k];
+		h->w = (h->w + 32u) % h->dsize;
+	}
+}
+
+static void hnv_msg(struct hsv *h, uint32_t type, uint32_t a, uint32_t b,
+		    uint32_t c)
+{
+	uint8_t m[40];
+
+	memset(m, 0, sizeof(m));
+	hv_put_le32(m, type);
+	hv_put_le32(m + 4, a);
+	hv_put_le32(m + 8, b);
+	hv_put_le32(m + 12, c);
+	hnv_put(h, m, 0, 0, 0);
+}
+
+/* SEND_RNDIS_PKT from a send-buffer section, or (sect NONE) from bc
+ * bytes of data page dpage. */
+static void hnv_rndis(struct hsv *h, uint32_t chan, uint32_t sect,
+		      uint32_t size, uint32_t bc, uint32_t dpage)
+{
+	uint8_t m[40];
+
+	memset(m, 0, sizeof(m));
+	hv_put_le32(m, NVSP_MSG1_TYPE_SEND_RNDIS_PKT);
+	hv_put_le32(m + 4, chan);
+	hv_put_le32(m + 8, sect);
+	hv_put_le32(m + 12, size);
+	hnv_put(h, m, bc, 0, HNV_SEND_PAGE0 + dpage);
+}
+
+static void hnv_bringup(struct hsv *h, uint32_t nvsp, uint32_t mtu,
+			uint32_t cap)
+{
+	hnv_msg(h, NVSP_MSG_TYPE_INIT, nvsp, nvsp, 0);
+	if (nvsp >= NVSP_PROTOCOL_VERSION_2) {
+		uint8_t m[40];
+
+		memset(m, 0, sizeof(m));
+		hv_put_le32(m, NVSP_MSG2_TYPE_SEND_NDIS_CONFIG);
+		hv_put_le32(m + 4, mtu);
+		hv_put_le64(m + 12, cap);
+		hnv_put(h, m, 0, 0, 0);
+	}
+	hnv_msg(h, NVSP_MSG1_TYPE_SEND_NDIS_VER, 6,
+		nvsp >= NVSP_PROTOCOL_VERSION_5 ? 30 : 1, 0);
+	hnv_msg(h, NVSP_MSG1_TYPE_SEND_RECV_BUF, 0x302, NVSP_RECV_BUF_ID_L, 0);
+	hnv_msg(h, NVSP_MSG1_TYPE_SEND_SEND_BUF, 0x301, NVSP_SEND_BUF_ID_L, 0);
+}
+
+/* Op: the guest writes b[0..n) at offset off of its send buffer + data
+ * pages (fuzz_host_vsp.c nv_action case 1). */
+static void hnv_write(struct sb *s, uint32_t off, const uint8_t *b, uint16_t n)
+{
+	put8(s, 4 | (1 << 3));
+	put8(s, 0);
+	put16(s, (uint16_t)off);
+	put16(s, n);
+	putn(s, b, n);
+}
+
+static void hnv_loop(struct sb *s)
+{
+	put8(s, 4);
+	put8(s, 0);
+}
+
+static void hnv_complete(struct sb *s)
+{
+	put8(s, 4 | (2 << 3));
+	put8(s, 0x80);
+}
+
+/* Publish up to wi, signal, run the loop, complete receives, signal,
+ * loop: 6 ops. */
+static void hnv_kick(struct sb *s, uint32_t wi)
+{
+	put8(s, 1 | 8);
+	put32(s, wi);
+	put8(s, 0);
+	hnv_loop(s);
+	hnv_complete(s);
+	put8(s, 0);
+	hnv_loop(s);
+}
+
+static uint16_t rn_req(uint8_t *b, uint32_t type, uint32_t rid, uint32_t oid,
+		       const void *info, uint32_t ilen)
+{
+	uint32_t len = type == REMOTE_NDIS_INITIALIZE_MSG ? 24u :
+		       type == REMOTE_NDIS_KEEPALIVE_MSG ||
+		       type == REMOTE_NDIS_HALT_MSG ? 12u : 28u + ilen;
+
+	memset(b, 0, len);
+	hv_put_le32(b, type);
+	hv_put_le32(b + 4, len);
+	hv_put_le32(b + 8, rid);
+	if (type == REMOTE_NDIS_INITIALIZE_MSG) {
+		hv_put_le32(b + 12, RNDIS_MAJOR_VERSION);
+		hv_put_le32(b + 16, RNDIS_MINOR_VERSION);
+		hv_put_le32(b + 20, RNDIS_INIT_MAX_XFERSZ_L);
+	} else if (len >= 28) {
+		hv_put_le32(b + 12, oid);
+		hv_put_le32(b + 16, ilen);
+		hv_put_le32(b + 20, ilen ? RNDIS_QUERY_REQ_INFOBUFOFFSET : 0);
+		memcpy(b + 28, info, ilen);
+	}
+	return (uint16_t)len;
+}
+
+/* An RNDIS PACKET_MSG: PPIs (type, u32 value) then an IPv4 frame of
+ * flen bytes, TCP (proto 6) or UDP (17). */
+static uint16_t rn_packet(uint8_t *b, const uint32_t *ppi_t,
+			  const uint32_t *ppi_v, unsigned nppi, uint32_t flen,
+			  uint8_t proto)
+{
+	uint32_t ppilen = 16u * nppi, doff = 44u + ppilen;
+	uint8_t *f = b + doff;
+
+	memset(b, 0, doff + flen);
+	hv_put_le32(b, REMOTE_NDIS_PACKET_MSG);
+	hv_put_le32(b + 4, doff + flen);
+	hv_put_le32(b + 8, doff - 8u);
+	hv_put_le32(b + 12, flen);
+	hv_put_le32(b + 28, nppi ? 36u : 0);
+	hv_put_le32(b + 32, ppilen);
+	for (unsigned i = 0; i < nppi; i++) {
+		uint8_t *p = b + 44 + 16 * i;
+
+		hv_put_le32(p, 16);
+		hv_put_le32(p + 4, ppi_t[i]);
+		hv_put_le32(p + 8, RNDIS_PKTINFO_OFFSET);
+		hv_put_le32(p + 12, ppi_v[i]);
+	}
+	memset(f, 0xff, 6);			/* broadcast */
+	memcpy(f + 6, "\x00\x15\x5d\x01\x02\x03", 6);
+	f[12] = 0x08;				/* IPv4 */
+	f[14] = 0x45;
+	f[16] = (uint8_t)((flen - 14u) >> 8);
+	f[17] = (uint8_t)(flen - 14u);
+	f[22] = 64;
+	f[23] = proto;
+	memcpy(f + 26, "\x0a\x00\x00\x02\x0a\x00\x00\x01", 8);
+	f[34] = 0x30;				/* ports */
+	f[35] = 0x39;
+	f[37] = 0x50;
+	if (proto == 6)
+		f[46] = 0x50;			/* TCP data offset 5 */
+	else {
+		f[38] = (uint8_t)((flen - 34u) >> 8);
+		f[39] = (uint8_t)(flen - 34u);
+	}
+	for (uint32_t i = proto == 6 ? 54 : 42; i < flen; i++)
+		f[i] = (uint8_t)i;
+	return (uint16_t)(doff + flen);
+}
+
+static void seeds_host_netvsp(void)
+{
+	static struct hsv h;
+	static uint8_t b[8192];
+	uint32_t at[4], v;
+	uint16_t n;
+	struct sb s;
+
+	/* NVSP 6.1 on one queue, frames coming from the back end: buffers,
+	 * RNDIS init and MAC query through send sections, then the packet
+	 * filter, a UDP send with checksum offload, a TCP LSO send and a
+	 * keep-alive through GPA-direct pages; receives completed; the cable
+	 * pulled; the description asked for. */
+	memset(&h, 0, sizeof(h));
+	h.dsize = 3 * 4096;
+	hnv_bringup(&h, NVSP_PROTOCOL_VERSION_61, 1514,
+		    NVSP_NDIS_CONFIG_CAP_IEEE8021Q);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_CONTROL, 0, 24, 0, 0);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_CONTROL, 1, 28, 0, 0);
+	at[0] = h.w;
+	hnv_fill(&h, 8);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_CONTROL, 0, 32, 0, 0);
+	{
+		uint32_t t[1] = { NDIS_PKTINFO_TYPE_CSUM };
+		uint32_t cv[1] = { NDIS_TXCSUM_INFO_IPV4 | NDIS_TXCSUM_INFO_UDPCS |
+				   NDIS_TXCSUM_INFO_IPCS |
+				   NDIS_TXCSUM_INFO_THOFF(34) };
+
+		n = rn_packet(b, t, cv, 1, 300, 17);
+	}
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_DATA, 1, n, 0, 0);
+	{
+		uint8_t lso[4096];
+		uint32_t t[1] = { NDIS_PKTINFO_TYPE_LSO };
+		uint32_t lv[1] = { NDIS_LSO2_INFO_MAKEIPV4(34, 1460) };
+		uint16_t ln = rn_packet(lso, t, lv, 1, 3000, 6);
+
+		hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_DATA,
+			  NVSP_SEND_BUF_SECTION_NONE, 0, ln, 4);
+	}
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_CONTROL,
+		  NVSP_SEND_BUF_SECTION_NONE, 0, 12, 7);
+	at[1] = h.w;
+	memset(&s, 0, sizeof(s));
+	hsv_head(&s, 1 | 4 | 8, 0, 25);
+	n = rn_req(b, REMOTE_NDIS_INITIALIZE_MSG, 1, 0, NULL, 0);
+	hnv_write(&s, 0, b, n);
+	n = rn_req(b, REMOTE_NDIS_QUERY_MSG, 2, OID_802_3_PERMANENT_ADDRESS,
+		   NULL, 0);
+	hnv_write(&s, HNV_SECT, b, n);
+	hnv_kick(&s, at[0]);
+	v = NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_BROADCAST;
+	n = rn_req(b, REMOTE_NDIS_SET_MSG, 3, OID_GEN_CURRENT_PACKET_FILTER,
+		   &v, 4);
+	hnv_write(&s, 0, b, n);
+	{
+		uint32_t t[1] = { NDIS_PKTINFO_TYPE_CSUM };
+		uint32_t cv[1] = { NDIS_TXCSUM_INFO_IPV4 | NDIS_TXCSUM_INFO_UDPCS |
+				   NDIS_TXCSUM_INFO_IPCS |
+				   NDIS_TXCSUM_INFO_THOFF(34) };
+
+		n = rn_packet(b, t, cv, 1, 300, 17);
+		hnv_write(&s, HNV_SECT, b, n);
+	}
+	{
+		uint32_t t[1] = { NDIS_PKTINFO_TYPE_LSO };
+		uint32_t lv[1] = { NDIS_LSO2_INFO_MAKEIPV4(34, 1460) };
+
+		n = rn_packet(b, t, lv, 1, 3000, 6);
+		hnv_write(&s, 4 * 4096, b, n);
+	}
+	n = rn_req(b, REMOTE_NDIS_KEEPALIVE_MSG, 4, 0, NULL, 0);
+	hnv_write(&s, 7 * 4096, b, n);
+	hnv_kick(&s, at[1]);
+	hnv_complete(&s);
+	put8(&s, 0);
+	hnv_loop(&s);
+	put8(&s, 4 | (3 << 3));			/* describe, 512 bytes */
+	put8(&s, 64);
+	put8(&s, 4 | (2 << 3));			/* cable out */
+	put8(&s, 0);
+	hnv_loop(&s);
+	put8(&s, 4 | (3 << 3));			/* describe, 16 bytes */
+	put8(&s, 2);
+	putn(&s, h.data, h.dsize);
+	write_seed("host_netvsp", "v61-bringup-traffic", &s);
+
+	/* NVSP 5 with four queues and jumbo frames: sub-channels, offload
+	 * parameters and RSS set, OID_QUERY_EX, data path switch, then both
+	 * buffers revoked and the receive buffer given again. */
+	memset(&h, 0, sizeof(h));
+	h.dsize = 3 * 4096;
+	hnv_bringup(&h, NVSP_PROTOCOL_VERSION_5, 9014,
+		    NVSP_NDIS_CONFIG_CAP_IEEE8021Q | NVSP_NDIS_CONFIG_CAP_TEAMING);
+	hnv_msg(&h, NVSP_MSG5_TYPE_SUBCHANNEL, NVSP_SUBCHANNEL_OP_ALLOCATE, 3,
+		0);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_CONTROL, 0, 24, 0, 0);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_CONTROL, 1, 28 + 28, 0, 0);
+	at[0] = h.w;
+	hnv_fill(&h, 8);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_CONTROL, 0, 28 + 40 + 512 + 40,
+		  0, 0);
+	hnv_msg(&h, NVSP_MSG5_TYPE_OID_QUERY_EX, 0x00280180u,
+		OID_GEN_MAXIMUM_FRAME_SIZE, 0);
+	hnv_msg(&h, NVSP_MSG4_TYPE_SWITCH_DATA_PATH, NVSP_DATAPATH_VF, 0, 0);
+	hnv_msg(&h, NVSP_MSG4_TYPE_SWITCH_DATA_PATH, NVSP_DATAPATH_SYNTHETIC,
+		0, 0);
+	hnv_msg(&h, NVSP_MSG1_TYPE_REVOKE_RECV_BUF, NVSP_RECV_BUF_ID_L, 0, 0);
+	hnv_msg(&h, NVSP_MSG1_TYPE_REVOKE_SEND_BUF, NVSP_SEND_BUF_ID_L, 0, 0);
+	hnv_msg(&h, NVSP_MSG1_TYPE_SEND_RECV_BUF, 0x302, 0x1234, 0);
+	at[1] = h.w;
+	memset(&s, 0, sizeof(s));
+	hsv_head(&s, 1 | 0x10, 0, 15);
+	n = rn_req(b, REMOTE_NDIS_INITIALIZE_MSG, 1, 0, NULL, 0);
+	hnv_write(&s, 0, b, n);
+	{
+		uint8_t op[28];
+
+		memset(op, 0, sizeof(op));
+		op[0] = NDIS_OBJTYPE_DEFAULT;
+		op[1] = NDIS_OFFLOAD_PARAMS_REV_3;
+		hv_put_le16(op + 2, 28);
+		op[4] = op[5] = op[6] = NDIS_OFFLOAD_PARAM_TXRX;
+		op[7] = op[8] = NDIS_OFFLOAD_PARAM_TXRX;
+		op[11] = op[12] = 1;		/* LSOv2 on */
+		n = rn_req(b, REMOTE_NDIS_SET_MSG, 2, OID_TCP_OFFLOAD_PARAMETERS,
+			   op, 28);
+		hnv_write(&s, HNV_SECT, b, n);
+	}
+	hnv_kick(&s, at[0]);
+	{
+		uint8_t rp[40 + 512 + 40];
+
+		memset(rp, 0, sizeof(rp));
+		rp[0] = NDIS_OBJTYPE_RSS_PARAMS;
+		rp[1] = NDIS_RSS_PARAMS_REV_2;
+		hv_put_le16(rp + 2, 40);
+		hv_put_le32(rp + 8, NDIS_HASH_FUNCTION_TOEPLITZ | NDIS_HASH_IPV4 |
+			    NDIS_HASH_TCP_IPV4);
+		hv_put_le16(rp + 12, 512);
+		hv_put_le32(rp + 16, 40);
+		hv_put_le16(rp + 20, 40);
+		hv_put_le32(rp + 24, 40 + 512);
+		for (int i = 0; i < 128; i++)
+			hv_put_le32(rp + 40 + 4 * i, (uint32_t)(i % 4));
+		for (int i = 0; i < 40; i++)
+			rp[552 + i] = (uint8_t)(0x6d + i * 31);
+		n = rn_req(b, REMOTE_NDIS_SET_MSG, 3,
+			   OID_GEN_RECEIVE_SCALE_PARAMETERS, rp, sizeof(rp));
+		hnv_write(&s, 0, b, n);
+	}
+	hnv_kick(&s, at[1]);
+	putn(&s, h.data, h.dsize);
+	write_seed("host_netvsp", "v5-multiqueue-revoke", &s);
+
+	/* NVSP 1 and a hostile guest: a RNDIS send before INIT, a receive
+	 * buffer of an unknown GPADL and one too small, sections beyond the
+	 * buffer, RNDIS offsets outside the message, a PPI of size 0, a
+	 * GPA-direct page outside RAM, an unknown NVSP type, a completion for
+	 * no receive. */
+	memset(&h, 0, sizeof(h));
+	h.dsize = 3 * 4096;
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_DATA, 0, 64, 0, 0);
+	hnv_msg(&h, NVSP_MSG_TYPE_INIT, NVSP_PROTOCOL_VERSION_1,
+		NVSP_PROTOCOL_VERSION_1, 0);
+	hnv_msg(&h, NVSP_MSG1_TYPE_SEND_NDIS_VER, 6, 1, 0);
+	hnv_msg(&h, NVSP_MSG1_TYPE_SEND_RECV_BUF, 0x999, 1, 0);
+	hnv_msg(&h, NVSP_MSG1_TYPE_SEND_RECV_BUF, 0x301, 1, 0);
+	hnv_msg(&h, NVSP_MSG1_TYPE_SEND_RECV_BUF, 0x302, 1, 0);
+	hnv_msg(&h, NVSP_MSG1_TYPE_SEND_SEND_BUF, 0x301, 2, 0);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_DATA, 5, 64, 0, 0);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_DATA, 0, HNV_SECT + 1, 0, 0);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_DATA, 0, 200, 0, 0);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_DATA, 1, 200, 0, 0);
+	hnv_rndis(&h, NVSP_RNDIS_CHANNEL_TYPE_DATA,
+		  NVSP_SEND_BUF_SECTION_NONE, 0, 100, 5000 - HNV_SEND_PAGE0);
+	hnv_msg(&h, 999, 0, 0, 0);
+	{
+		uint8_t c[24];
+
+		memset(c, 0, sizeof(c));
+		hv_put_le16(c, VMBUS_PACKET_TYPE_COMP);
+		hv_put_le16(c + 2, 2);
+		hv_put_le16(c + 4, 3);
+		hv_put_le64(c + 8, 0x100000007ull);
+		hv_put_le32(c + 16, NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE);
+		hv_put_le32(c + 20, NVSP_STAT_SUCCESS);
+		for (uint32_t i = 0; i < 24; i++)
+			h.data[(h.w + i) % h.dsize] = c[i];
+		for (uint32_t i = 0; i < 8; i++)
+			h.data[(h.w + 24 + i) % h.dsize] =
+				(uint8_t)(i < 4 ? 0 : h.w >> (8 * (i - 4)));
+		h.w = (h.w + 32) % h.dsize;
+	}
+	at[0] = h.w;
+	memset(&s, 0, sizeof(s));
+	hsv_head(&s, 1 | 8, 0, 8);
+	{
+		uint32_t t[2] = { NDIS_PKTINFO_TYPE_VLAN, NDIS_PKTINFO_TYPE_CSUM };
+		uint32_t pv[2] = { NDIS_VLAN_INFO_MAKE(5, 3, 0), 0x3ff0013 };
+
+		n = rn_packet(b, t, pv, 2, 100, 17);
+		hv_put_le32(b + 8, 0x7ffffff0);	/* data offset far out */
+		hnv_write(&s, 0, b, n);
+		n = rn_packet(b, t, pv, 2, 100, 6);
+		hv_put_le32(b + 44, 0);		/* PPI of size 0 */
+		hnv_write(&s, HNV_SECT, b, n);
+	}
+	hnv_kick(&s, at[0]);
+	putn(&s, h.data, h.dsize);
+	write_seed("host_netvsp", "v1-hostile", &s);
+}
+
 /* =============================== host_scsi ============================== */
 
 static void scsi_seed(const char *name, uint8_t cfg, uint32_t nblocks,
@@ -2378,6 +2805,7 @@ int main(int argc, char **argv)
 	seeds_host_scsi();
 	seeds_host_ic();
 	seeds_host_storvsp();
+	seeds_host_netvsp();
 	printf("gen_seeds: %u files under %s\n", g_files, g_root);
 	return 0;
 }
