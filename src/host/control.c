@@ -575,8 +575,8 @@ const char *hvs_jw_result(struct hvs_jw *w)
 /* ==== control socket ==================================================== */
 
 #define CTL_MAX_CLIENTS 32
-#define CTL_RESP_MAX    (256u * 1024)
-#define CTL_OUT_MAX     (1024u * 1024)
+#define CTL_RESP_MAX    (1024u * 1024)
+#define CTL_OUT_MAX     (4u * 1024 * 1024)
 
 struct ctl_client {
 	struct hvs_control *cl_ctl;
@@ -688,7 +688,7 @@ static const char *cmd_fault(const struct hvs_json_obj *req, struct hvs_jw *w)
 void hvs_control_handle(struct hvs_control *c, const char *line, size_t len,
 			struct hvs_jw *w)
 {
-	static struct hvs_json_obj req; /* loop thread only; ~10 KiB */
+	static struct hvs_json_obj req; /* loop thread only; ~200 KiB */
 	char err[200];
 	const struct hvs_json_member *cmd, *vm;
 	const char *msg = NULL;

@@ -37,7 +37,8 @@ struct hvs_loop;
 #define HVS_JSON_MAX_MEMBERS 16u   /* per object */
 #define HVS_JSON_MAX_SUB     32u   /* members of all nested objects */
 #define HVS_JSON_MAX_KEY     32u   /* key bytes including NUL */
-#define HVS_JSON_MAX_STR     256u  /* string bytes including NUL */
+#define HVS_JSON_MAX_STR     HVS_JSON_MAX_LINE /* string bytes incl. NUL:
+					     a KVP value, a disk spec */
 
 enum hvs_json_type {
 	HVS_JSON_NULL = 0,
