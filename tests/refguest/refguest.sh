@@ -248,9 +248,13 @@ hvsim_shutdown | hvsim_kvp)
 		tail -20 "$1" | sed 's/^/  | /'
 		return 1
 	}
+	hopts=
+	"$HVSIM" --help 2>&1 | grep -q -- '--ic on' && hopts="--ic on"
+	"$HVSIM" --help 2>&1 | grep -q -- '--shutdown-timeout' &&
+		hopts="$hopts --shutdown-timeout $((20 * SCALE))"
 	boot() { # OUT: start hvsim with a guest that stays until shut down
-		"$HVSIM" --control "$CTL" --timeout $((60 * SCALE)) \
-			--shutdown-timeout $((20 * SCALE)) \
+		# shellcheck disable=SC2086
+		"$HVSIM" --control "$CTL" --timeout $((60 * SCALE)) $hopts \
 			-- "$G" --ic --kvp-file "$T/vm.kvp" >"$1" 2>&1 &
 		HVPID=$!
 		wait_line "$1" '^\[vm0\] ic: shutdown negotiated'
@@ -294,7 +298,10 @@ hvsim_full)
 	[ -x "$HVSIM" ] || skip "no hvsim"
 	"$HVSIM" --help 2>&1 | grep -q -- '--disk' || skip "hvsim lacks --disk"
 	"$HVSIM" --help 2>&1 | grep -q -- '--net' || skip "hvsim lacks --net"
-	run "$T/out" 0 "$HVSIM" --control none --timeout $((60 * SCALE)) \
+	icopt=
+	"$HVSIM" --help 2>&1 | grep -q -- '--ic on' && icopt="--ic on"
+	# shellcheck disable=SC2086
+	run "$T/out" 0 "$HVSIM" --control none --timeout $((60 * SCALE)) $icopt \
 		--disk "$T/disk.img,create,size=16M" --net switch=rgh --net switch=rgh \
 		-- "$G" --full --disk-selftest --net-selftest --stay 2 --kvp-file none
 	has "$T/out" '^\[vm0\] disk0: read check LBA 0\.\.7 ok' "read check"
