@@ -96,13 +96,18 @@ void vmbus_chan_wakeup(struct vmbus_channel *ch)
  * The peer broke the protocol on this channel (STYLE 8): count, log once
  * (rate-limited, with the channel name), move to BROKEN, fail pending
  * transactions with -EPROTO, wake waiters. Further I/O is refused.
+ * rx_locked: the caller holds ch_rx_lock (the receive path); otherwise it
+ * is taken here to mark the receive ring (lock order: rx before vb, ch).
  */
-void vmbus_chan_set_broken(struct vmbus_channel *ch, const char *why)
+void vmbus_chan_break(struct vmbus_channel *ch, const char *why,
+    bool rx_locked)
 {
 	struct vmbus *vb = ch->ch_bus;
 	bool first;
 
-	ch->ch_stats.cs_proto_errors++;
+	vmbus_count(&ch->ch_ctr.cc_proto_errors, 1);
+	if (!rx_locked)
+		vmbus_lock(vb, &ch->ch_rx_lock);
 	vmbus_lock(vb, &vb->vb_lock);
 	first = vmbus_chan_transition(ch, VMBUS_CHAN_BROKEN);
 	if (first && vmbus_ratelimit(vb, &ch->ch_log_next_ns))
@@ -110,8 +115,15 @@ void vmbus_chan_set_broken(struct vmbus_channel *ch, const char *why)
 		    "channel broken", ch->ch_name, why);
 	vmbus_unlock(vb, &vb->vb_lock);
 	vmbus_ring_set_broken(&ch->ch_rx);
+	if (!rx_locked)
+		vmbus_unlock(vb, &ch->ch_rx_lock);
 	vmbus_xact_fail_all(ch, -VMBUS_EPROTO);
 	vmbus_chan_wakeup(ch);
+}
+
+void vmbus_chan_set_broken(struct vmbus_channel *ch, const char *why)
+{
+	vmbus_chan_break(ch, why, false);
 }
 
 /* ---- registry ---- */
@@ -141,7 +153,7 @@ static struct vmbus_channel *vmbus_find_primary(struct vmbus *vb,
 static void vmbus_offer_reject(struct vmbus *vb, uint32_t relid,
     const char *why)
 {
-	vb->vb_stats.bs_bad_offers++;
+	vmbus_count(&vb->vb_ctr.bc_bad_offers, 1);
 	if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
 		vmbus_log(vb, VMBUS_LOG_WARN, "vmbus: offer relid %u rejected: %s",
 		    (unsigned)relid, why);
@@ -279,13 +291,14 @@ void vmbus_handle_offer(struct vmbus *vb, const struct vmbus_msg *m)
 	atomic_store(&ch->ch_cb_busy, false);
 	atomic_store(&ch->ch_cb_again, false);
 	ch->ch_work = 0;
-	ch->ch_log_next_ns = 0;
-	vmbus_memset(&ch->ch_stats, 0, sizeof(ch->ch_stats));
+	atomic_store_explicit(&ch->ch_log_next_ns, 0, memory_order_relaxed);
+	/* The slot was free: nobody counts on it concurrently. */
+	vmbus_memset(&ch->ch_ctr, 0, sizeof(ch->ch_ctr));
 	if (primary)
 		primary->ch_refs++;
 	vmbus_name_channel(ch);
 	vb->vb_relid[relid] = ch;
-	vb->vb_stats.bs_offers++;
+	vmbus_count(&vb->vb_ctr.bc_offers, 1);
 
 	if (primary == NULL && vb->vb_offers_done) {
 		/* Hot-add: bind a driver from thread context. */
@@ -306,7 +319,7 @@ void vmbus_handle_rescind(struct vmbus *vb, const struct vmbus_msg *m)
 	struct vmbus_channel *ch = vmbus_relid_lookup(vb, relid);
 
 	if (ch == NULL || vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED) {
-		vb->vb_stats.bs_bad_messages++;
+		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
 		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
 			vmbus_log(vb, VMBUS_LOG_WARN,
 			    "vmbus: rescind of unknown relid %u ignored",
@@ -314,7 +327,7 @@ void vmbus_handle_rescind(struct vmbus *vb, const struct vmbus_msg *m)
 		return;
 	}
 	(void)vmbus_chan_transition(ch, VMBUS_CHAN_RESCINDED);
-	vb->vb_stats.bs_rescinds++;
+	vmbus_count(&vb->vb_ctr.bc_rescinds, 1);
 	vmbus_log(vb, VMBUS_LOG_INFO, "%s: rescinded", ch->ch_name);
 	/* Waiters (open, xacts, rx/tx) wake with -ENODEV; the close, driver
 	 * detach and RELID_RELEASED follow in thread context. */
@@ -335,7 +348,7 @@ void vmbus_handle_open_result(struct vmbus *vb, const struct vmbus_msg *m)
 
 	if (ch == NULL || vmbus_chan_state(ch) != VMBUS_CHAN_OPENING ||
 	    ch->ch_open_done || hv_le32(or->or_openid) != ch->ch_openid) {
-		vb->vb_stats.bs_bad_messages++;
+		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
 		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
 			vmbus_log(vb, VMBUS_LOG_WARN,
 			    "vmbus: unexpected OPENCHANNEL_RESULT relid %u openid %u",
@@ -359,7 +372,7 @@ static struct vmbus_channel *vmbus_chan_grab(struct vmbus *vb, uint32_t relid)
 	vmbus_lock(vb, &vb->vb_lock);
 	ch = vmbus_relid_lookup(vb, relid);
 	if (ch == NULL || !atomic_load(&ch->ch_cb_enabled)) {
-		vb->vb_stats.bs_spurious_events++;
+		vmbus_count(&vb->vb_ctr.bc_spurious_events, 1);
 		ch = NULL;
 	} else if (atomic_exchange(&ch->ch_cb_busy, true)) {
 		/* Running elsewhere: make it go round once more. */
@@ -374,7 +387,7 @@ static void vmbus_chan_run(struct vmbus_channel *ch)
 {
 	struct vmbus *vb = ch->ch_bus;
 
-	ch->ch_stats.cs_interrupts++;
+	vmbus_count(&ch->ch_ctr.cc_interrupts, 1);
 	if (ch->ch_cb == NULL) {
 		vmbus_chan_wakeup(ch);
 		return;
@@ -393,6 +406,8 @@ static void vmbus_chan_run(struct vmbus_channel *ch)
 
 		vmbus_lock(vb, &ch->ch_rx_lock);
 		left = vmbus_ring_unmask(&ch->ch_rx);
+		if (left == 0)
+			vmbus_chan_rx_check(ch);
 		vmbus_unlock(vb, &ch->ch_rx_lock);
 		if (left == 0 || vmbus_chan_state(ch) != VMBUS_CHAN_OPEN)
 			break;
@@ -428,7 +443,7 @@ void vmbus_chan_signal(struct vmbus_channel *ch)
 		vmbus_shm_fetch_or8(&ip->ip_send[ch->ch_relid / 8u],
 		    (uint8_t)(1u << (ch->ch_relid % 8u)));
 	}
-	ch->ch_stats.cs_signals++;
+	vmbus_count(&ch->ch_ctr.cc_signals, 1);
 	vmbus_hv_signal(vb, ch->ch_connid);
 }
 
@@ -452,7 +467,7 @@ static void vmbus_ring_release(struct vmbus_channel *ch, bool leak)
 	if (leak || vb->vb_plat->page_free(vb->vb_plat->ctx, ch->ch_ring_va,
 	    ch->ch_ring_pages) != 0) {
 		/* The host may still own it: forget it, never reuse it. */
-		vb->vb_stats.bs_leaked_pages += ch->ch_ring_pages;
+		vmbus_count(&vb->vb_ctr.bc_leaked_pages, ch->ch_ring_pages);
 		vmbus_log(vb, VMBUS_LOG_WARN, "%s: %u ring pages leaked",
 		    ch->ch_name, (unsigned)ch->ch_ring_pages);
 	}
@@ -847,7 +862,8 @@ void vmbus_chan_free_all(struct vmbus *vb)
 			continue;
 		if (ch->ch_ring_va) {
 			/* Never closed (close failed): the host may own it. */
-			vb->vb_stats.bs_leaked_pages += ch->ch_ring_pages;
+			vmbus_count(&vb->vb_ctr.bc_leaked_pages,
+			    ch->ch_ring_pages);
 			ch->ch_ring_va = NULL;
 		}
 		vmbus_xact_free(ch);
@@ -994,11 +1010,23 @@ int vmbus_foreach_channel(struct vmbus *vb,
 int vmbus_chan_get_stats(const struct vmbus_channel *ch,
     struct vmbus_chan_stats *out)
 {
+	struct vmbus_chan_counters *c;
+
 	if (ch == NULL || out == NULL)
 		return -VMBUS_EINVAL;
-	*out = ch->ch_stats;
-	out->cs_proto_errors += ch->ch_rx.rb_proto_errors +
-	    ch->ch_tx.rb_proto_errors;
+	c = &((struct vmbus_channel *)(uintptr_t)ch)->ch_ctr;
+	out->cs_tx_packets = vmbus_counter_get(&c->cc_tx_packets);
+	out->cs_tx_bytes = vmbus_counter_get(&c->cc_tx_bytes);
+	out->cs_tx_full = vmbus_counter_get(&c->cc_tx_full);
+	out->cs_rx_packets = vmbus_counter_get(&c->cc_rx_packets);
+	out->cs_rx_bytes = vmbus_counter_get(&c->cc_rx_bytes);
+	/* Every violation, whether the ring or the packet check found it,
+	 * goes through vmbus_chan_set_broken, which counts it once. */
+	out->cs_proto_errors = vmbus_counter_get(&c->cc_proto_errors);
+	out->cs_unknown_packets = vmbus_counter_get(&c->cc_unknown_packets);
+	out->cs_bad_completions = vmbus_counter_get(&c->cc_bad_completions);
+	out->cs_signals = vmbus_counter_get(&c->cc_signals);
+	out->cs_interrupts = vmbus_counter_get(&c->cc_interrupts);
 	return 0;
 }
 

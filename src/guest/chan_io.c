@@ -47,10 +47,10 @@ static int chan_write(struct vmbus_channel *ch, const struct vmbus_iov *iov,
 			vmbus_ring_set_pending_send(&ch->ch_tx, 0);
 			ch->ch_tx_pending = false;
 		}
-		ch->ch_stats.cs_tx_packets++;
-		ch->ch_stats.cs_tx_bytes += total;
+		vmbus_count(&ch->ch_ctr.cc_tx_packets, 1);
+		vmbus_count(&ch->ch_ctr.cc_tx_bytes, total);
 	} else if (r == -VMBUS_EAGAIN) {
-		ch->ch_stats.cs_tx_full++;
+		vmbus_count(&ch->ch_ctr.cc_tx_full, 1);
 	}
 	vmbus_unlock(vb, &ch->ch_tx_lock);
 
@@ -174,13 +174,37 @@ static bool chan_type_known(uint16_t type)
 	    type == VMBUS_PACKET_TYPE_COMP;
 }
 
+static const char chan_bad_windex[] = "bad write index in the receive ring";
+
+/* A receive-path violation (ch_rx_lock held): break the channel. */
+static int chan_rx_bad(struct vmbus_channel *ch, const char *why)
+{
+	vmbus_chan_break(ch, why, true);
+	return -VMBUS_EPROTO;
+}
+
+/*
+ * After a receive-ring call that only reports "nothing" (ch_rx_lock held):
+ * the ring may have found a bad write_index by itself. Break the channel
+ * the first time (while it is still OPEN) so its state, its count and its
+ * waiters learn of it instead of waiting for a packet that never comes.
+ */
+void vmbus_chan_rx_check(struct vmbus_channel *ch)
+{
+	if (vmbus_ring_broken(&ch->ch_rx) &&
+	    vmbus_chan_state(ch) == VMBUS_CHAN_OPEN)
+		(void)chan_rx_bad(ch, chan_bad_windex);
+}
+
 /* Finish a consumed packet: publish read_index, signal a blocked writer. */
 static void chan_read_done(struct vmbus_channel *ch, uint32_t pkt_len)
 {
-	ch->ch_stats.cs_rx_packets++;
-	ch->ch_stats.cs_rx_bytes += pkt_len;
+	vmbus_count(&ch->ch_ctr.cc_rx_packets, 1);
+	vmbus_count(&ch->ch_ctr.cc_rx_bytes, pkt_len);
 	if (vmbus_ring_read_done(&ch->ch_rx))
 		vmbus_chan_signal(ch);
+	else
+		vmbus_chan_rx_check(ch);
 }
 
 /*
@@ -208,10 +232,8 @@ static int chan_copyin(struct vmbus_channel *ch, void *buf, uint32_t *len,
 		r = vmbus_ring_peek(&ch->ch_rx, &d, (uint32_t)sizeof(d));
 		if (r == -VMBUS_EAGAIN)
 			return r;
-		if (r != 0) {
-			vmbus_chan_set_broken(ch, "bad write index in the receive ring");
-			return -VMBUS_EPROTO;
-		}
+		if (r != 0)
+			return chan_rx_bad(ch, chan_bad_windex);
 		type = hv_le16(d.pd_type);
 		off8 = hv_le16(d.pd_offset8);
 		len8 = hv_le16(d.pd_len8);
@@ -220,50 +242,39 @@ static int chan_copyin(struct vmbus_channel *ch, void *buf, uint32_t *len,
 		hdr_len = (uint32_t)off8 * 8u;
 		pkt_len = (uint32_t)len8 * 8u;
 
-		if (off8 < VMBUS_PACKET_MIN_OFFSET8 || len8 < off8) {
-			vmbus_chan_set_broken(ch, "bad packet offset/length");
-			return -VMBUS_EPROTO;
-		}
-		if (flags & (uint16_t)~VMBUS_PACKET_FLAG_COMPLETION_REQUESTED) {
-			vmbus_chan_set_broken(ch, "unknown packet flags");
-			return -VMBUS_EPROTO;
-		}
+		if (off8 < VMBUS_PACKET_MIN_OFFSET8 || len8 < off8)
+			return chan_rx_bad(ch, "bad packet offset/length");
+		if (flags & (uint16_t)~VMBUS_PACKET_FLAG_COMPLETION_REQUESTED)
+			return chan_rx_bad(ch, "unknown packet flags");
 		avail = vmbus_ring_bytes_to_read(&ch->ch_rx);
 		if (pkt_len > vmbus_ring_max_packet(&ch->ch_rx) ||
 		    pkt_len + HV_RING_ALIGN > avail) {
 			/* The writer publishes whole packets: a descriptor
 			 * claiming more than was published is corrupt. */
-			vmbus_chan_set_broken(ch, "packet longer than the ring data");
-			return -VMBUS_EPROTO;
+			return chan_rx_bad(ch, "packet longer than the ring data");
 		}
 		if ((type == VMBUS_PACKET_TYPE_DATA_USING_XFER_PAGES &&
 		    off8 < VMBUS_XFER_PAGE_MIN_OFFSET8) ||
 		    (type == VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT &&
-		    off8 < VMBUS_GPA_DIRECT_MIN_OFFSET8)) {
-			vmbus_chan_set_broken(ch, "packet header too short");
-			return -VMBUS_EPROTO;
-		}
+		    off8 < VMBUS_GPA_DIRECT_MIN_OFFSET8))
+			return chan_rx_bad(ch, "packet header too short");
 		if (!chan_type_known(type)) {
 			/* Skippable: the length checked out. Drop, log once. */
-			ch->ch_stats.cs_unknown_packets++;
+			vmbus_count(&ch->ch_ctr.cc_unknown_packets, 1);
 			if (vmbus_ratelimit(vb, &ch->ch_log_next_ns))
 				vmbus_log(vb, VMBUS_LOG_WARN,
 				    "%s: dropped packet of unknown type %u",
 				    ch->ch_name, (unsigned)type);
-			if (vmbus_ring_skip(&ch->ch_rx, pkt_len) != 0) {
-				vmbus_chan_set_broken(ch, "ring");
-				return -VMBUS_EPROTO;
-			}
+			if (vmbus_ring_skip(&ch->ch_rx, pkt_len) != 0)
+				return chan_rx_bad(ch, chan_bad_windex);
 			chan_read_done(ch, pkt_len);
 			continue;
 		}
 		payload = pkt_len - hdr_len;
 		if (type == VMBUS_PACKET_TYPE_COMP && ch->ch_xact != NULL) {
 			if (vmbus_xact_complete(ch, tid, hdr_len, payload)) {
-				if (vmbus_ring_broken(&ch->ch_rx)) {
-					vmbus_chan_set_broken(ch, "ring");
-					return -VMBUS_EPROTO;
-				}
+				if (vmbus_ring_broken(&ch->ch_rx))
+					return chan_rx_bad(ch, chan_bad_windex);
 				chan_read_done(ch, pkt_len);
 				continue;
 			}
@@ -272,11 +283,9 @@ static int chan_copyin(struct vmbus_channel *ch, void *buf, uint32_t *len,
 		need = whole ? pkt_len : payload;
 		if (discard) {
 			/* A waiter pumping for completions drops the rest. */
-			ch->ch_stats.cs_unknown_packets++;
-			if (vmbus_ring_skip(&ch->ch_rx, pkt_len) != 0) {
-				vmbus_chan_set_broken(ch, "ring");
-				return -VMBUS_EPROTO;
-			}
+			vmbus_count(&ch->ch_ctr.cc_unknown_packets, 1);
+			if (vmbus_ring_skip(&ch->ch_rx, pkt_len) != 0)
+				return chan_rx_bad(ch, chan_bad_windex);
 			chan_read_done(ch, pkt_len);
 			return 0;
 		}
@@ -292,10 +301,8 @@ static int chan_copyin(struct vmbus_channel *ch, void *buf, uint32_t *len,
 		} else {
 			r = vmbus_ring_read(&ch->ch_rx, buf, payload, hdr_len);
 		}
-		if (r != 0) {
-			vmbus_chan_set_broken(ch, "ring read failed");
-			return -VMBUS_EPROTO;
-		}
+		if (r != 0)
+			return chan_rx_bad(ch, chan_bad_windex);
 		*len = need;
 		if (info) {
 			info->pi_type = type;
@@ -353,8 +360,11 @@ int vmbus_chan_rx_pending(struct vmbus_channel *ch)
 	uint32_t n = 0;
 
 	vmbus_lock(vb, &ch->ch_rx_lock);
-	if (ch->ch_ring_va != NULL && vmbus_chan_state(ch) == VMBUS_CHAN_OPEN)
+	if (ch->ch_ring_va != NULL && vmbus_chan_state(ch) == VMBUS_CHAN_OPEN) {
 		n = vmbus_ring_bytes_to_read(&ch->ch_rx);
+		if (n == 0)
+			vmbus_chan_rx_check(ch);
+	}
 	vmbus_unlock(vb, &ch->ch_rx_lock);
 	return n != 0;
 }

@@ -50,9 +50,7 @@ static void gpadl_release(struct vmbus *vb, struct vmbus_gpadl *gl)
 static int gpadl_leak(struct vmbus *vb, struct vmbus_gpadl *gl,
     const char *why)
 {
-	vmbus_lock(vb, &vb->vb_lock);
-	vb->vb_stats.bs_gpadl_failures++;
-	vmbus_unlock(vb, &vb->vb_lock);
+	vmbus_count(&vb->vb_ctr.bc_gpadl_failures, 1);
 	vmbus_log(vb, VMBUS_LOG_WARN,
 	    "vmbus: GPADL 0x%x (%u pages) %s; its memory stays with the host",
 	    (unsigned)gl->gl_handle, (unsigned)gl->gl_npages, why);
@@ -161,7 +159,7 @@ int vmbus_gpadl_make(struct vmbus_channel *ch, const uint64_t *pfns,
 	if (gl->gl_state == VMBUS_GPADL_FAILED) {
 		uint32_t st = gl->gl_status;
 
-		vb->vb_stats.bs_gpadl_failures++;
+		vmbus_count(&vb->vb_ctr.bc_gpadl_failures, 1);
 		vmbus_unlock(vb, &vb->vb_lock);
 		vmbus_log(vb, VMBUS_LOG_WARN, "%s: host refused GPADL (0x%x)",
 		    ch->ch_name, (unsigned)st);
@@ -227,7 +225,7 @@ void vmbus_handle_gpadl_created(struct vmbus *vb, const struct vmbus_msg *m)
 
 	if (gl == NULL || gl->gl_state != VMBUS_GPADL_CREATING ||
 	    gl->gl_relid != hv_le32(gc->gc_child_relid)) {
-		vb->vb_stats.bs_bad_messages++;
+		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
 		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
 			vmbus_log(vb, VMBUS_LOG_WARN,
 			    "vmbus: unexpected GPADL_CREATED 0x%x relid %u",
@@ -248,7 +246,7 @@ void vmbus_handle_gpadl_torndown(struct vmbus *vb, const struct vmbus_msg *m)
 	struct vmbus_gpadl *gl = gpadl_find(vb, hv_le32(gd->gd_gpadl));
 
 	if (gl == NULL || gl->gl_state != VMBUS_GPADL_TEARING) {
-		vb->vb_stats.bs_bad_messages++;
+		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
 		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
 			vmbus_log(vb, VMBUS_LOG_WARN,
 			    "vmbus: unexpected GPADL_TORNDOWN 0x%x",
@@ -287,10 +285,7 @@ int vmbus_gpadl_destroy(struct vmbus_channel *ch, uint32_t gpadl)
 	}
 	vmbus_unlock(vb, &vb->vb_lock);
 	r = vmbus_gpadl_teardown(ch, gpadl);
-	if (r == -VMBUS_EISCONN) {
-		vmbus_lock(vb, &vb->vb_lock);
-		vb->vb_stats.bs_leaked_pages += npages;
-		vmbus_unlock(vb, &vb->vb_lock);
-	}
+	if (r == -VMBUS_EISCONN)
+		vmbus_count(&vb->vb_ctr.bc_leaked_pages, npages);
 	return r;
 }

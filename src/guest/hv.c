@@ -26,7 +26,7 @@ static void hv_page_free(struct vmbus *vb, void **va, bool leak)
 	if (*va == NULL)
 		return;
 	if (leak || vb->vb_plat->page_free(vb->vb_plat->ctx, *va, 1) != 0)
-		vb->vb_stats.bs_leaked_pages++;
+		vmbus_count(&vb->vb_ctr.bc_leaked_pages, 1);
 	*va = NULL;
 }
 
@@ -47,8 +47,10 @@ static int hv_synic_enable(struct vmbus *vb, uint32_t vp)
 		r = hv_wrmsr(vb, vp, HV_X64_MSR_SIEFP,
 		    (v & HV_SIEFP_RSVD_MASK) |
 		    (vc->vc_siefp_pfn << HV_SIEFP_PGSHIFT) | HV_SIEFP_ENABLE);
-	/* Mark before the SINT is unmasked: an interrupt may follow at once. */
-	vc->vc_synic = (r == 0);
+	/* NOTE: published (release) once SIMP and SIEFP are live and before
+	 * the SINT is unmasked: an interrupt may follow at once, and the ISR
+	 * that sees the flag (acquire) must see both pages. */
+	atomic_store_explicit(&vc->vc_synic, r == 0, memory_order_release);
 	if (r == 0)
 		r = hv_rdmsr(vb, vp, HV_X64_MSR_SINT(VMBUS_MESSAGE_SINT), &v);
 	if (r == 0)
@@ -168,7 +170,7 @@ void vmbus_hv_teardown(struct vmbus *vb, bool leak_shared)
 
 	if (vb->vb_vcpu) {
 		for (uint32_t i = 0; i < vb->vb_nvcpu; i++)
-			if (vb->vb_vcpu[i].vc_synic)
+			if (vmbus_vcpu_live(&vb->vb_vcpu[i]))
 				hv_synic_disable(vb, i);
 	}
 	if (vb->vb_irq) {
@@ -181,7 +183,8 @@ void vmbus_hv_teardown(struct vmbus *vb, bool leak_shared)
 		for (uint32_t i = 0; i < vb->vb_nvcpu; i++) {
 			struct vmbus_vcpu *vc = &vb->vb_vcpu[i];
 
-			vc->vc_synic = false;
+			atomic_store_explicit(&vc->vc_synic, false,
+			    memory_order_relaxed);
 			hv_page_free(vb, (void **)&vc->vc_simp, false);
 			hv_page_free(vb, (void **)&vc->vc_siefp, false);
 			vmbus_lock_fini(vb, &vc->vc_lock);
@@ -249,7 +252,7 @@ int vmbus_hv_post(struct vmbus *vb, uint32_t connid, const void *msg,
 			break;
 		/* Transient: the host's queue is full. Back off (draining
 		 * our own message slot meanwhile, which is what frees it). */
-		vb->vb_stats.bs_post_retries++;
+		vmbus_count(&vb->vb_ctr.bc_post_retries, 1);
 		(void)vmbus_bus_wait(vb, never, NULL, vmbus_deadline(vb, backoff));
 		if (backoff < 50000000)
 			backoff *= 2;

@@ -54,7 +54,7 @@ static bool vmbus_msg_copyin(struct vmbus *vb, uint32_t vp,
 static void vmbus_msg_bad(struct vmbus *vb, const struct vmbus_msg *m,
     const char *why)
 {
-	vb->vb_stats.bs_bad_messages++;
+	vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
 	if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
 		vmbus_log(vb, VMBUS_LOG_WARN,
 		    "vmbus: dropped message type %u len %u: %s",
@@ -81,7 +81,7 @@ static void vmbus_msg_dispatch(struct vmbus *vb, const struct vmbus_msg *m)
 	uint32_t minver = vmbus_chanmsg_min_version(m->m_type);
 	uint32_t ver = vmbus_version(vb);
 
-	vb->vb_stats.bs_messages++;
+	vmbus_count(&vb->vb_ctr.bc_messages, 1);
 	if (m->m_type == VMBUS_CHANMSG_INVALID || minlen == 0) {
 		vmbus_msg_bad(vb, m, "unknown type");
 		return;
@@ -147,7 +147,7 @@ void vmbus_msg_drain(struct vmbus *vb, uint32_t vp)
 	struct vmbus_msg m;
 
 	vmbus_lock(vb, &vc->vc_lock);
-	for (uint32_t n = 0; n < VMBUS_MSG_BUDGET && vc->vc_synic; n++) {
+	for (uint32_t n = 0; n < VMBUS_MSG_BUDGET && vmbus_vcpu_live(vc); n++) {
 		if (!vmbus_msg_copyin(vb, vp, &m))
 			break;
 		if (m.m_type == VMBUS_CHANMSG_INVALID && m.m_len == 0)
@@ -179,7 +179,7 @@ static void vmbus_scan_bitmap(struct vmbus *vb, uint8_t *bits,
 			v &= v - 1;
 			if (relid == 0)
 				continue;	/* never a channel */
-			vb->vb_stats.bs_events++;
+			vmbus_count(&vb->vb_ctr.bc_events, 1);
 			vmbus_chan_dispatch(vb, relid);
 		}
 	}
@@ -192,7 +192,7 @@ void vmbus_event_drain(struct vmbus *vb, uint32_t vp)
 	uint8_t *flags;
 	uint32_t nbits = vb->vb_max_relid;
 
-	if (ver == 0 || !vc->vc_synic)
+	if (ver == 0 || !vmbus_vcpu_live(vc))
 		return;
 	nbits = (nbits + 63u) & ~63u;
 	flags = vc->vc_siefp->efp_sint[VMBUS_MESSAGE_SINT].ef_flags;

@@ -68,22 +68,26 @@ void vmbus_log(struct vmbus *vb, int level, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (level > vb->vb_log_level || vb->vb_plat->vlog == NULL)
+	if (level > atomic_load_explicit(&vb->vb_log_level,
+	    memory_order_relaxed) || vb->vb_plat->vlog == NULL)
 		return;
 	va_start(ap, fmt);
 	vb->vb_plat->vlog(vb->vb_plat->ctx, level, fmt, ap);
 	va_end(ap);
 }
 
-/* True at most once per VMBUS_LOG_INTERVAL_NS for one *next_ns. */
-bool vmbus_ratelimit(struct vmbus *vb, uint64_t *next_ns)
+/* True at most once per VMBUS_LOG_INTERVAL_NS for one *next_ns, whoever
+ * calls (any context: the winner of the exchange logs). */
+bool vmbus_ratelimit(struct vmbus *vb, _Atomic uint64_t *next_ns)
 {
 	uint64_t now = vmbus_now(vb);
+	uint64_t next = atomic_load_explicit(next_ns, memory_order_relaxed);
 
-	if (now < *next_ns)
+	if (now < next)
 		return false;
-	*next_ns = now + VMBUS_LOG_INTERVAL_NS;
-	return true;
+	return atomic_compare_exchange_strong_explicit(next_ns, &next,
+	    now + VMBUS_LOG_INTERVAL_NS, memory_order_relaxed,
+	    memory_order_relaxed);
 }
 
 /* ---- waits ---- */
@@ -137,7 +141,7 @@ void vmbus_poll_nested(struct vmbus *vb)
 		return;
 	atomic_fetch_add(&vb->vb_poll_depth, 1);
 	for (uint32_t vp = 0; vp < vb->vb_nvcpu; vp++) {
-		if (!vb->vb_vcpu[vp].vc_synic)
+		if (!vmbus_vcpu_live(&vb->vb_vcpu[vp]))
 			continue;
 		vmbus_msg_drain(vb, vp);
 		vmbus_event_drain(vb, vp);
@@ -150,7 +154,7 @@ void vmbus_isr(void *arg, uint32_t vp)
 	struct vmbus *vb = arg;
 
 	if (vb == NULL || vb->vb_vcpu == NULL || vp >= vb->vb_nvcpu ||
-	    !vb->vb_vcpu[vp].vc_synic)
+	    !vmbus_vcpu_live(&vb->vb_vcpu[vp]))
 		return;
 	vmbus_msg_drain(vb, vp);
 	vmbus_event_drain(vb, vp);
@@ -315,7 +319,7 @@ int vmbus_unload(struct vmbus *vb)
 
 	if (vb == NULL || vb->vb_conn == VMBUS_CONN_NONE)
 		return 0;
-	leaked_before = vb->vb_stats.bs_leaked_pages;
+	leaked_before = vmbus_counter_get(&vb->vb_ctr.bc_leaked_pages);
 
 	/* Drivers first (they close their channels), then anything left. */
 	vmbus_detach_all(vb);
@@ -332,7 +336,8 @@ int vmbus_unload(struct vmbus *vb)
 	 * interrupt and monitor pages: leak them rather than reuse. */
 	vmbus_hv_teardown(vb, r != 0);
 	vmbus_chan_free_all(vb);
-	if (r == 0 && vb->vb_stats.bs_leaked_pages != leaked_before)
+	if (r == 0 &&
+	    vmbus_counter_get(&vb->vb_ctr.bc_leaked_pages) != leaked_before)
 		r = -VMBUS_EISCONN;
 	return r;
 }
@@ -376,17 +381,26 @@ const struct vmbus_platform *vmbus_platform(const struct vmbus *vb)
 
 void vmbus_get_stats(const struct vmbus *vb, struct vmbus_stats *out)
 {
-	struct vmbus *v = (struct vmbus *)(uintptr_t)vb;
+	struct vmbus_bus_counters *c;
 
 	if (vb == NULL || out == NULL)
 		return;
-	vmbus_lock(v, &v->vb_lock);
-	*out = vb->vb_stats;
-	vmbus_unlock(v, &v->vb_lock);
+	c = &((struct vmbus *)(uintptr_t)vb)->vb_ctr;
+	out->bs_messages = vmbus_counter_get(&c->bc_messages);
+	out->bs_bad_messages = vmbus_counter_get(&c->bc_bad_messages);
+	out->bs_offers = vmbus_counter_get(&c->bc_offers);
+	out->bs_bad_offers = vmbus_counter_get(&c->bc_bad_offers);
+	out->bs_rescinds = vmbus_counter_get(&c->bc_rescinds);
+	out->bs_post_retries = vmbus_counter_get(&c->bc_post_retries);
+	out->bs_events = vmbus_counter_get(&c->bc_events);
+	out->bs_spurious_events = vmbus_counter_get(&c->bc_spurious_events);
+	out->bs_leaked_pages = vmbus_counter_get(&c->bc_leaked_pages);
+	out->bs_gpadl_failures = vmbus_counter_get(&c->bc_gpadl_failures);
 }
 
 void vmbus_set_log_level(struct vmbus *vb, int level)
 {
 	if (vb)
-		vb->vb_log_level = level;
+		atomic_store_explicit(&vb->vb_log_level, level,
+		    memory_order_relaxed);
 }

@@ -65,8 +65,61 @@ struct vmbus_vcpu {
 	struct hv_event_flags_page *vc_siefp;	/* shared */
 	uint64_t vc_simp_pfn;
 	uint64_t vc_siefp_pfn;
-	bool     vc_synic;			/* MSRs programmed */
+	/* SIMP and SIEFP programmed: stored (release) by set-up once both
+	 * pages are live, loaded (acquire) by the ISR and the pollers before
+	 * they touch them; see vmbus_vcpu_live(). */
+	_Atomic bool vc_synic;
 	vmbus_lock_t vc_lock;
+};
+
+static inline bool vmbus_vcpu_live(struct vmbus_vcpu *vc)
+{
+	return atomic_load_explicit(&vc->vc_synic, memory_order_acquire);
+}
+
+/*
+ * Statistics counters. The ISR, vmbus_poll and threads all bump them, so
+ * every counter is a lock-free 64-bit atomic updated with a relaxed add and
+ * read with a relaxed load, one at a time: a snapshot is not a consistent
+ * cut across counters, and need not be. The private halves of the public
+ * struct vmbus_stats / struct vmbus_chan_stats, field for field.
+ */
+typedef _Atomic uint64_t vmbus_counter_t;
+
+static inline void vmbus_count(vmbus_counter_t *c, uint64_t n)
+{
+	(void)atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline uint64_t vmbus_counter_get(vmbus_counter_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+struct vmbus_bus_counters {
+	vmbus_counter_t bc_messages;
+	vmbus_counter_t bc_bad_messages;
+	vmbus_counter_t bc_offers;
+	vmbus_counter_t bc_bad_offers;
+	vmbus_counter_t bc_rescinds;
+	vmbus_counter_t bc_post_retries;
+	vmbus_counter_t bc_events;
+	vmbus_counter_t bc_spurious_events;
+	vmbus_counter_t bc_leaked_pages;
+	vmbus_counter_t bc_gpadl_failures;
+};
+
+struct vmbus_chan_counters {
+	vmbus_counter_t cc_tx_packets;
+	vmbus_counter_t cc_tx_bytes;
+	vmbus_counter_t cc_tx_full;
+	vmbus_counter_t cc_rx_packets;
+	vmbus_counter_t cc_rx_bytes;
+	vmbus_counter_t cc_proto_errors;
+	vmbus_counter_t cc_unknown_packets;
+	vmbus_counter_t cc_bad_completions;
+	vmbus_counter_t cc_signals;
+	vmbus_counter_t cc_interrupts;
 };
 
 struct vmbus_gpadl {
@@ -170,15 +223,15 @@ struct vmbus_channel {
 	uint32_t ch_work;			/* deferred work (vb_lock) */
 #define VMBUS_CHWORK_ATTACH	0x1u
 #define VMBUS_CHWORK_RESCIND	0x2u
-	uint64_t ch_log_next_ns;		/* rate limit */
-	struct vmbus_chan_stats ch_stats;
+	_Atomic uint64_t ch_log_next_ns;	/* rate limit */
+	struct vmbus_chan_counters ch_ctr;
 	char     ch_name[40];
 };
 
 struct vmbus {
 	const struct vmbus_platform *vb_plat;
 	struct vmbus_config vb_cfg;
-	int      vb_log_level;
+	_Atomic int vb_log_level;
 
 	vmbus_lock_t vb_lock;
 	vmbus_wait_t vb_wait;
@@ -226,8 +279,8 @@ struct vmbus {
 	_Atomic int  vb_poll_depth;
 	_Atomic bool vb_in_work;
 
-	uint64_t vb_log_next_ns;
-	struct vmbus_stats vb_stats;
+	_Atomic uint64_t vb_log_next_ns;	/* rate limit */
+	struct vmbus_bus_counters vb_ctr;
 };
 
 /* ---- port wrappers (vmbus.c) ---- */
@@ -242,7 +295,7 @@ uint64_t vmbus_deadline(struct vmbus *vb, uint64_t timeout_ns);
 bool vmbus_polled(const struct vmbus *vb);
 void vmbus_log(struct vmbus *vb, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-bool vmbus_ratelimit(struct vmbus *vb, uint64_t *next_ns);
+bool vmbus_ratelimit(struct vmbus *vb, _Atomic uint64_t *next_ns);
 #define VMBUS_DPRINTF(vb, ...) do { if (0) vmbus_log(vb, VMBUS_LOG_DEBUG, __VA_ARGS__); } while (0)
 
 /*
@@ -279,6 +332,9 @@ int  vmbus_send_unload(struct vmbus *vb);
 /* ---- channels (chan.c) ---- */
 bool vmbus_chan_transition(struct vmbus_channel *ch, enum vmbus_chan_state to);
 void vmbus_chan_wakeup(struct vmbus_channel *ch);
+/* vmbus_chan_set_broken with the caller holding ch_rx_lock or not. */
+void vmbus_chan_break(struct vmbus_channel *ch, const char *why,
+    bool rx_locked);
 void vmbus_chan_set_broken(struct vmbus_channel *ch, const char *why);
 void vmbus_chan_dispatch(struct vmbus *vb, uint32_t relid);
 void vmbus_chan_signal(struct vmbus_channel *ch);
@@ -300,6 +356,7 @@ void vmbus_handle_gpadl_torndown(struct vmbus *vb, const struct vmbus_msg *m);
 
 /* ---- channel I/O (chan_io.c) ---- */
 int  vmbus_chan_rx_pending(struct vmbus_channel *ch);
+void vmbus_chan_rx_check(struct vmbus_channel *ch);	/* ch_rx_lock held */
 int  vmbus_chan_recv_discard(struct vmbus_channel *ch);
 
 /* ---- transactions (xact.c) ---- */

@@ -188,7 +188,7 @@ bool vmbus_xact_complete(struct vmbus_channel *ch, uint64_t trans_id,
 
 	if (xa == NULL) {
 		/* Idle slot, stale generation, duplicate, or out of range. */
-		ch->ch_stats.cs_bad_completions++;
+		vmbus_count(&ch->ch_ctr.cc_bad_completions, 1);
 		if (vmbus_ratelimit(vb, &ch->ch_log_next_ns))
 			vmbus_log(vb, VMBUS_LOG_WARN,
 			    "%s: dropped completion with bad id 0x%llx",

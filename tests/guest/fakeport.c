@@ -2,10 +2,13 @@
  * tests/guest/fakeport.c - fake platform port + scripted VMBus host double
  * (see fakeport.h). Test code: uses libc freely.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "fakeport.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,9 +277,200 @@ void fp_init(struct fakeport *fp, uint32_t nvcpu)
 	h->h_msg_connid = 1;
 }
 
+/* ---- threaded mode ---- */
+
+_Static_assert(sizeof(pthread_mutex_t) <= VMBUS_PORT_LOCK_BYTES,
+    "a pthread mutex fits the port's lock storage");
+
+void fp_host_lock(struct fakeport *fp)
+{
+	if (fp->fp_threads)
+		pthread_mutex_lock(&fp->fp_big);
+}
+
+void fp_host_unlock(struct fakeport *fp)
+{
+	if (fp->fp_threads)
+		pthread_mutex_unlock(&fp->fp_big);
+}
+
+static void fpt_lock_init(void *ctx, vmbus_lock_t *l)
+{
+	(void)ctx;
+	pthread_mutex_init((pthread_mutex_t *)(void *)l->l_opaque, NULL);
+}
+
+static void fpt_lock_fini(void *ctx, vmbus_lock_t *l)
+{
+	(void)ctx;
+	pthread_mutex_destroy((pthread_mutex_t *)(void *)l->l_opaque);
+}
+
+static void fpt_lock(void *ctx, vmbus_lock_t *l)
+{
+	(void)ctx;
+	pthread_mutex_lock((pthread_mutex_t *)(void *)l->l_opaque);
+}
+
+static void fpt_unlock(void *ctx, vmbus_lock_t *l)
+{
+	(void)ctx;
+	pthread_mutex_unlock((pthread_mutex_t *)(void *)l->l_opaque);
+}
+
+/* The single-threaded port calls, each under fp_big. */
+static void *fpt_page_alloc(void *ctx, size_t npages, uint64_t *pfns)
+{
+	void *va;
+
+	fp_host_lock(ctx);
+	va = fp_page_alloc(ctx, npages, pfns);
+	fp_host_unlock(ctx);
+	return va;
+}
+
+static int fpt_page_free(void *ctx, void *va, size_t npages)
+{
+	int r;
+
+	fp_host_lock(ctx);
+	r = fp_page_free(ctx, va, npages);
+	fp_host_unlock(ctx);
+	return r;
+}
+
+static int fpt_virt_to_gpa(void *ctx, const void *va, uint64_t *gpa)
+{
+	int r;
+
+	fp_host_lock(ctx);
+	r = fp_virt_to_gpa(ctx, va, gpa);
+	fp_host_unlock(ctx);
+	return r;
+}
+
+static int fpt_rdmsr(void *ctx, uint32_t vp, uint32_t msr, uint64_t *v)
+{
+	int r;
+
+	fp_host_lock(ctx);
+	r = fp_rdmsr(ctx, vp, msr, v);
+	fp_host_unlock(ctx);
+	return r;
+}
+
+static int fpt_wrmsr(void *ctx, uint32_t vp, uint32_t msr, uint64_t v)
+{
+	int r;
+
+	fp_host_lock(ctx);
+	r = fp_wrmsr(ctx, vp, msr, v);
+	fp_host_unlock(ctx);
+	return r;
+}
+
+static int fpt_hypercall(void *ctx, uint32_t vp, uint64_t control,
+    const void *in, uint32_t in_len, void *out, uint32_t out_len,
+    uint64_t *result)
+{
+	int r;
+
+	fp_host_lock(ctx);
+	r = fp_hypercall(ctx, vp, control, in, in_len, out, out_len, result);
+	fp_host_unlock(ctx);
+	return r;
+}
+
+static uint64_t fpt_now(void *ctx)
+{
+	uint64_t t;
+
+	fp_host_lock(ctx);
+	t = fp_now(ctx);
+	fp_host_unlock(ctx);
+	return t;
+}
+
+static void fpt_vlog(void *ctx, int level, const char *fmt, va_list ap)
+{
+	fp_host_lock(ctx);
+	fp_vlog(ctx, level, fmt, ap);
+	fp_host_unlock(ctx);
+}
+
+static void *fpt_irq_main(void *arg)
+{
+	struct fakeport *fp = arg;
+
+	while (atomic_load(&fp->fp_irq_run)) {
+		for (uint32_t vp = 0; vp < fp->fp_nvcpu; vp++) {
+			fp->fp_isr(fp->fp_isr_arg, vp);
+			atomic_fetch_add(&fp->fp_isr_calls, 1);
+		}
+		sched_yield();
+	}
+	return NULL;
+}
+
+static int fpt_irq_attach(void *ctx, uint8_t *vector, vmbus_isr_fn *isr,
+    void *arg)
+{
+	struct fakeport *fp = ctx;
+
+	(void)vector;
+	fp->fp_isr = isr;
+	fp->fp_isr_arg = arg;
+	atomic_store(&fp->fp_irq_run, true);
+	if (pthread_create(&fp->fp_irq_thread, NULL, fpt_irq_main, fp) != 0)
+		return -VMBUS_ENOMEM;
+	return 0;
+}
+
+static void fpt_irq_detach(void *ctx)
+{
+	struct fakeport *fp = ctx;
+
+	atomic_store(&fp->fp_irq_run, false);
+	pthread_join(fp->fp_irq_thread, NULL);
+}
+
+void fp_threaded(struct fakeport *fp, bool irq)
+{
+	struct vmbus_platform *p = &fp->fp_plat;
+	pthread_mutexattr_t ma;
+
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&fp->fp_big, &ma);
+	pthread_mutexattr_destroy(&ma);
+	fp->fp_threads = true;
+	fp->fp_irq = irq;
+	p->lock_init = fpt_lock_init;
+	p->lock_fini = fpt_lock_fini;
+	p->lock = fpt_lock;
+	p->unlock = fpt_unlock;
+	p->page_alloc = fpt_page_alloc;
+	p->page_free = fpt_page_free;
+	p->virt_to_gpa = fpt_virt_to_gpa;
+	p->rdmsr = fpt_rdmsr;
+	p->wrmsr = fpt_wrmsr;
+	p->hypercall = fpt_hypercall;
+	p->now_ns = fpt_now;
+	p->vlog = fpt_vlog;
+	if (irq) {
+		p->irq_attach = fpt_irq_attach;
+		p->irq_detach = fpt_irq_detach;
+	}
+}
+
 uint64_t fp_fini(struct fakeport *fp)
 {
 	uint64_t live = fp->fp_pages_live;
+
+	if (fp->fp_threads) {
+		pthread_mutex_destroy(&fp->fp_big);
+		fp->fp_threads = false;
+	}
 
 	for (int i = 0; i < FP_MAX_ALLOCS; i++) {
 		if (fp->fp_alloc[i].a_live)

@@ -15,6 +15,8 @@
 #ifndef TESTS_GUEST_FAKEPORT_H
 #define TESTS_GUEST_FAKEPORT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -149,12 +151,36 @@ struct fakeport {
 	uint32_t fp_signals;
 	uint32_t fp_logs;
 	bool     fp_quiet;
+
+	/* threaded mode (fp_threaded) */
+	bool     fp_threads;
+	pthread_mutex_t fp_big;		/* recursive: host double + clock */
+	bool     fp_irq;		/* irq_attach starts fp_irq_thread */
+	pthread_t fp_irq_thread;
+	atomic_bool fp_irq_run;
+	vmbus_isr_fn *fp_isr;
+	void    *fp_isr_arg;
+	atomic_ullong fp_isr_calls;	/* ISR invocations so far */
 };
 
 /* Set up a port with nvcpu vCPUs and a host accepting every version. */
 void fp_init(struct fakeport *fp, uint32_t nvcpu);
 /* Frees every still-live allocation; returns how many pages were live. */
 uint64_t fp_fini(struct fakeport *fp);
+
+/*
+ * Threaded mode, for race tests; call after fp_init, before vmbus_create.
+ * The core gets real locks (pthread mutexes in the port's lock storage);
+ * every port call into the host double and the virtual clock runs under one
+ * recursive lock; with irq = true, irq_attach starts an interrupt thread
+ * that calls the core's ISR for every vCPU in a loop until irq_detach (a
+ * storm of mostly spurious interrupts, racing everything the bus does).
+ * Waits stay polled. Tests that touch the host double from their own
+ * threads bracket that with fp_host_lock / fp_host_unlock.
+ */
+void fp_threaded(struct fakeport *fp, bool irq);
+void fp_host_lock(struct fakeport *fp);
+void fp_host_unlock(struct fakeport *fp);
 
 /* Memory: guest pointer for a GPA range (NULL if not allocated). */
 void *fp_gpa(struct fakeport *fp, uint64_t gpa, size_t len);

@@ -2,8 +2,13 @@
  * tests/guest/test_guest_core.c - unit tests of the guest VMBus core
  * against the fake port and the scripted host double (fakeport.h).
  */
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -806,6 +811,41 @@ static void test_bad_packets(void **state)
 	bad_case(NULL, 0, 12);			/* not 8-aligned */
 }
 
+/*
+ * Each violation counts once, whichever check finds it; and a bad write
+ * index found by the ring while the guest only asks "anything there?"
+ * (vmbus_chan_wait_rx) breaks the channel at once instead of leaving it
+ * OPEN on a dead ring until the wait times out.
+ */
+static void test_proto_errors_counted_once(void **state)
+{
+	struct env *e = env_echo(8192, 8192, false);
+	struct fh_chan *c = fh_find_chan(&e->fp, 5);
+	struct vmbus_channel *ch = grabbed[5];
+	struct vmbus_chan_stats cs;
+	uint8_t p[32], buf[64];
+	uint32_t got = sizeof(buf);
+
+	(void)state;
+	e->fp.fp_quiet = true;
+	memset(p, 0, sizeof(p));
+	desc(p, VMBUS_PACKET_TYPE_DATA_INBAND, 1, 4, 0, 1);	/* offset8 < 2 */
+	assert_int_equal(fh_write_raw(&e->fp, c, p, 32), 0);
+	assert_int_equal(vmbus_chan_recv(ch, buf, &got, NULL), -VMBUS_EPROTO);
+	assert_int_equal(vmbus_chan_get_stats(ch, &cs), 0);
+	assert_int_equal(cs.cs_proto_errors, 1);
+
+	assert_int_equal(vmbus_chan_close(ch), 0);
+	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, NULL, NULL), 0);
+	c->c_out.rb_ctl->rc_write_index = 12;		/* not 8-aligned */
+	fh_signal_guest(&e->fp, c);
+	assert_int_equal(vmbus_chan_wait_rx(ch, 1000000), -VMBUS_EPROTO);
+	assert_int_equal(vmbus_chan_state(ch), VMBUS_CHAN_BROKEN);
+	assert_int_equal(vmbus_chan_get_stats(ch, &cs), 0);
+	assert_int_equal(cs.cs_proto_errors, 2);
+	env_free(e);
+}
+
 static void test_unknown_type_dropped(void **state)
 {
 	struct env *e = env_echo(8192, 8192, false);
@@ -1166,6 +1206,143 @@ static void test_unload_unanswered(void **state)
 	env_free(e);
 }
 
+/* ---- concurrency (fp_threaded: real locks, an interrupt thread) ---- */
+
+/*
+ * One thread sets its relid's event flag and runs the ISR, another does the
+ * same through vmbus_poll: every flag set is taken by exactly one of the
+ * two, so the bus must count exactly as many events (and, as no channel has
+ * those relids, as many spurious ones). Counters bumped without atomics
+ * lose updates here (and ThreadSanitizer flags them).
+ */
+struct hammer {
+	struct vmbus *h_vb;
+	_Atomic uint8_t *h_flags;
+	uint8_t  h_bit;
+	bool     h_isr;
+	uint32_t h_rounds;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+
+	for (uint32_t i = 0; i < h->h_rounds; i++) {
+		atomic_fetch_or(h->h_flags, h->h_bit);
+		if (h->h_isr)
+			vmbus_isr(h->h_vb, 0);
+		else
+			vmbus_poll(h->h_vb);
+	}
+	return NULL;
+}
+
+static void test_event_counters_concurrent(void **state)
+{
+	struct env *e = env_new(1);
+	struct hv_event_flags_page *pg;
+	struct hammer h[2];
+	pthread_t t[2];
+	struct vmbus_stats st;
+	const uint32_t rounds = 100000;
+
+	(void)state;
+	fp_threaded(&e->fp, false);
+	assert_int_equal(env_connect(e), 0);
+	pg = fp_gpa(&e->fp, e->fp.fp_siefp[0] & ~0xFFFull, 4096);
+	assert_non_null(pg);
+	for (int i = 0; i < 2; i++) {
+		uint32_t relid = 40u + (uint32_t)i;
+
+		h[i].h_vb = e->vb;
+		h[i].h_flags = (_Atomic uint8_t *)
+		    &pg->efp_sint[VMBUS_MESSAGE_SINT].ef_flags[relid / 8];
+		h[i].h_bit = (uint8_t)(1u << (relid % 8));
+		h[i].h_isr = i == 0;
+		h[i].h_rounds = rounds;
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, hammer_main, &h[i]),
+		    0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	vmbus_get_stats(e->vb, &st);
+	assert_int_equal(st.bs_events, 2ull * rounds);
+	assert_int_equal(st.bs_spurious_events, 2ull * rounds);
+	env_free(e);
+}
+
+struct rx_count {
+	atomic_uint rc_calls;
+	atomic_uint rc_packets;
+};
+
+static void rx_count_cb(struct vmbus_channel *ch, void *arg)
+{
+	struct rx_count *rc = arg;
+	uint8_t buf[64];
+	uint32_t len = sizeof(buf);
+
+	atomic_fetch_add(&rc->rc_calls, 1);
+	while (vmbus_chan_recv(ch, buf, &len, NULL) == 0) {
+		atomic_fetch_add(&rc->rc_packets, 1);
+		len = sizeof(buf);
+	}
+}
+
+/*
+ * The whole life of a bus (connect on two vCPUs, open, echo traffic, stats
+ * read while the ISR runs callbacks, close, unload) with an interrupt
+ * thread calling the ISR from irq_attach on, including while the SynIC is
+ * being set up. Run under ThreadSanitizer it must report nothing from
+ * src/guest; in every build the traffic must arrive and add up.
+ */
+static void test_isr_thread_whole_life(void **state)
+{
+	struct env *e = env_new(2);
+	struct rx_count rc = { 0 };
+	struct vmbus_chan_stats cs;
+	struct vmbus_channel *ch;
+	const unsigned n = 200;
+
+	(void)state;
+	reset_grab();
+	fp_threaded(&e->fp, true);
+	fh_add_chan(&e->fp, 5, &fh_guid_echo, &fh_guid_inst[0], 0, true);
+	assert_int_equal(vmbus_create(&e->fp.fp_plat, &e->cfg, &e->vb), 0);
+	assert_int_equal(vmbus_driver_register(e->vb, &grab_echo), 0);
+	assert_int_equal(vmbus_connect(e->vb), 0);
+	ch = grabbed[5];
+	assert_non_null(ch);
+	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, rx_count_cb,
+	    &rc), 0);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t spins = 0;
+
+		while (vmbus_chan_send(ch, VMBUS_PACKET_TYPE_DATA_INBAND, 0,
+		    "ping", 4, i + 1u) == -VMBUS_EAGAIN) {
+			assert_true(++spins < 100000000ull);
+			sched_yield();
+		}
+		/* Readers of the counters race the callback's updates. */
+		assert_int_equal(vmbus_chan_get_stats(ch, &cs), 0);
+		assert_true(cs.cs_rx_packets <= i + 1u);
+	}
+	for (uint64_t spins = 0; atomic_load(&rc.rc_packets) < n; spins++) {
+		assert_true(spins < 100000000ull);
+		sched_yield();
+	}
+	assert_int_equal(vmbus_chan_get_stats(ch, &cs), 0);
+	assert_int_equal(cs.cs_tx_packets, n);
+	assert_int_equal(cs.cs_rx_packets, n);
+	assert_int_equal(cs.cs_proto_errors, 0);
+	assert_true(cs.cs_interrupts >= 1);
+	assert_true(atomic_load(&e->fp.fp_isr_calls) > 0);
+	assert_int_equal(vmbus_chan_close(ch), 0);
+	assert_int_equal(vmbus_unload(e->vb), 0);
+	env_free(e);
+}
+
 static void test_create_args(void **state)
 {
 	struct fakeport *fpp = calloc(1, sizeof(*fpp));
@@ -1217,6 +1394,7 @@ int main(void)
 		cmocka_unit_test(test_ring_full_and_pending),
 		cmocka_unit_test(test_recv_enobufs_and_pkt),
 		cmocka_unit_test(test_bad_packets),
+		cmocka_unit_test(test_proto_errors_counted_once),
 		cmocka_unit_test(test_unknown_type_dropped),
 		cmocka_unit_test(test_callback_dispatch),
 		cmocka_unit_test(test_pre_win8_events),
@@ -1226,6 +1404,8 @@ int main(void)
 		cmocka_unit_test(test_rescind_during_open),
 		cmocka_unit_test(test_subchannels),
 		cmocka_unit_test(test_unload_unanswered),
+		cmocka_unit_test(test_event_counters_concurrent),
+		cmocka_unit_test(test_isr_thread_whole_life),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
