@@ -49,6 +49,38 @@ expect_status 2 "duplicate names" -- "$HVSIM" --control none --guest true --name
 expect_in "$T/err" "two VMs named a" "duplicate names"
 expect_status 2 "guest-less without --listen" -- "$HVSIM" --name lonely
 expect_in "$T/err" "needs --listen" "guest-less"
+
+# --- device options: errors come from the parsers, exit 2 ------------------------
+expect_status 2 "disk: no size for create" -- "$HVSIM" --control none --disk "$T/x.img,create" --guest true
+expect_in "$T/err" "--disk '$T/x.img,create': " "disk create error names the option"
+expect_status 2 "disk: unknown option" -- "$HVSIM" --control none --disk "$T/x.img,frob" --guest true
+expect_in "$T/err" "--disk" "disk unknown option"
+expect_status 2 "disk: ro and create" -- "$HVSIM" --control none --disk "$T/x.img,ro,create,size=1M" --guest true
+expect_status 2 "disk: bad lun" -- "$HVSIM" --control none --disk "$T/x.img,lun=64" --guest true
+expect_status 2 "disk: missing image" -- "$HVSIM" --control none --disk "$T/missing.img" --guest true
+expect_in "$T/err" "vm0: --disk '$T/missing.img': " "missing image reason"
+[ -e "$T/missing.img" ] && fail "a missing image without create was created"
+expect_status 2 "scsi: bad controller" -- "$HVSIM" --control none --scsi 8 --guest true
+expect_in "$T/err" "--scsi '8'" "scsi error"
+expect_status 2 "scsi: bad version" -- "$HVSIM" --control none --scsi 0,version=3.0 --guest true
+expect_status 2 "scsi: twice" -- "$HVSIM" --control none --scsi 0 --scsi 0,queue_depth=8 --guest true
+expect_in "$T/err" "controller given twice" "scsi twice"
+expect_status 2 "net: unknown back end" -- "$HVSIM" --control none --net frob --guest true
+expect_in "$T/err" "--net 'frob': " "net error"
+expect_status 2 "net: bad mtu" -- "$HVSIM" --control none --net switch,mtu=100 --guest true
+expect_status 2 "net: bad mac" -- "$HVSIM" --control none --net null,mac=01:00:00:00:00:01 --guest true
+expect_status 2 "net: bad hostfwd" -- "$HVSIM" --control none --net user,hostfwd=tcp::x-:80 --guest true
+expect_status 2 "ic: bad value" -- "$HVSIM" --control none --ic maybe --guest true
+expect_in "$T/err" "--ic 'maybe': use on or off" "ic error"
+expect_status 2 "ic: twice" -- "$HVSIM" --control none --ic on --ic off --guest true
+expect_status 2 "ic-gen: bad" -- "$HVSIM" --control none --ic-gen ws2010 --guest true
+expect_in "$T/err" "--ic-gen 'ws2010'" "ic-gen error"
+expect_status 2 "shutdown-timeout: bad" -- "$HVSIM" --control none --shutdown-timeout -1 --guest true
+expect_status 2 "status: bad" -- "$HVSIM" --control none --status sometimes --guest true
+expect_status 0 "device options accepted" -- "$HVSIM" --control none --ic off --ic-gen ws2012 \
+	--scsi 0,subchannels=0 --disk "$T/ok.img,create,size=1M" --net null --guest true
+[ -f "$T/ok.img" ] || fail "--disk ...,create did not create the image"
+
 expect_status 0 "help" -- "$HVSIM" --help
 expect_in "$T/out" "--hyperv-version" "help"
 

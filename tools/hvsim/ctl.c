@@ -9,6 +9,15 @@
  *   hvsim ctl ... stop VM | shutdown
  *   hvsim ctl ... stats VM
  *   hvsim ctl ... rescind VM RELID
+ *   hvsim ctl ... heartbeat VM | time VM [sync] [measure] | ic VM
+ *   hvsim ctl ... kvp-get VM KEY [pool=P] [refresh]
+ *   hvsim ctl ... kvp-list VM [POOL] [refresh]
+ *   hvsim ctl ... kvp-set VM KEY VALUE [pool=P] [type=string|u32|u64]
+ *   hvsim ctl ... kvp-delete VM KEY [pool=P]
+ *   hvsim ctl ... guest-shutdown VM [poweroff|reboot|hibernate] [force]
+ *                 [deadline=SEC] [message=TEXT]
+ *   hvsim ctl ... disks VM | disk-add VM SPEC | disk-remove VM CTRL LUN
+ *   hvsim ctl ... nics VM | nic-link VM NIC up|down
  *   hvsim ctl ... raw JSON
  *
  * Exit status: 0 ok, 1 the host answered ok=false, 2 usage or connection
@@ -57,11 +66,42 @@ static void ctl_usage(FILE *f)
 		"  faults                        every fault hook, its parameters and counters\n"
 		"  stop VM                       end one VM (no reboot)\n"
 		"  shutdown                      end every VM and the host\n"
+		"\n"
+		"integration services:\n"
+		"  heartbeat VM                  heartbeat state (ok, lost, no_contact)\n"
+		"  time VM [sync] [measure]      time sync counters and the guest clock's\n"
+		"                                offset; sync: step the guest clock now;\n"
+		"                                measure: read the guest's clock again\n"
+		"  kvp-get VM KEY [pool=P] [refresh]  a KVP value (from the host's copy\n"
+		"                                of the guest's pools, read every 5 s;\n"
+		"                                refresh: read them again now). P: 0..3 or\n"
+		"                                external guest auto auto_external; default:\n"
+		"                                the first pool that has KEY\n"
+		"  kvp-list VM [POOL] [refresh]  every record of a pool (default all)\n"
+		"  kvp-set VM KEY VALUE [pool=P] [type=string|u32|u64]  queue a SET\n"
+		"                                (default pool external, type string)\n"
+		"  kvp-delete VM KEY [pool=P]    queue a DELETE (default pool external)\n"
+		"  ic VM                         every service: versions, counters, state\n"
+		"  guest-shutdown VM [poweroff|reboot|hibernate] [force] [deadline=SEC]\n"
+		"               [message=TEXT]   ask the guest to shut down; powered off\n"
+		"                                if it has not stopped by the deadline\n"
+		"                                (default: hvsim's --shutdown-timeout)\n"
+		"\n"
+		"disks and NICs:\n"
+		"  disks VM                      SCSI controllers, disks and counters\n"
+		"  disk-add VM FILE[,OPT...]     hot-add a disk (--disk syntax)\n"
+		"  disk-remove VM CTRL LUN       hot-remove a disk\n"
+		"  nics VM                       NICs, counters, and their switches\n"
+		"  nic-link VM NIC up|down       plug or unplug NIC number NIC (0, 1, ...)\n"
+		"\n"
 		"  raw JSON                      send JSON as is (one object)\n"
 		"\n"
 		"examples:\n"
 		"  hvsim ctl --pretty stats vm0\n"
 		"  hvsim ctl rescind vm0 2\n"
+		"  hvsim ctl kvp-set vm0 Greeting hello && hvsim ctl kvp-get vm0 Greeting\n"
+		"  hvsim ctl guest-shutdown vm0 reboot\n"
+		"  hvsim ctl disk-add vm0 scratch.img,create,size=1G\n"
 		"  hvsim ctl fault bad_ring_index on relid=1 value=-3 times=1 vm=vm0\n"
 		"  hvsim ctl raw '{\"cmd\":\"stats\",\"vm\":\"vm0\"}'\n"
 		"\n"
@@ -121,6 +161,189 @@ static void print_pretty(const char *s)
 	putchar('\n');
 }
 
+/* ---- device verbs: VM first, then positional words and KEY=VALUE ---- */
+
+static const char *const device_verbs[] = {
+	"heartbeat", "time", "ic", "kvp-get", "kvp-list", "kvp-set",
+	"kvp-delete", "guest-shutdown", "disks", "disk-add", "disk_add",
+	"disk-remove", "disk_remove", "nics", "nic-link",
+};
+
+static bool is_device_verb(const char *cmd)
+{
+	for (size_t i = 0; i < sizeof(device_verbs) / sizeof(device_verbs[0]); i++)
+		if (!strcmp(cmd, device_verbs[i]))
+			return true;
+	return false;
+}
+
+/* "pool=P" / a bare pool: an integer 0..3 or a pool name. */
+static bool put_pool(struct hvs_jw *w, const char *v)
+{
+	uint64_t n;
+
+	if (hvsim_parse_uint(v, 0, 3, &n) == 0) {
+		hvs_jw_uint(w, "pool", n);
+		return true;
+	}
+	if (!strcmp(v, "external") || !strcmp(v, "guest") || !strcmp(v, "auto") ||
+	    !strcmp(v, "auto_external")) {
+		hvs_jw_str(w, "pool", v);
+		return true;
+	}
+	return false;
+}
+
+static int device_request(int argc, char **argv, struct hvs_jw *w,
+			  char *err, size_t errlen)
+{
+	const char *cmd = argv[0];
+	int pos = 0;            /* positional words after the VM */
+	const char *p[3] = { NULL, NULL, NULL };
+
+	if (argc < 2) {
+		snprintf(err, errlen, "%s needs a VM name", cmd);
+		return -1;
+	}
+	if (!strcmp(cmd, "disk-add"))
+		hvs_jw_str(w, "cmd", "disk_add");
+	else if (!strcmp(cmd, "disk-remove"))
+		hvs_jw_str(w, "cmd", "disk_remove");
+	else
+		hvs_jw_str(w, "cmd", cmd);
+	hvs_jw_str(w, "vm", argv[1]);
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		const char *eq = strchr(a, '=');
+		bool kv_ok = !strcmp(cmd, "kvp-get") || !strcmp(cmd, "kvp-list") ||
+			     !strcmp(cmd, "kvp-set") || !strcmp(cmd, "kvp-delete") ||
+			     !strcmp(cmd, "guest-shutdown");
+
+		/* disk-add takes its spec whole (it may hold '='), kvp-set
+		 * its value (the third word) too. */
+		if (!strcmp(cmd, "disk-add") || !strcmp(cmd, "disk_add") ||
+		    (!strcmp(cmd, "kvp-set") && pos < 2))
+			eq = NULL;
+		if (eq && kv_ok) {
+			size_t kl = (size_t)(eq - a);
+			const char *v = eq + 1;
+
+			if (kl == 4 && !strncmp(a, "pool", 4) && strcmp(cmd, "guest-shutdown")) {
+				if (!put_pool(w, v)) {
+					snprintf(err, errlen, "pool '%s': use 0..3, external, "
+						 "guest, auto or auto_external", v);
+					return -1;
+				}
+			} else if (kl == 4 && !strncmp(a, "type", 4) &&
+				   !strcmp(cmd, "kvp-set")) {
+				hvs_jw_str(w, "type", v);
+			} else if (kl == 8 && !strncmp(a, "deadline", 8) &&
+				   !strcmp(cmd, "guest-shutdown")) {
+				uint64_t s;
+				if (hvsim_parse_uint(v, 0, 86400 * 365, &s)) {
+					snprintf(err, errlen, "deadline '%s': whole "
+						 "seconds", v);
+					return -1;
+				}
+				hvs_jw_uint(w, "deadline_s", s);
+			} else if (kl == 7 && !strncmp(a, "message", 7) &&
+				   !strcmp(cmd, "guest-shutdown")) {
+				hvs_jw_str(w, "message", v);
+			} else {
+				snprintf(err, errlen, "%s: unknown parameter '%s'", cmd, a);
+				return -1;
+			}
+			continue;
+		}
+		if (!strcmp(a, "refresh") &&
+		    (!strcmp(cmd, "kvp-get") || !strcmp(cmd, "kvp-list"))) {
+			hvs_jw_bool(w, "refresh", true);
+			continue;
+		}
+		if (!strcmp(cmd, "time") && (!strcmp(a, "sync") || !strcmp(a, "measure"))) {
+			hvs_jw_bool(w, a, true);
+			continue;
+		}
+		if (!strcmp(cmd, "guest-shutdown") && !strcmp(a, "force")) {
+			hvs_jw_bool(w, "force", true);
+			continue;
+		}
+		if (pos >= 3) {
+			snprintf(err, errlen, "%s: too many arguments", cmd);
+			return -1;
+		}
+		p[pos++] = a;
+	}
+	if (!strcmp(cmd, "heartbeat") || !strcmp(cmd, "time") ||
+	    !strcmp(cmd, "ic") || !strcmp(cmd, "disks") || !strcmp(cmd, "nics")) {
+		if (pos)
+			goto usage;
+	} else if (!strcmp(cmd, "kvp-get") || !strcmp(cmd, "kvp-delete")) {
+		if (pos != 1)
+			goto usage;
+		hvs_jw_str(w, "key", p[0]);
+	} else if (!strcmp(cmd, "kvp-list")) {
+		if (pos > 1)
+			goto usage;
+		if (pos == 1 && !put_pool(w, p[0])) {
+			snprintf(err, errlen, "pool '%s': use 0..3, external, guest, "
+				 "auto or auto_external", p[0]);
+			return -1;
+		}
+	} else if (!strcmp(cmd, "kvp-set")) {
+		if (pos != 2)
+			goto usage;
+		hvs_jw_str(w, "key", p[0]);
+		hvs_jw_str(w, "value", p[1]);
+	} else if (!strcmp(cmd, "guest-shutdown")) {
+		if (pos > 1)
+			goto usage;
+		if (pos == 1) {
+			if (strcmp(p[0], "poweroff") && strcmp(p[0], "reboot") &&
+			    strcmp(p[0], "hibernate")) {
+				snprintf(err, errlen, "guest-shutdown: '%s' is not "
+					 "poweroff, reboot or hibernate", p[0]);
+				return -1;
+			}
+			hvs_jw_str(w, "action", p[0]);
+		}
+	} else if (!strcmp(cmd, "disk-add") || !strcmp(cmd, "disk_add")) {
+		if (pos != 1)
+			goto usage;
+		hvs_jw_str(w, "spec", p[0]);
+	} else if (!strcmp(cmd, "disk-remove") || !strcmp(cmd, "disk_remove")) {
+		uint64_t c, l;
+		if (pos != 2 || hvsim_parse_uint(p[0], 0, 7, &c) ||
+		    hvsim_parse_uint(p[1], 0, 63, &l)) {
+			snprintf(err, errlen, "disk-remove needs VM, controller "
+				 "(0..7) and LUN (0..63)");
+			return -1;
+		}
+		hvs_jw_uint(w, "controller", c);
+		hvs_jw_uint(w, "lun", l);
+	} else if (!strcmp(cmd, "nic-link")) {
+		uint64_t n;
+		if (pos != 2 || hvsim_parse_uint(p[0], 0, 1023, &n) ||
+		    (strcmp(p[1], "up") && strcmp(p[1], "down"))) {
+			snprintf(err, errlen, "nic-link needs VM, NIC number and "
+				 "up or down");
+			return -1;
+		}
+		hvs_jw_uint(w, "nic", n);
+		hvs_jw_str(w, "link", p[1]);
+	}
+	hvs_jw_obj_end(w);
+	if (w->jw_overflow) {
+		snprintf(err, errlen, "request longer than %u bytes",
+			 HVS_JSON_MAX_LINE);
+		return -1;
+	}
+	return 0;
+usage:
+	snprintf(err, errlen, "%s: wrong arguments (see hvsim ctl --help)", cmd);
+	return -1;
+}
+
 static int build_request(int argc, char **argv, struct hvs_jw *w,
 			 char *err, size_t errlen)
 {
@@ -132,6 +355,8 @@ static int build_request(int argc, char **argv, struct hvs_jw *w,
 		if (argc != 1)
 			goto extra;
 		hvs_jw_str(w, "cmd", cmd);
+	} else if (is_device_verb(cmd)) {
+		return device_request(argc, argv, w, err, errlen);
 	} else if (!strcmp(cmd, "channels") || !strcmp(cmd, "stop") ||
 		   !strcmp(cmd, "stats")) {
 		if (argc != 2) {
@@ -215,7 +440,12 @@ static int build_request(int argc, char **argv, struct hvs_jw *w,
 		return -1;
 	}
 	hvs_jw_obj_end(w);
-	return w->jw_overflow ? -1 : 0;
+	if (w->jw_overflow) {
+		snprintf(err, errlen, "request longer than %u bytes",
+			 HVS_JSON_MAX_LINE);
+		return -1;
+	}
+	return 0;
 extra:
 	snprintf(err, errlen, "%s takes no arguments", cmd);
 	return -1;
@@ -324,7 +554,7 @@ int hvsim_ctl_main(int argc, char **argv)
 	free(line);
 
 	/* Read one answer line, bounded in size and time. */
-	size_t cap = 1u << 20, len = 0;
+	size_t cap = 4u << 20, len = 0;
 	char *resp = malloc(cap + 1);
 	struct timespec t0, t1;
 	if (!resp) {

@@ -1,7 +1,8 @@
 /*
  * tools/hvsim/hvsim.c - the host emulator program: runs guest programs as
  * partitions (DESIGN.md "The partition ABI"), each with its own VMBus
- * server, and serves the control socket.
+ * server and devices (echo, integration services, SCSI disks, NICs), and
+ * serves the control socket.
  *
  * One thread runs the event loop; signals (SIGCHLD, SIGINT, SIGTERM) come
  * through a signalfd. A VM's life: boot (partition + guest process) ->
@@ -12,6 +13,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -20,12 +23,14 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "control.h"
+#include "disk/disk.h"
 #include "fault.h"
 #include "hv/hvsim_abi.h"
 #include "hvsim.h"
@@ -36,64 +41,23 @@
 #include "vmbus/errno.h"
 #include "vmbus_server.h"
 #include "vsp/echo.h"
+#include "vsp/ic_host.h"
+#include "vsp/netvsp.h"
+#include "vsp/storvsp.h"
 
 extern char **environ;
 
 #define NS_PER_S 1000000000ull
+#define NS_PER_MS 1000000ull
 #define TERM_GRACE_NS (3ull * NS_PER_S)  /* partition gone -> SIGTERM */
 #define KILL_GRACE_NS (3ull * NS_PER_S)  /* SIGTERM -> SIGKILL */
 #define HELLO_TIMEOUT_NS (30ull * NS_PER_S)
 #define MAX_PENDING_CONNS 16
-#define LINE_MAX_BYTES 4096
 /* Backstop for the VMBus servers (hvs_vmbus_poll): retry queued messages,
  * scan monitor pages. Faster when a VM uses monitored notification. */
 #define POLL_NS (10ull * 1000000)
 #define POLL_MONITORED_NS (1ull * 1000000)
-
-enum vm_state {
-	VM_WAITING,   /* socket mode: no guest attached */
-	VM_RUNNING,   /* partition live (guest process maybe) */
-	VM_ENDING,    /* partition ended or guest exited; waiting for both */
-	VM_DONE,
-};
-
-struct linebuf {
-	int lb_fd;              /* read end, -1 when closed */
-	int lb_out;             /* STDOUT_FILENO or STDERR_FILENO */
-	struct hvs_loop_fd *lb_w;
-	char lb_buf[LINE_MAX_BYTES];
-	size_t lb_len;
-	struct vm *lb_vm;
-};
-
-struct vm {
-	int index;
-	char name[HVSIM_ABI_MAX_NAME + 1];
-	char *guest_cmd;        /* NULL: waits for an HVSIM_SOCKET guest */
-	char **guest_argv;
-	uint32_t vcpus;
-	uint64_t ram;
-	uint32_t max_version;
-	uint32_t echo;          /* echo devices */
-	bool monitored;         /* offers with monitor ids (MNF) */
-	bool have_name, have_vcpus, have_memory, have_version, have_echo;
-
-	enum vm_state state;
-	struct hvs_vmbus *srv;
-	struct hvs_partition *part;
-	bool part_ended;
-	int end_kind;
-	pid_t pid;              /* 0: none */
-	bool reaped;
-	int wstatus;
-	struct linebuf out, err;
-	struct hvs_loop_timer *term_timer, *kill_timer, *timeout_timer;
-	bool finish_scheduled;
-	bool stop_requested;    /* control stop / shutdown: no reboot */
-	bool timed_out;
-	unsigned boots;
-	int exit_code;
-};
+#define DEFAULT_SHUTDOWN_TIMEOUT_NS (10ull * NS_PER_S)
 
 struct pending_conn {
 	int pc_fd;
@@ -114,6 +78,7 @@ static struct {
 	struct hvs_loop_fd *listen_w;
 	struct pending_conn *pending[MAX_PENDING_CONNS];
 	uint64_t timeout_ns;
+	uint64_t shutdown_timeout_ns;
 	bool shutting_down;
 	unsigned sigints;
 	int exit_code;
@@ -121,10 +86,21 @@ static struct {
 	int sigfd;
 	struct hvs_loop_fd *sig_w;
 	struct hvs_loop_timer *poll_timer;
-} g = { .listen_fd = -1, .sigfd = -1 };
+} g = { .listen_fd = -1, .sigfd = -1,
+	.shutdown_timeout_ns = DEFAULT_SHUTDOWN_TIMEOUT_NS };
 
 static void vm_boot(struct vm *vm);
 static void vm_check(struct vm *vm);
+
+struct hvs_loop *hvsim_loop(void)
+{
+	return g.loop;
+}
+
+uint64_t hvsim_shutdown_timeout_ns(void)
+{
+	return g.shutdown_timeout_ns;
+}
 
 /* ---- usage ------------------------------------------------------------ */
 
@@ -150,6 +126,24 @@ static void usage(FILE *f)
 "                         WS2016 WS2019 WS2022, or a VMBus version major.minor\n"
 "                         (0.13 1.1 2.4 3.0 4.0 4.1 5.0 5.1 5.2 5.3 6.0);\n"
 "                         default WS2022 (5.3)\n"
+"  --disk FILE[,OPT...]   a SCSI disk (repeatable): size=N[KMGT] create ro\n"
+"                         direct lun=N controller=N serial=S threads=N\n"
+"                         backend=auto|uring|threads|null|crash\n"
+"  --scsi N[,OPT...]      settings of SCSI controller N (before its disks):\n"
+"                         subchannels=K version=2.0|4.2|5.1|6.0|6.2\n"
+"                         queue_depth=Q max_transfer=SIZE\n"
+"  --net SPEC             a NIC (repeatable): switch[=NAME] | tap=IFNAME |\n"
+"                         user | null, then ,OPT=VALUE: pcap= mac= mtu=\n"
+"                         queues= link=up|down name= vlan= (switch) net=\n"
+"                         ipv6= hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT\n"
+"                         (user) gen= count= (null)\n"
+"  --ic on|off            the integration services: heartbeat, shutdown,\n"
+"                         time sync, KVP (default on; off for a VM with\n"
+"                         --echo unless given)\n"
+"  --ic-gen GEN           the IC versions offered, as a host generation:\n"
+"                         auto (from the VMBus version; default), ws2008,\n"
+"                         ws2008r2, ws2012, ws2012r2, ws2016, ws2019,\n"
+"                         ws2022, future\n"
 "  --echo N               offer N echo test devices (default 0)\n"
 "  --monitored on|off     offer channels with monitor ids, so the guest\n"
 "                         signals through its monitor page (default off)\n"
@@ -164,13 +158,19 @@ static void usage(FILE *f)
 "                         'none' disables it)\n"
 "  --listen PATH          accept HVSIM_SOCKET guests on PATH\n"
 "  --timeout SECONDS      end each VM after this long (exit status 124)\n"
+"  --shutdown-timeout SEC guest-shutdown: power a guest off if\n"
+"                         it has not stopped this long after the shutdown\n"
+"                         request (default 10)\n"
 "  --log-level LEVEL      error, warn, info (default) or debug\n"
 "  --help                 this text\n"
 "  --version              the partition ABI and the back ends built in\n"
 "\n"
 "Control socket (JSON, one object per line; client: hvsim ctl):\n"
 "  list, channels VM, stats VM, rescind VM RELID, fault NAME on|off\n"
-"  [K=INT...] [vm=VM], faults, stop VM, shutdown (see hvsim ctl --help)\n"
+"  [K=INT...] [vm=VM], faults, stop VM, shutdown, heartbeat VM, time VM,\n"
+"  kvp-get/kvp-list/kvp-set/kvp-delete VM ..., ic VM, guest-shutdown VM,\n"
+"  disks VM, disk-add VM SPEC, disk-remove VM C L, nics VM,\n"
+"  nic-link VM N up|down (see hvsim ctl --help)\n"
 "\n"
 "Exit status: 0 if every guest exited 0, else the first non-zero status\n"
 "(128+N for a guest killed by signal N, 124 for a timeout, 1 for a guest\n"
@@ -203,6 +203,12 @@ static void die_usage(const char *fmt, const char *arg)
 	exit(2);
 }
 
+static void die_oom(void)
+{
+	fprintf(stderr, "hvsim: out of memory\n");
+	exit(2);
+}
+
 /* ---- argument parsing -------------------------------------------------- */
 
 static struct vm *vm_new(void)
@@ -210,15 +216,16 @@ static struct vm *vm_new(void)
 	struct vm *vm = calloc(1, sizeof(*vm));
 	struct vm **nv = realloc(g.vms, (g.nvms + 1) * sizeof(*nv));
 
-	if (!vm || !nv) {
-		fprintf(stderr, "hvsim: out of memory\n");
-		exit(2);
-	}
+	if (!nv)
+		die_oom();
 	g.vms = nv;
+	if (!vm)
+		die_oom();
 	vm->index = (int)g.nvms;
 	vm->vcpus = 2;
 	vm->ram = 256ull << 20;
 	vm->max_version = HVS_VMBUS_VERSION_IRON;
+	vm->ic_gen = HVS_IC_GEN_AUTO;
 	vm->out.lb_fd = vm->err.lb_fd = -1;
 	g.vms[g.nvms++] = vm;
 	return vm;
@@ -247,14 +254,131 @@ static void set_path(char *dst, size_t cap, const char *opt, const char *v)
 	strcpy(dst, v);
 }
 
-static void parse_args(int argc, char **argv)
+static bool parse_onoff(const char *v, bool *out)
 {
-	struct vm *cur = NULL;
+	if (!strcmp(v, "on") || !strcmp(v, "1") || !strcmp(v, "yes")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "no")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+/* Append s to a malloc'd string array. */
+static void push_arg(char ***arr, unsigned *n, const char *s)
+{
+	char **na = realloc(*arr, (*n + 1) * sizeof(*na));
+
+	if (!na)
+		die_oom();
+	*arr = na;
+	na[*n] = strdup(s);
+	if (!na[*n])
+		die_oom();
+	(*n)++;
+}
+
+static void free_args(char **arr, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		free(arr[i]);
+	free(arr);
+}
+
+/* --disk, --scsi, --net: checked now (exit 2 with the parser's reason),
+ * opened once the VM's server exists. */
+static void add_disk_arg(struct vm *vm, const char *v)
+{
+	static struct hvs_disk_spec spec;
+	char err[256];
+
+	if (hvs_disk_spec_parse(v, &spec, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hvsim: --disk '%s': %s\n(try hvsim --help; "
+			"docs/storage.md)\n", v, err);
+		exit(2);
+	}
+	push_arg(&vm->disk_args, &vm->ndisks, v);
+}
+
+static void add_scsi_arg(struct vm *vm, const char *v)
+{
+	struct hvs_storvsp_config cfg;
+	char err[256] = "";
+	unsigned idx;
+
+	if (hvs_storage_controller_parse(v, &idx, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hvsim: --scsi '%s': %s\n(expected N[,subchannels=K]"
+			"[,version=2.0|4.2|5.1|6.0|6.2][,queue_depth=Q]"
+			"[,max_transfer=SIZE]; N 0..7)\n", v,
+			err[0] ? err : "malformed");
+		exit(2);
+	}
+	for (unsigned i = 0; i < vm->nscsi; i++) {
+		unsigned other;
+		struct hvs_storvsp_config oc;
+
+		if (hvs_storage_controller_parse(vm->scsi_args[i], &other, &oc,
+						 err, sizeof(err)) == 0 &&
+		    other == idx)
+			die_usage("--scsi: controller given twice ('%s')", v);
+	}
+	push_arg(&vm->scsi_args, &vm->nscsi, v);
+}
+
+static void add_net_arg(struct vm *vm, const char *v)
+{
+	static struct hvs_net_spec spec;
+	struct vm_nic *nn;
+	char err[256];
+
+	if (hvs_net_parse(v, &spec, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hvsim: --net '%s': %s\n(try hvsim --help; "
+			"docs/network.md)\n", v, err);
+		exit(2);
+	}
+	if (spec.ns_kind == HVS_NET_USER && !hvs_net_have_slirp())
+		die_usage("--net '%s': this hvsim is built without libslirp "
+			  "(user networking); see hvsim --version", v);
+	if (spec.ns_pcap[0] && !hvs_net_have_pcap())
+		die_usage("--net '%s': this hvsim is built without libpcap "
+			  "(pcap=); see hvsim --version", v);
+	if (vm->nnics >= 16)
+		die_usage("--net '%s': at most 16 NICs per VM", v);
+	nn = realloc(vm->nics, (vm->nnics + 1) * sizeof(*nn));
+	if (!nn)
+		die_oom();
+	vm->nics = nn;
+	memset(&nn[vm->nnics], 0, sizeof(nn[0]));
+	nn[vm->nnics].vn_arg = strdup(v);
+	if (!nn[vm->nnics].vn_arg)
+		die_oom();
+	nn[vm->nnics].vn_kind = (int)spec.ns_kind;
+	snprintf(nn[vm->nnics].vn_switch, sizeof(nn[0].vn_switch), "%s",
+		 spec.ns_arg);
+	vm->nnics++;
+}
+
+static void parse_tokens(int argc, char **argv, struct vm **curp);
+
+/* A VM option: the current VM, or a new one. */
+static struct vm *cur_vm(struct vm **curp)
+{
+	if (!*curp)
+		*curp = vm_new();
+	return *curp;
+}
+
+static void parse_tokens(int argc, char **argv, struct vm **curp)
+{
 	char err[200];
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		struct vm *cur = *curp;
 
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
@@ -265,7 +389,7 @@ static void parse_args(int argc, char **argv)
 			exit(0);
 		}
 		if (!strcmp(a, "--vm")) {
-			cur = vm_new();
+			*curp = vm_new();
 			continue;
 		}
 		if (!strcmp(a, "--")) {
@@ -273,22 +397,18 @@ static void parse_args(int argc, char **argv)
 			if (i + 1 >= argc)
 				die_usage("%s must be followed by a guest command", a);
 			if (!cur || cur->guest_cmd)
-				cur = vm_new();
+				cur = *curp = vm_new();
 			cur->guest_argv = calloc((size_t)(argc - i), sizeof(char *));
 			size_t cl = 1;
 			for (int k = i + 1; k < argc; k++)
 				cl += strlen(argv[k]) + 1;
 			cur->guest_cmd = calloc(1, cl);
-			if (!cur->guest_argv || !cur->guest_cmd) {
-				fprintf(stderr, "hvsim: out of memory\n");
-				exit(2);
-			}
+			if (!cur->guest_argv || !cur->guest_cmd)
+				die_oom();
 			for (int k = i + 1; k < argc; k++) {
 				cur->guest_argv[k - i - 1] = strdup(argv[k]);
-				if (!cur->guest_argv[k - i - 1]) {
-					fprintf(stderr, "hvsim: out of memory\n");
-					exit(2);
-				}
+				if (!cur->guest_argv[k - i - 1])
+					die_oom();
 				if (k > i + 1)
 					strcat(cur->guest_cmd, " ");
 				strcat(cur->guest_cmd, argv[k]);
@@ -311,6 +431,9 @@ static void parse_args(int argc, char **argv)
 		} else if (!strcmp(a, "--timeout")) {
 			if (hvsim_parse_seconds(v, &g.timeout_ns))
 				die_usage("--timeout '%s': expected seconds > 0", v);
+		} else if (!strcmp(a, "--shutdown-timeout")) {
+			if (hvsim_parse_seconds(v, &g.shutdown_timeout_ns))
+				die_usage("--shutdown-timeout '%s': expected seconds > 0", v);
 		} else if (!strcmp(a, "--log-level")) {
 			enum hvs_log_level l;
 			if (hvs_log_parse_level(v, &l))
@@ -318,7 +441,7 @@ static void parse_args(int argc, char **argv)
 			hvs_log_set_level(l);
 		} else if (!strcmp(a, "--guest")) {
 			if (!cur || cur->guest_cmd)
-				cur = vm_new();
+				cur = *curp = vm_new();
 			int n = hvsim_split_cmd(v, &cur->guest_argv, err, sizeof(err));
 			if (n < 0) {
 				fprintf(stderr, "hvsim: --guest '%s': %s\n", v,
@@ -326,9 +449,10 @@ static void parse_args(int argc, char **argv)
 				exit(2);
 			}
 			cur->guest_cmd = strdup(v);
+			if (!cur->guest_cmd)
+				die_oom();
 		} else if (!strcmp(a, "--name") || !strcmp(a, "--vm-name")) {
-			if (!cur)
-				cur = vm_new();
+			cur = cur_vm(curp);
 			if (cur->have_name)
 				die_usage("%s given twice for one VM (use --vm between VMs)", a);
 			if (!valid_vm_name(v))
@@ -337,8 +461,7 @@ static void parse_args(int argc, char **argv)
 			cur->have_name = true;
 		} else if (!strcmp(a, "--vcpus")) {
 			uint64_t n;
-			if (!cur)
-				cur = vm_new();
+			cur = cur_vm(curp);
 			if (cur->have_vcpus)
 				die_usage("%s given twice for one VM", a);
 			if (hvsim_parse_uint(v, 1, HVSIM_ABI_MAX_VCPUS, &n))
@@ -346,8 +469,7 @@ static void parse_args(int argc, char **argv)
 			cur->vcpus = (uint32_t)n;
 			cur->have_vcpus = true;
 		} else if (!strcmp(a, "--memory")) {
-			if (!cur)
-				cur = vm_new();
+			cur = cur_vm(curp);
 			if (cur->have_memory)
 				die_usage("%s given twice for one VM", a);
 			if (hvsim_parse_size(v, &cur->ram, err, sizeof(err))) {
@@ -356,8 +478,7 @@ static void parse_args(int argc, char **argv)
 			}
 			cur->have_memory = true;
 		} else if (!strcmp(a, "--hyperv-version")) {
-			if (!cur)
-				cur = vm_new();
+			cur = cur_vm(curp);
 			if (cur->have_version)
 				die_usage("%s given twice for one VM", a);
 			if (hvsim_parse_version(v, &cur->max_version))
@@ -366,28 +487,51 @@ static void parse_args(int argc, char **argv)
 					  "a version such as 4.1 or 5.0", v);
 			cur->have_version = true;
 		} else if (!strcmp(a, "--monitored")) {
-			if (!cur)
-				cur = vm_new();
-			if (!strcmp(v, "on") || !strcmp(v, "1"))
-				cur->monitored = true;
-			else if (!strcmp(v, "off") || !strcmp(v, "0"))
-				cur->monitored = false;
-			else
+			cur = cur_vm(curp);
+			if (!parse_onoff(v, &cur->monitored))
 				die_usage("--monitored '%s': use on or off", v);
 		} else if (!strcmp(a, "--echo")) {
 			uint64_t n;
-			if (!cur)
-				cur = vm_new();
+			cur = cur_vm(curp);
 			if (cur->have_echo)
 				die_usage("%s given twice for one VM", a);
 			if (hvsim_parse_uint(v, 0, 64, &n))
 				die_usage("--echo '%s': expected 0..64", v);
 			cur->echo = (uint32_t)n;
 			cur->have_echo = true;
+		} else if (!strcmp(a, "--ic")) {
+			cur = cur_vm(curp);
+			if (cur->have_ic)
+				die_usage("%s given twice for one VM", a);
+			if (!parse_onoff(v, &cur->ic_on))
+				die_usage("--ic '%s': use on or off", v);
+			cur->have_ic = true;
+		} else if (!strcmp(a, "--ic-gen")) {
+			cur = cur_vm(curp);
+			if (cur->have_ic_gen)
+				die_usage("%s given twice for one VM", a);
+			if (hvs_ic_gen_parse(v, &cur->ic_gen))
+				die_usage("--ic-gen '%s': use auto, ws2008, ws2008r2, "
+					  "ws2012, ws2012r2, ws2016, ws2019, ws2022 "
+					  "or future", v);
+			cur->have_ic_gen = true;
+		} else if (!strcmp(a, "--disk")) {
+			add_disk_arg(cur_vm(curp), v);
+		} else if (!strcmp(a, "--scsi")) {
+			add_scsi_arg(cur_vm(curp), v);
+		} else if (!strcmp(a, "--net")) {
+			add_net_arg(cur_vm(curp), v);
 		} else {
 			die_usage("unknown option '%s'", a);
 		}
 	}
+}
+
+static void parse_args(int argc, char **argv)
+{
+	struct vm *cur = NULL;
+
+	parse_tokens(argc, argv, &cur);
 	if (g.nvms == 0) {
 		fprintf(stderr, "hvsim: no VM given: use --guest CMD (or a "
 				"--name with --listen PATH)\n(try hvsim --help)\n");
@@ -402,6 +546,10 @@ static void parse_args(int argc, char **argv)
 					"VM needs --listen PATH\n", vm->name);
 			exit(2);
 		}
+		/* Integration services: on, except for VMs of echo test devices
+		 * (raw VMBus test benches that count their channels). */
+		if (!vm->have_ic)
+			vm->ic_on = vm->echo == 0;
 		for (unsigned k = 0; k < i; k++)
 			if (!strcmp(g.vms[k]->name, vm->name)) {
 				fprintf(stderr, "hvsim: two VMs named %s\n", vm->name);
@@ -427,7 +575,7 @@ static void write_all(int fd, const char *p, size_t n)
 
 static void emit_line(struct linebuf *lb, const char *s, size_t n)
 {
-	char buf[LINE_MAX_BYTES + HVSIM_ABI_MAX_NAME + 8];
+	char buf[HVSIM_LINE_MAX + HVSIM_ABI_MAX_NAME + 8];
 	int h = snprintf(buf, sizeof(buf), "[%s] ", lb->lb_vm->name);
 
 	if (h < 0)
@@ -523,6 +671,8 @@ static void vm_done(struct vm *vm)
 	vm->state = VM_DONE;
 	hvs_loop_timer_cancel(vm->timeout_timer);
 	vm->timeout_timer = NULL;
+	hvs_loop_timer_cancel(vm->sd_timer);
+	vm->sd_timer = NULL;
 	vm->exit_code = exit_code_of(vm);
 	HVS_INFO(vm->name, "VM done, status %d", vm->exit_code);
 	if (vm->exit_code && !g.exit_set) {
@@ -618,6 +768,10 @@ static void part_ended_cb(void *arg, struct hvs_partition *p, int kind)
 	vm->part_ended = true;
 	vm->end_kind = kind;
 	vm->state = VM_ENDING;
+	if (vm->ic)
+		hvs_ic_partition_ended(vm->ic, kind);
+	hvs_loop_timer_cancel(vm->sd_timer);
+	vm->sd_timer = NULL;
 	if (vm->pid && !vm->reaped && !vm->term_timer && !vm->kill_timer)
 		vm->term_timer = hvs_loop_timer_add(g.loop, TERM_GRACE_NS, 0,
 						    term_cb, vm);
@@ -657,6 +811,58 @@ static void timeout_cb(void *arg)
 	vm_stop(vm, "timeout");
 }
 
+/* ---- guest shutdown through the shutdown service ------------------------- */
+
+static void power_off_now(void *arg)
+{
+	struct vm *vm = arg;
+
+	if (vm->part && !vm->part_ended && vm->state == VM_RUNNING)
+		hvs_partition_stop(vm->part, HVS_END_POWER_OFF);
+}
+
+/* Power the VM off from the loop, outside any partition or channel
+ * callback (hvs_partition_stop must not run inside the partition's own
+ * callbacks). */
+static void power_off_later(struct vm *vm)
+{
+	if (hvs_loop_call(g.loop, power_off_now, vm) < 0)
+		vm_stop(vm, "power off");
+}
+
+/* ic_power_off: the guest did not stop by the shutdown deadline. */
+static void ic_power_off_cb(void *arg, const char *why)
+{
+	struct vm *vm = arg;
+
+	HVS_WARN(vm->name, "%s: powering the VM off", why ? why : "shutdown deadline");
+	power_off_later(vm);
+}
+
+static void sd_done(void *arg, int err, uint32_t ic_status)
+{
+	struct vm *vm = arg;
+
+	if (!vm->sd_requested || vm->state != VM_RUNNING || vm->part_ended)
+		return;
+	if (err || ic_status) {
+		HVS_WARN(vm->name, "the guest did not accept the shutdown request "
+			 "(%s, status 0x%x): powering it off",
+			 err ? strerror(-err) : "refused", ic_status);
+		power_off_later(vm);
+	}
+}
+
+int hvsim_guest_shutdown(struct vm *vm, uint32_t flags, uint64_t deadline_ns,
+			 const char *message)
+{
+	if (!vm->ic)
+		return -ENODEV;
+	return hvs_ic_shutdown(vm->ic, flags,
+			       deadline_ns ? deadline_ns : g.shutdown_timeout_ns,
+			       message, sd_done, vm);
+}
+
 static struct hvs_partition *make_partition(struct vm *vm, int sock,
 					    const void *first, size_t first_len)
 {
@@ -686,6 +892,7 @@ static struct hvs_partition *make_partition(struct vm *vm, int sock,
 		return NULL;
 	}
 	vm->part = p;
+	vm->started_ns = hvs_now_ns();
 	hvs_vmbus_attach(vm->srv, p);
 	return p;
 }
@@ -1102,7 +1309,7 @@ static int count_chan_cb(void *ctx, const struct hvs_chan_info *ci)
 	return 0;
 }
 
-static const char *vm_state_name(const struct vm *vm)
+const char *hvsim_vm_state_name(const struct vm *vm)
 {
 	switch (vm->state) {
 	case VM_WAITING: return "waiting";
@@ -1183,7 +1390,7 @@ static void ctl_list(void *arg, struct hvs_jw *w)
 
 		hvs_jw_obj_begin(w, NULL);
 		hvs_jw_str(w, "name", vm->name);
-		hvs_jw_str(w, "state", vm_state_name(vm));
+		hvs_jw_str(w, "state", hvsim_vm_state_name(vm));
 		hvs_jw_uint(w, "vcpus", vm->vcpus);
 		hvs_jw_uint(w, "ram", vm->ram);
 		hvs_jw_int(w, "pid", vm->pid && !vm->reaped ? vm->pid : 0);
@@ -1196,6 +1403,9 @@ static void ctl_list(void *arg, struct hvs_jw *w)
 		}
 		write_version(w, "version", vs.vs_version);
 		hvs_jw_uint(w, "channels", nch);
+		hvs_jw_bool(w, "ic", vm->ic != NULL);
+		hvs_jw_uint(w, "disks", vm->ndisks);
+		hvs_jw_uint(w, "nics", vm->nnics);
 		if (vm->state == VM_DONE)
 			hvs_jw_int(w, "exit", vm->exit_code);
 		if (vm->part)
@@ -1282,7 +1492,7 @@ static void ctl_stats(struct vm *vm, struct hvs_jw *w)
 
 	hvs_vmbus_get_stats(vm->srv, &vs);
 	hvs_jw_str(w, "vm", vm->name);
-	hvs_jw_str(w, "state", vm_state_name(vm));
+	hvs_jw_str(w, "state", hvsim_vm_state_name(vm));
 	hvs_jw_uint(w, "boots", vm->boots);
 	hvs_jw_obj_begin(w, "vmbus");
 	hvs_jw_bool(w, "connected", vs.vs_connected);
@@ -1310,6 +1520,12 @@ static int ctl_command(void *arg, const char *cmd, const struct hvs_json_obj *re
 	int err = 0;
 
 	(void)arg;
+	if (hvsim_is_vm_command(cmd)) {
+		vm = req_vm(req, errmsg, &err);
+		if (!vm)
+			return err;
+		return hvsim_vm_command(vm, cmd, req, w, errmsg);
+	}
 	if (!strcmp(cmd, "stop") || !strcmp(cmd, "rescind") ||
 	    !strcmp(cmd, "stats")) {
 		vm = req_vm(req, errmsg, &err);
@@ -1370,6 +1586,138 @@ static int setup_control(void)
 	return 0;
 }
 
+/* The VM's devices, in offer order: echo, integration services, SCSI
+ * controllers with their disks, NICs. Prints the reason and returns -1 on
+ * failure. */
+static int vm_setup(struct vm *vm)
+{
+	char err[512];
+	int r;
+
+	for (uint32_t k = 0; k < vm->echo; k++) {
+		r = hvs_echo_add(vm->srv, NULL);
+		if (r < 0) {
+			fprintf(stderr, "hvsim: %s: cannot add echo device: %s\n",
+				vm->name, strerror(-r));
+			return -1;
+		}
+	}
+	if (vm->ic_on) {
+		struct hvs_ic_config c;
+
+		hvs_ic_config_init(&c);
+		c.ic_loop = g.loop;
+		c.ic_gen = vm->ic_gen;
+		c.ic_shutdown_deadline_ns = g.shutdown_timeout_ns;
+		/* NOTE: no ic_ref_time yet: the partition does not export its
+		 * reference counter, so time sync is offered up to 3.0. */
+		c.ic_power_off = ic_power_off_cb;
+		c.ic_power_off_arg = vm;
+		r = hvs_ic_add(vm->srv, &c, &vm->ic);
+		if (r < 0 && !vm->ic) {
+			fprintf(stderr, "hvsim: %s: cannot add the integration "
+				"services: %s\n", vm->name, strerror(-r));
+			return -1;
+		}
+	}
+	vm->st = hvs_storage_create(vm->srv, g.loop);
+	if (!vm->st) {
+		fprintf(stderr, "hvsim: %s: out of memory\n", vm->name);
+		return -1;
+	}
+	for (unsigned i = 0; i < vm->nscsi; i++) {
+		struct hvs_storvsp_config cfg;
+		unsigned idx;
+
+		if (hvs_storage_controller_parse(vm->scsi_args[i], &idx, &cfg, err,
+						 sizeof(err)) < 0 ||
+		    (r = hvs_storage_config_controller(vm->st, idx, &cfg,
+						       false)) < 0) {
+			fprintf(stderr, "hvsim: %s: --scsi '%s' refused\n", vm->name,
+				vm->scsi_args[i]);
+			return -1;
+		}
+	}
+	for (unsigned i = 0; i < vm->ndisks; i++) {
+		static struct hvs_disk_spec spec;
+		unsigned ctrl, lun;
+
+		err[0] = 0;
+		r = hvs_disk_spec_parse(vm->disk_args[i], &spec, err, sizeof(err));
+		if (r == 0)
+			r = hvs_storage_add_disk(vm->st, &spec, &ctrl, &lun, err,
+						 sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "hvsim: %s: --disk '%s': %s\n", vm->name,
+				vm->disk_args[i], err[0] ? err : strerror(-r));
+			return -1;
+		}
+	}
+	for (unsigned i = 0; i < vm->nnics; i++) {
+		static struct hvs_net_spec spec;
+
+		err[0] = 0;
+		r = hvs_net_parse(vm->nics[i].vn_arg, &spec, err, sizeof(err));
+		if (r == 0)
+			r = hvs_netvsp_add(vm->srv, g.loop, &spec, i,
+					   &vm->nics[i].vn_nic, err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "hvsim: %s: --net '%s': %s\n", vm->name,
+				vm->nics[i].vn_arg, err[0] ? err : strerror(-r));
+			vm->nics[i].vn_nic = NULL;
+			return -1;
+		}
+		vm->nics[i].vn_relid = (uint32_t)r;
+	}
+	return 0;
+}
+
+/* Free everything (the partitions are gone, or never were). */
+static void teardown(void)
+{
+	for (int i = 0; i < MAX_PENDING_CONNS; i++)
+		if (g.pending[i])
+			pending_free(g.pending[i], true);
+	hvs_control_destroy(g.ctl);
+	g.ctl = NULL;
+	if (g.listen_fd >= 0) {
+		hvs_loop_del_fd(g.listen_w);
+		close(g.listen_fd);
+		unlink(g.listen_path);
+		g.listen_fd = -1;
+	}
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *vm = g.vms[i];
+		hvs_partition_destroy(vm->part);
+		linebuf_close(&vm->out);
+		linebuf_close(&vm->err);
+		hvs_loop_timer_cancel(vm->timeout_timer);
+		hvs_loop_timer_cancel(vm->term_timer);
+		hvs_loop_timer_cancel(vm->kill_timer);
+		hvs_loop_timer_cancel(vm->sd_timer);
+		/* NOTE: the server first: it frees the devices (IC, SCSI
+		 * controllers and their disks, NICs); the storage set after. */
+		if (vm->srv)
+			hvs_vmbus_destroy(vm->srv);
+		hvs_storage_destroy(vm->st);
+		hvsim_free_argv(vm->guest_argv);
+		free(vm->guest_cmd);
+		free_args(vm->disk_args, vm->ndisks);
+		free_args(vm->scsi_args, vm->nscsi);
+		for (unsigned k = 0; k < vm->nnics; k++)
+			free(vm->nics[k].vn_arg);
+		free(vm->nics);
+		free(vm);
+	}
+	free(g.vms);
+	g.vms = NULL;
+	g.nvms = 0;
+	hvs_loop_timer_cancel(g.poll_timer);
+	hvs_loop_del_fd(g.sig_w);
+	hvs_loop_destroy(g.loop);
+	close(g.sigfd);
+}
+
 int main(int argc, char **argv)
 {
 	sigset_t mask;
@@ -1399,14 +1747,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hvsim: signalfd watch: %s\n", strerror(errno));
 		return 2;
 	}
-	if (setup_control() < 0)
+	if (setup_control() < 0) {
+		teardown();
 		return 2;
+	}
 	if (g.listen_path[0]) {
 		int r = listen_start();
 		if (r < 0) {
 			fprintf(stderr, "hvsim: --listen %s: %s\n", g.listen_path,
 				strerror(-r));
-			hvs_control_destroy(g.ctl);
+			teardown();
 			return 2;
 		}
 		HVS_INFO(NULL, "accepting HVSIM_SOCKET guests on %s",
@@ -1423,15 +1773,12 @@ int main(int argc, char **argv)
 		if (!vm->srv) {
 			fprintf(stderr, "hvsim: %s: cannot create the VMBus server\n",
 				vm->name);
+			teardown();
 			return 2;
 		}
-		for (uint32_t k = 0; k < vm->echo; k++) {
-			int r = hvs_echo_add(vm->srv, NULL);
-			if (r < 0) {
-				fprintf(stderr, "hvsim: %s: cannot add echo device: %s\n",
-					vm->name, strerror(-r));
-				return 2;
-			}
+		if (vm_setup(vm) < 0) {
+			teardown();
+			return 2;
 		}
 	}
 	bool any_monitored = false;
@@ -1450,36 +1797,7 @@ int main(int argc, char **argv)
 	int lr = hvs_loop_run(g.loop);
 	if (lr < 0)
 		HVS_ERR(NULL, "event loop failed: %s", strerror(-lr));
-
-	/* Everything is done: free in order (partitions are gone). */
-	for (int i = 0; i < MAX_PENDING_CONNS; i++)
-		if (g.pending[i])
-			pending_free(g.pending[i], true);
-	hvs_control_destroy(g.ctl);
-	if (g.listen_fd >= 0) {
-		hvs_loop_del_fd(g.listen_w);
-		close(g.listen_fd);
-		unlink(g.listen_path);
-	}
-	for (unsigned i = 0; i < g.nvms; i++) {
-		struct vm *vm = g.vms[i];
-		hvs_partition_destroy(vm->part);
-		linebuf_close(&vm->out);
-		linebuf_close(&vm->err);
-		hvs_loop_timer_cancel(vm->timeout_timer);
-		hvs_loop_timer_cancel(vm->term_timer);
-		hvs_loop_timer_cancel(vm->kill_timer);
-		if (vm->srv)
-			hvs_vmbus_destroy(vm->srv);
-		hvsim_free_argv(vm->guest_argv);
-		free(vm->guest_cmd);
-		free(vm);
-	}
-	free(g.vms);
-	hvs_loop_timer_cancel(g.poll_timer);
-	hvs_loop_del_fd(g.sig_w);
-	hvs_loop_destroy(g.loop);
-	close(g.sigfd);
+	teardown();
 	if (lr < 0 && !g.exit_set)
 		return 2;
 	return g.exit_code;
