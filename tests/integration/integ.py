@@ -208,9 +208,11 @@ class Hvsim(Proc):
         self.ctl_path = os.path.join(tmp, 'ctl.sock')
         super().__init__([self.hvsim, '--control', self.ctl_path] + list(args),
                          echo=echo, tag='hvsim')
+        # Ready when the control socket answers (its file appears at
+        # bind(), a moment before listen()).
         end = time.monotonic() + scaled(10)
-        while not os.path.exists(self.ctl_path) and time.monotonic() < end:
-            if self.p.poll() is not None:
+        while time.monotonic() < end and self.p.poll() is None:
+            if os.path.exists(self.ctl_path) and self.ctl('list')[0] == 0:
                 break
             time.sleep(0.01)
 
@@ -244,6 +246,19 @@ def proc_fds(pid):
         except OSError:
             pass
     return out
+
+
+def settled_fds(pid):
+    """proc_fds once two reads 50 ms apart agree: a control-socket client
+    that just hung up may still be open in hvsim for a moment."""
+    last = proc_fds(pid)
+    for _ in range(int(scaled(40))):
+        time.sleep(0.05)
+        cur = proc_fds(pid)
+        if cur == last:
+            return cur
+        last = cur
+    return last
 
 
 def proc_status(pid, key):

@@ -18,9 +18,9 @@ RSS_BOUND_KB = 1024 if integ.SCALE <= 1 else 4096
 
 
 def host_snapshot(hv, chk, when):
-    fds = integ.proc_fds(hv.pid)
-    rss = integ.proc_status(hv.pid, 'RssAnon')
     rc, js = hv.ctl('channels', 'vm0')
+    fds = integ.settled_fds(hv.pid)
+    rss = integ.proc_status(hv.pid, 'RssAnon')
     gpadls = js.get('gpadls') if js else None
     chans = js.get('channels', []) if js else []
     chk.log('host %s: %d fds, RssAnon %d kB, %s GPADLs, channel states %s'

@@ -29,8 +29,12 @@ import integ
 
 
 def fd_kinds(pid):
+    return kinds(integ.proc_fds(pid))
+
+
+def kinds(fds):
     c = collections.Counter()
-    for t in integ.proc_fds(pid).values():
+    for t in fds.values():
         for k in ('memfd:hvsim-ram', 'memfd:hvsim-signal', 'eventfd', 'socket:', 'pipe:'):
             if k in t:
                 c[k] += 1
@@ -38,16 +42,8 @@ def fd_kinds(pid):
 
 
 def settled_fds(pid):
-    """fd_kinds once two reads 50 ms apart agree (a control-socket client
-    that just disconnected may still be open in hvsim for a moment)."""
-    last = fd_kinds(pid)
-    for _ in range(int(integ.scaled(40))):
-        time.sleep(0.05)
-        cur = fd_kinds(pid)
-        if cur == last:
-            return cur
-        last = cur
-    return last
+    """fd_kinds once the fd table is steady (see integ.settled_fds)."""
+    return kinds(integ.settled_fds(pid))
 
 
 def ram_maps(pid):
