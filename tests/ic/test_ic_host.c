@@ -190,7 +190,7 @@ static void respond(int s, uint8_t *b, uint32_t len, uint64_t tid)
 static void serve_negotiate(int s, uint8_t *b, uint32_t len, uint64_t tid)
 {
 	uint16_t nf = get16(b + 28), nm = get16(b + 30), n = 0;
-	uint16_t fw[2], msg[2];
+	uint16_t fw[2] = { 0, 0 }, msg[2] = { 0, 0 };
 
 	assert_int_equal(len, 36 + 4 * (nf + nm));
 	tg.n_offered_fw = nf;
