@@ -31,7 +31,7 @@ expect_in() { # FILE TEXT DESCRIPTION
 }
 
 # --- argument errors: exit 2 and a clear message ----------------------------
-expect_status 2 "no VM" -- "$HVSIM"
+expect_status 2 "no VM with --listen" -- "$HVSIM" --control none --listen "$T/l.sock"
 expect_in "$T/err" "no VM given" "no VM"
 expect_status 2 "bad memory" -- "$HVSIM" --memory 3M --guest true
 expect_in "$T/err" "multiple of 2 MiB" "bad memory"
@@ -47,8 +47,17 @@ expect_status 2 "missing value" -- "$HVSIM" --guest
 expect_in "$T/err" "needs a value" "missing value"
 expect_status 2 "duplicate names" -- "$HVSIM" --control none --guest true --name a --guest true --name a
 expect_in "$T/err" "two VMs named a" "duplicate names"
-expect_status 2 "guest-less without --listen" -- "$HVSIM" --name lonely
-expect_in "$T/err" "needs --listen" "guest-less"
+# A VM without --guest runs the reference guest: $HVSIM_GUEST, else hvguest
+# next to hvsim (a copy of hvsim alone has none).
+mkdir "$T/bin" && cp "$HVSIM" "$T/bin/hvsim"
+expect_status 2 "no reference guest" -- env -u HVSIM_GUEST "$T/bin/hvsim" --control none --name lonely
+expect_in "$T/err" "reference guest hvguest is not next to hvsim" "no reference guest"
+expect_status 2 "default VM without a reference guest" -- env -u HVSIM_GUEST \
+	XDG_CACHE_HOME="$T/cache" "$T/bin/hvsim" --control none
+expect_in "$T/err" "reference guest hvguest is not next to hvsim" "default VM, no guest"
+expect_status 7 "HVSIM_GUEST" -- env HVSIM_GUEST="sh -c 'exit 7'" "$T/bin/hvsim" --control none --name lonely
+expect_status 2 "bad HVSIM_GUEST" -- env HVSIM_GUEST="sh -c 'x" "$T/bin/hvsim" --control none --name lonely
+expect_in "$T/err" "unterminated single quote" "bad HVSIM_GUEST"
 
 # --- device options: errors come from the parsers, exit 2 ------------------------
 expect_status 2 "disk: no size for create" -- "$HVSIM" --control none --disk "$T/x.img,create" --guest true
@@ -81,6 +90,37 @@ expect_status 0 "device options accepted" -- "$HVSIM" --control none --ic off --
 	--scsi 0,subchannels=0 --disk "$T/ok.img,create,size=1M" --net null --guest true
 [ -f "$T/ok.img" ] || fail "--disk ...,create did not create the image"
 
+# --- config files -------------------------------------------------------------------
+cat >"$T/bad.conf" <<'CONF'
+# a comment
+memory = 64M
+frobnicate
+CONF
+expect_status 2 "config: syntax error" -- "$HVSIM" --control none --config "$T/bad.conf"
+expect_in "$T/err" "bad.conf:3: expected 'key = value'" "config error line"
+printf 'memory = 3M\n' >"$T/bad2.conf"
+expect_status 2 "config: bad value" -- "$HVSIM" --control none --config "$T/bad2.conf" --guest true
+expect_in "$T/err" "multiple of 2 MiB" "config bad value"
+expect_status 2 "config: missing file" -- "$HVSIM" --control none --config "$T/nope.conf"
+expect_in "$T/err" "nope.conf: No such file" "config missing"
+printf '[vmx]\n' >"$T/bad3.conf"
+expect_status 2 "config: bad section" -- "$HVSIM" --control none --config "$T/bad3.conf"
+expect_in "$T/err" "unknown section" "config bad section"
+printf 'config = %s\n' "$T/loop.conf" >"$T/loop.conf"
+expect_status 2 "config: nesting" -- "$HVSIM" --control none --config "$T/loop.conf"
+expect_in "$T/err" "nested more than 4 deep" "config nesting"
+cat >"$T/two.conf" <<CONF
+; two VMs, global options anywhere
+control = none
+[vm alpha]
+memory = 64M
+guest = sh -c 'echo "\$HVSIM_VM_NAME up"'
+[vm beta]
+guest = sh -c 'echo "\$HVSIM_VM_NAME up"; exit 4'
+CONF
+expect_status 4 "config: two VMs" -- "$HVSIM" --config "$T/two.conf"
+expect_in "$T/out" "[alpha] alpha up" "config vm alpha"
+expect_in "$T/out" "[beta] beta up" "config vm beta"
 expect_status 0 "help" -- "$HVSIM" --help
 expect_in "$T/out" "--hyperv-version" "help"
 

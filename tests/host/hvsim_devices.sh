@@ -115,6 +115,10 @@ has "$f" '^\[vm0\] disk0: .*32768 blocks x 512 B' "guest sees the 16 MiB disk"
 has "$f" '^\[vm0\] ic: kvp negotiated' "guest negotiated KVP"
 until_ctl "j['storage']['controllers'][0]['version'] != 'none'" True disks vm0
 until_ctl "j['nics'][0]['nvsp_version'] != 0 and j['nics'][0]['rndis_up']" True nics vm0
+has "$T/hv.err" 'devices offered: heartbeat \(relid 1\), shutdown \(relid 2\), timesync \(relid 3\), kvp \(relid 4\), scsi0 \(relid 5\), net0 \(relid 6\)' "hvsim logs the devices offered"
+wait_line "$T/hv.err" 'scsi0: VSTOR [0-9.]+ negotiated'
+wait_line "$T/hv.err" 'net0: NVSP [0-9.]+, NDIS [0-9.]+ negotiated'
+has "$T/hv.err" 'channel 5 scsi0 opened by the guest' "hvsim logs the channels opened"
 [ "$(stat -c %b "$T/d.img")" -lt 1024 ] && ok "the image is sparse" || fail "image not sparse"
 
 expect 0 "channels" -- ctl channels vm0

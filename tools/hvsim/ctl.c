@@ -6,7 +6,7 @@
  *   hvsim ctl ... channels VM
  *   hvsim ctl ... fault NAME on|off [KEY=INT ...] [vm=VM]
  *   hvsim ctl ... faults
- *   hvsim ctl ... stop VM | shutdown
+ *   hvsim ctl ... stop VM | shutdown [graceful]
  *   hvsim ctl ... stats VM
  *   hvsim ctl ... rescind VM RELID
  *   hvsim ctl ... heartbeat VM | time VM [sync] [measure] | ic VM
@@ -65,7 +65,8 @@ static void ctl_usage(FILE *f)
 		"                                parameters (see faults for each hook's)\n"
 		"  faults                        every fault hook, its parameters and counters\n"
 		"  stop VM                       end one VM (no reboot)\n"
-		"  shutdown                      end every VM and the host\n"
+		"  shutdown [graceful]           end every VM and the host (graceful: ask\n"
+		"                                each guest to shut down first, as Ctrl-C)\n"
 		"\n"
 		"integration services:\n"
 		"  heartbeat VM                  heartbeat state (ok, lost, no_contact)\n"
@@ -350,11 +351,18 @@ static int build_request(int argc, char **argv, struct hvs_jw *w,
 	const char *cmd = argv[0];
 
 	hvs_jw_obj_begin(w, NULL);
-	if (!strcmp(cmd, "list") || !strcmp(cmd, "faults") ||
-	    !strcmp(cmd, "shutdown")) {
+	if (!strcmp(cmd, "list") || !strcmp(cmd, "faults")) {
 		if (argc != 1)
 			goto extra;
 		hvs_jw_str(w, "cmd", cmd);
+	} else if (!strcmp(cmd, "shutdown")) {
+		if (argc > 2 || (argc == 2 && strcmp(argv[1], "graceful"))) {
+			snprintf(err, errlen, "shutdown takes nothing or 'graceful'");
+			return -1;
+		}
+		hvs_jw_str(w, "cmd", cmd);
+		if (argc == 2)
+			hvs_jw_bool(w, "graceful", true);
 	} else if (is_device_verb(cmd)) {
 		return device_request(argc, argv, w, err, errlen);
 	} else if (!strcmp(cmd, "channels") || !strcmp(cmd, "stop") ||

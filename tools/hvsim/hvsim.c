@@ -9,6 +9,11 @@
  * the partition ends and the guest exits -> finish: reboot (fresh
  * partition, same server and device GUIDs) or done. hvsim exits when every
  * VM is done.
+ *
+ * `hvsim` with no VM options runs the default VM: the reference guest
+ * with a disk image kept in the user's cache folder, a NIC on user
+ * networking with a port forward to the guest's port 80, and every
+ * integration service, with a live status view.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,7 +62,20 @@ extern char **environ;
  * scan monitor pages. Faster when a VM uses monitored notification. */
 #define POLL_NS (10ull * 1000000)
 #define POLL_MONITORED_NS (1ull * 1000000)
+/* The watcher's look at every VM (status.c). */
+#define WATCH_NS (250ull * 1000000)
+/* After the guest's shutdown deadline, our own backstop. */
+#define SD_BACKSTOP_NS (2ull * NS_PER_S)
 #define DEFAULT_SHUTDOWN_TIMEOUT_NS (10ull * NS_PER_S)
+#define MAX_CONFIG_DEPTH 4
+
+/* The default VM (hvsim without VM options). */
+#define DEFAULT_VM_RAM (512ull << 20)
+#define DEFAULT_DISK_SIZE "1G"
+/* The reference guest's arguments when hvsim picks it: bring up every
+ * device (integration services, disks, NICs) and stay until the host
+ * shuts it down (docs/hvguest.md). */
+#define DEFAULT_GUEST_ARGS "--full"
 
 struct pending_conn {
 	int pc_fd;
@@ -86,8 +104,16 @@ static struct {
 	int sigfd;
 	struct hvs_loop_fd *sig_w;
 	struct hvs_loop_timer *poll_timer;
-} g = { .listen_fd = -1, .sigfd = -1,
-	.shutdown_timeout_ns = DEFAULT_SHUTDOWN_TIMEOUT_NS };
+	struct hvs_loop_timer *watch_timer;
+	struct hvs_loop_timer *status_timer;
+	int status;              /* -1 auto, 0 off, else on */
+	uint64_t status_ns;      /* interval */
+	bool default_run;        /* hvsim without VM options */
+	unsigned config_depth;
+	char guest_cmd[PATH_MAX + 64]; /* the reference guest, once found */
+} g = { .listen_fd = -1, .sigfd = -1, .status = -1,
+	.shutdown_timeout_ns = DEFAULT_SHUTDOWN_TIMEOUT_NS,
+	.status_ns = NS_PER_S };
 
 static void vm_boot(struct vm *vm);
 static void vm_check(struct vm *vm);
@@ -107,16 +133,24 @@ uint64_t hvsim_shutdown_timeout_ns(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: hvsim [GLOBAL OPTIONS] VM [--vm VM ...]\n"
+"usage: hvsim                                       (the default VM)\n"
+"       hvsim [GLOBAL OPTIONS] VM [--vm VM ...]\n"
 "       hvsim ctl [--control PATH] [--pretty] COMMAND   (see hvsim ctl --help)\n"
 "\n"
 "Runs guest programs as Hyper-V partitions (partition ABI v1).\n"
+"\n"
+"Without VM options hvsim runs one VM, vm0: 2 vCPUs, 512M, the reference\n"
+"guest (hvguest), a 1 GiB sparse disk image kept in $XDG_CACHE_HOME/hvsim\n"
+"(~/.cache/hvsim), a NIC on user networking (libslirp) with a free host\n"
+"port forwarded to the guest's TCP port 80, every integration service, and\n"
+"a live status view. Ctrl-C shuts the guest down.\n"
 "\n"
 "VM options (apply to the VM being described; --vm or a second --guest\n"
 "starts the next VM):\n"
 "  --guest CMD            guest program and arguments, split like a shell\n"
 "                         (quotes, backslashes; no shell is run); started\n"
-"                         with HVSIM_FD in its environment\n"
+"                         with HVSIM_FD in its environment. Default: the\n"
+"                         reference guest (or $HVSIM_GUEST), unless --listen\n"
 "  --name NAME            VM name (default vm0, vm1, ...); [A-Za-z0-9._-],\n"
 "                         at most 64 bytes. --vm-name is the same option\n"
 "  --vcpus N              virtual processors, 1..250 (default 2)\n"
@@ -149,18 +183,23 @@ static void usage(FILE *f)
 "                         signals through its monitor page (default off)\n"
 "  --vm                   start describing the next VM\n"
 "  -- CMD [ARG...]        last: the guest's argv as is (instead of --guest)\n"
-"A VM without --guest waits for a guest connecting to --listen PATH\n"
-"(HVSIM_SOCKET=PATH) that names the VM in HELLO.\n"
+"A VM without --guest runs the reference guest, or with --listen PATH waits\n"
+"for a guest connecting there (HVSIM_SOCKET=PATH) that names it in HELLO.\n"
 "\n"
 "Global options:\n"
+"  --config FILE          read options from FILE: 'key = value' lines (an\n"
+"                         option without its --), '[vm NAME]' starts a VM\n"
 "  --control PATH         control socket (default $XDG_RUNTIME_DIR/hvsim/\n"
 "                         control.sock or /tmp/hvsim-$UID/control.sock;\n"
 "                         'none' disables it)\n"
 "  --listen PATH          accept HVSIM_SOCKET guests on PATH\n"
 "  --timeout SECONDS      end each VM after this long (exit status 124)\n"
-"  --shutdown-timeout SEC guest-shutdown: power a guest off if\n"
+"  --shutdown-timeout SEC Ctrl-C and guest-shutdown: power a guest off if\n"
 "                         it has not stopped this long after the shutdown\n"
 "                         request (default 10)\n"
+"  --status SEC|on|off    a status line per VM every SEC seconds (on = 1),\n"
+"                         redrawn in place on a terminal (default: on for the\n"
+"                         default VM or when stdout is a terminal)\n"
 "  --log-level LEVEL      error, warn, info (default) or debug\n"
 "  --help                 this text\n"
 "  --version              the partition ABI and the back ends built in\n"
@@ -172,10 +211,14 @@ static void usage(FILE *f)
 "  disks VM, disk-add VM SPEC, disk-remove VM C L, nics VM,\n"
 "  nic-link VM N up|down (see hvsim ctl --help)\n"
 "\n"
+"Signals: SIGINT (Ctrl-C) asks every guest to shut down (integration\n"
+"services; --shutdown-timeout), SIGTERM and SIGHUP end the VMs at once; a\n"
+"second signal kills the guests.\n"
+"\n"
 "Exit status: 0 if every guest exited 0, else the first non-zero status\n"
 "(128+N for a guest killed by signal N, 124 for a timeout, 1 for a guest\n"
 "crash report); 2 for a usage or start-up error.\n"
-"Reference: docs/hvsim.md.\n");
+"Reference: docs/hvsim.md, man hvsim.\n");
 }
 
 /* hvsim --version: the ABI and the back ends this build has. */
@@ -227,6 +270,7 @@ static struct vm *vm_new(void)
 	vm->max_version = HVS_VMBUS_VERSION_IRON;
 	vm->ic_gen = HVS_IC_GEN_AUTO;
 	vm->out.lb_fd = vm->err.lb_fd = -1;
+	hvsim_watch_reset(vm);
 	g.vms[g.nvms++] = vm;
 	return vm;
 }
@@ -363,6 +407,35 @@ static void add_net_arg(struct vm *vm, const char *v)
 
 static void parse_tokens(int argc, char **argv, struct vm **curp);
 
+static void load_config(const char *path, struct vm **curp)
+{
+	char err[512];
+	char **tok = NULL;
+	int n;
+
+	if (++g.config_depth > MAX_CONFIG_DEPTH)
+		die_usage("--config %s: nested more than 4 deep", path);
+	n = hvsim_config_load(path, &tok, err, sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "hvsim: --config %s\n", err);
+		exit(2);
+	}
+	/* parse_tokens starts at index 1, like argv. */
+	char **v = calloc((size_t)n + 2, sizeof(*v));
+	if (!v)
+		die_oom();
+	v[0] = (char *)path;
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(tok[i], "--"))
+			die_usage("--config %s: '--' is not an option", path);
+		v[i + 1] = tok[i];
+	}
+	parse_tokens(n + 1, v, curp);
+	free(v);
+	hvsim_free_argv(tok);
+	g.config_depth--;
+}
+
 /* A VM option: the current VM, or a new one. */
 static struct vm *cur_vm(struct vm **curp)
 {
@@ -420,7 +493,9 @@ static void parse_tokens(int argc, char **argv, struct vm **curp)
 		if (!v)
 			die_usage("option %s needs a value", a);
 		i++;
-		if (!strcmp(a, "--control")) {
+		if (!strcmp(a, "--config")) {
+			load_config(v, curp);
+		} else if (!strcmp(a, "--control")) {
 			if (!strcmp(v, "none"))
 				g.control_off = true;
 			else
@@ -434,6 +509,18 @@ static void parse_tokens(int argc, char **argv, struct vm **curp)
 		} else if (!strcmp(a, "--shutdown-timeout")) {
 			if (hvsim_parse_seconds(v, &g.shutdown_timeout_ns))
 				die_usage("--shutdown-timeout '%s': expected seconds > 0", v);
+		} else if (!strcmp(a, "--status")) {
+			bool on;
+			if (parse_onoff(v, &on)) {
+				g.status = on;
+				g.status_ns = NS_PER_S;
+			} else if (hvsim_parse_seconds(v, &g.status_ns) == 0 &&
+				   g.status_ns >= NS_PER_S / 10) {
+				g.status = 1;
+			} else {
+				die_usage("--status '%s': use on, off or seconds "
+					  "(at least 0.1)", v);
+			}
 		} else if (!strcmp(a, "--log-level")) {
 			enum hvs_log_level l;
 			if (hvs_log_parse_level(v, &l))
@@ -527,25 +614,213 @@ static void parse_tokens(int argc, char **argv, struct vm **curp)
 	}
 }
 
+/* ---- the default VM and the reference guest ------------------------------ */
+
+/*
+ * The reference guest: $HVSIM_GUEST (a command line), else hvguest next
+ * to this program: ../hvguest/hvguest in the build tree, or the same
+ * directory when installed. Returns false if none is found (*looked says
+ * where it looked).
+ */
+static bool find_reference_guest(char *looked, size_t looklen)
+{
+	const char *env = getenv("HVSIM_GUEST");
+	char self[PATH_MAX], cand[PATH_MAX + 32];
+	ssize_t n;
+	char *slash;
+
+	if (g.guest_cmd[0])
+		return true;
+	if (env && *env) {
+		snprintf(g.guest_cmd, sizeof(g.guest_cmd), "%s", env);
+		return true;
+	}
+	looked[0] = 0;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return false;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = 0;
+	static const char *const rel[] = { "/../hvguest/hvguest", "/hvguest" };
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(cand, sizeof(cand), "%s%s", self, rel[i]);
+		if (access(cand, X_OK) == 0) {
+			char *real = realpath(cand, NULL);
+			/* Quoted for hvsim_split_cmd: paths with blanks. */
+			snprintf(g.guest_cmd, sizeof(g.guest_cmd), "'%s' %s",
+				 real ? real : cand, DEFAULT_GUEST_ARGS);
+			free(real);
+			return true;
+		}
+		size_t l = strlen(looked);
+		snprintf(looked + l, looklen - l, "%s%s", l ? ", " : "", cand);
+	}
+	return false;
+}
+
+static void set_reference_guest(struct vm *vm)
+{
+	char looked[2 * PATH_MAX + 8], err[200];
+
+	if (!find_reference_guest(looked, sizeof(looked))) {
+		fprintf(stderr, "hvsim: VM %s has no --guest, and the reference "
+			"guest hvguest is not next to hvsim (looked for %s).\n"
+			"Give --guest CMD, set HVSIM_GUEST=CMD, or --listen PATH "
+			"for a guest that connects.\n", vm->name, looked);
+		exit(2);
+	}
+	if (hvsim_split_cmd(g.guest_cmd, &vm->guest_argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hvsim: HVSIM_GUEST '%s': %s\n", g.guest_cmd, err);
+		exit(2);
+	}
+	vm->guest_cmd = strdup(g.guest_cmd);
+	if (!vm->guest_cmd)
+		die_oom();
+	vm->guest_default = true;
+}
+
+/* mkdir -p with mode 0700 for the components we create. */
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The default VM's disk: <cache>/hvsim/<vm>.img, created sparse. Its
+ * path goes to path[len]. */
+static void default_disk(struct vm *vm, char *path, size_t len)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char dir[PATH_MAX], spec[PATH_MAX * 2 + 128];
+	int r;
+
+	if (xdg && xdg[0] == '/')
+		snprintf(dir, sizeof(dir), "%s/hvsim", xdg);
+	else if (home && home[0] == '/')
+		snprintf(dir, sizeof(dir), "%s/.cache/hvsim", home);
+	else
+		snprintf(dir, sizeof(dir), "/tmp/hvsim-%u/cache", (unsigned)getuid());
+	r = mkdir_p(dir);
+	if (r < 0) {
+		fprintf(stderr, "hvsim: cannot create the cache folder %s: %s\n",
+			dir, strerror(-r));
+		exit(2);
+	}
+	/* ",," is a literal comma in a --disk FILE. */
+	char esc[PATH_MAX * 2];
+	size_t o = 0;
+	for (const char *p = dir; *p && o + 3 < sizeof(esc); p++) {
+		esc[o++] = *p;
+		if (*p == ',')
+			esc[o++] = ',';
+	}
+	esc[o] = 0;
+	r = snprintf(spec, sizeof(spec), "%s/%s.img,create,size=%s", esc,
+		     vm->name, DEFAULT_DISK_SIZE);
+	if (r < 0 || (size_t)r >= sizeof(spec) ||
+	    strlen(dir) + strlen(vm->name) + 5 >= HVS_DISK_PATH_MAX) {
+		fprintf(stderr, "hvsim: the cache folder path %s is too long\n",
+			dir);
+		exit(2);
+	}
+	r = snprintf(path, len, "%s/%s.img", dir, vm->name);
+	if (r < 0 || (size_t)r >= len)
+		path[0] = 0;
+	add_disk_arg(vm, spec);
+}
+
+/* A TCP port on 127.0.0.1 nobody listens on now (0 if none). */
+static unsigned free_tcp_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	unsigned port = 0;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static void default_vm(void)
+{
+	struct vm *vm = vm_new();
+	char spec[128], disk[PATH_MAX + 16];
+	unsigned port = 0;
+
+	g.default_run = true;
+	snprintf(vm->name, sizeof(vm->name), "vm0");
+	vm->have_name = true;
+	vm->ram = DEFAULT_VM_RAM;
+	default_disk(vm, disk, sizeof(disk));
+	if (hvs_net_have_slirp()) {
+		port = free_tcp_port();
+		if (port)
+			snprintf(spec, sizeof(spec),
+				 "user,hostfwd=tcp:127.0.0.1:%u-:80", port);
+		else
+			snprintf(spec, sizeof(spec), "user");
+	} else {
+		snprintf(spec, sizeof(spec), "switch=vm0");
+	}
+	add_net_arg(vm, spec);
+	printf("hvsim: the default VM: vm0, 2 vCPUs, 512 MiB, disk %s (1 GiB, "
+	       "sparse, kept), %s, integration services\n", disk,
+	       port ? "a NIC on user networking" :
+	       hvs_net_have_slirp() ? "a NIC on user networking (no free port "
+				      "to forward)" :
+				      "a NIC on an internal switch (built "
+				      "without libslirp)");
+	if (port)
+		printf("hvsim: vm0's TCP port 80 is at http://127.0.0.1:%u/\n",
+		       port);
+	printf("hvsim: Ctrl-C shuts the guest down; meanwhile try "
+	       "'hvsim ctl list' or 'hvsim ctl kvp-list vm0'\n");
+	fflush(stdout);
+}
+
 static void parse_args(int argc, char **argv)
 {
 	struct vm *cur = NULL;
 
 	parse_tokens(argc, argv, &cur);
 	if (g.nvms == 0) {
-		fprintf(stderr, "hvsim: no VM given: use --guest CMD (or a "
-				"--name with --listen PATH)\n(try hvsim --help)\n");
-		exit(2);
+		if (g.listen_path[0]) {
+			fprintf(stderr, "hvsim: no VM given: --listen needs a VM "
+					"(--name NAME) for the guest to attach to\n"
+					"(try hvsim --help)\n");
+			exit(2);
+		}
+		default_vm();
 	}
 	for (unsigned i = 0; i < g.nvms; i++) {
 		struct vm *vm = g.vms[i];
 		if (!vm->have_name)
 			snprintf(vm->name, sizeof(vm->name), "vm%u", i);
-		if (!vm->guest_cmd && !g.listen_path[0]) {
-			fprintf(stderr, "hvsim: VM %s has no --guest; a guest-less "
-					"VM needs --listen PATH\n", vm->name);
-			exit(2);
-		}
 		/* Integration services: on, except for VMs of echo test devices
 		 * (raw VMBus test benches that count their channels). */
 		if (!vm->have_ic)
@@ -556,22 +831,14 @@ static void parse_args(int argc, char **argv)
 				exit(2);
 			}
 	}
+	for (unsigned i = 0; i < g.nvms; i++)
+		if (!g.vms[i]->guest_cmd && !g.listen_path[0])
+			set_reference_guest(g.vms[i]);
+	if (g.status < 0)
+		g.status = g.default_run || isatty(STDOUT_FILENO);
 }
 
 /* ---- guest output -------------------------------------------------------- */
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
 
 static void emit_line(struct linebuf *lb, const char *s, size_t n)
 {
@@ -582,7 +849,7 @@ static void emit_line(struct linebuf *lb, const char *s, size_t n)
 		return;
 	memcpy(buf + h, s, n);
 	buf[(size_t)h + n] = '\n';
-	write_all(lb->lb_out, buf, (size_t)h + n + 1);
+	hvsim_term_write(lb->lb_out, buf, (size_t)h + n + 1);
 }
 
 static void linebuf_close(struct linebuf *lb)
@@ -853,6 +1120,19 @@ static void sd_done(void *arg, int err, uint32_t ic_status)
 	}
 }
 
+/* Our own backstop behind the service's deadline. */
+static void sd_backstop_cb(void *arg)
+{
+	struct vm *vm = arg;
+
+	vm->sd_timer = NULL;
+	if (vm->state == VM_RUNNING && vm->part && !vm->part_ended) {
+		HVS_WARN(vm->name, "the guest did not shut down in time: "
+			 "powering it off");
+		power_off_now(vm);
+	}
+}
+
 int hvsim_guest_shutdown(struct vm *vm, uint32_t flags, uint64_t deadline_ns,
 			 const char *message)
 {
@@ -861,6 +1141,38 @@ int hvsim_guest_shutdown(struct vm *vm, uint32_t flags, uint64_t deadline_ns,
 	return hvs_ic_shutdown(vm->ic, flags,
 			       deadline_ns ? deadline_ns : g.shutdown_timeout_ns,
 			       message, sd_done, vm);
+}
+
+/*
+ * SIGINT (Ctrl-C), or `ctl shutdown` with graceful: ask each running guest
+ * to shut down through its shutdown service; a guest without one (or that
+ * cannot be asked now) is stopped at once.
+ */
+static void shutdown_graceful(const char *why)
+{
+	HVS_INFO(NULL, "shutting down (%s): asking the guests to shut down, "
+		 "%.1f s each", why, (double)g.shutdown_timeout_ns / 1e9);
+	g.shutting_down = true;
+	for (unsigned i = 0; i < g.nvms; i++) {
+		struct vm *vm = g.vms[i];
+		int r = -ENODEV;
+
+		if (vm->state == VM_DONE || vm->sd_requested)
+			continue;
+		vm->stop_requested = true;
+		if (vm->state == VM_RUNNING && vm->part && !vm->part_ended)
+			r = hvsim_guest_shutdown(vm, 0, g.shutdown_timeout_ns, why);
+		if (r == 0 || r == -EBUSY) {
+			vm->sd_requested = true;
+			if (!vm->sd_timer)
+				vm->sd_timer = hvs_loop_timer_add(
+					g.loop, g.shutdown_timeout_ns + SD_BACKSTOP_NS,
+					0, sd_backstop_cb, vm);
+			HVS_INFO(vm->name, "asked the guest to shut down");
+			continue;
+		}
+		vm_stop(vm, why);
+	}
 }
 
 static struct hvs_partition *make_partition(struct vm *vm, int sock,
@@ -893,6 +1205,7 @@ static struct hvs_partition *make_partition(struct vm *vm, int sock,
 	}
 	vm->part = p;
 	vm->started_ns = hvs_now_ns();
+	hvsim_watch_reset(vm);
 	hvs_vmbus_attach(vm->srv, p);
 	return p;
 }
@@ -1219,6 +1532,18 @@ static void poll_cb(void *arg)
 	}
 }
 
+static void watch_cb(void *arg)
+{
+	(void)arg;
+	hvsim_watch(g.vms, g.nvms);
+}
+
+static void status_cb(void *arg)
+{
+	(void)arg;
+	hvsim_status_tick(g.vms, g.nvms);
+}
+
 static void shutdown_all(const char *why)
 {
 	if (!g.shutting_down)
@@ -1280,6 +1605,10 @@ static void signal_cb(void *arg, int fd, uint32_t events)
 		case SIGINT:
 		case SIGTERM:
 		case SIGHUP:
+			if (si.ssi_signo == SIGINT && g.sigints++ == 0) {
+				shutdown_graceful("SIGINT");
+				break;
+			}
 			if (++g.sigints > 1) {
 				HVS_WARN(NULL, "second signal: killing every guest");
 				for (unsigned i = 0; i < g.nvms; i++)
@@ -1542,7 +1871,18 @@ static int ctl_command(void *arg, const char *cmd, const struct hvs_json_obj *re
 		return 0;
 	}
 	if (!strcmp(cmd, "shutdown")) {
-		shutdown_all("control shutdown");
+		const struct hvs_json_member *gr = hvs_json_get(req, "graceful");
+
+		if (gr && gr->jm_type != HVS_JSON_BOOL && gr->jm_type != HVS_JSON_NULL) {
+			*errmsg = "\"graceful\" is a boolean";
+			return -EINVAL;
+		}
+		if (gr && gr->jm_type == HVS_JSON_BOOL && gr->jm_bool)
+			shutdown_graceful("control shutdown");
+		else
+			shutdown_all("control shutdown");
+		hvs_jw_bool(w, "graceful", gr && gr->jm_type == HVS_JSON_BOOL &&
+					   gr->jm_bool);
 		return 0;
 	}
 	return -ENOSYS;
@@ -1675,6 +2015,7 @@ static int vm_setup(struct vm *vm)
 /* Free everything (the partitions are gone, or never were). */
 static void teardown(void)
 {
+	hvsim_term_fini();
 	for (int i = 0; i < MAX_PENDING_CONNS; i++)
 		if (g.pending[i])
 			pending_free(g.pending[i], true);
@@ -1713,6 +2054,8 @@ static void teardown(void)
 	g.vms = NULL;
 	g.nvms = 0;
 	hvs_loop_timer_cancel(g.poll_timer);
+	hvs_loop_timer_cancel(g.watch_timer);
+	hvs_loop_timer_cancel(g.status_timer);
 	hvs_loop_del_fd(g.sig_w);
 	hvs_loop_destroy(g.loop);
 	close(g.sigfd);
@@ -1786,6 +2129,13 @@ int main(int argc, char **argv)
 		any_monitored |= g.vms[i]->monitored;
 	uint64_t period = any_monitored ? POLL_MONITORED_NS : POLL_NS;
 	g.poll_timer = hvs_loop_timer_add(g.loop, period, period, poll_cb, NULL);
+	g.watch_timer = hvs_loop_timer_add(g.loop, WATCH_NS, WATCH_NS, watch_cb,
+					   NULL);
+	if (g.status) {
+		hvsim_term_init(isatty(STDOUT_FILENO) ? 2 : 1);
+		g.status_timer = hvs_loop_timer_add(g.loop, g.status_ns,
+						    g.status_ns, status_cb, NULL);
+	}
 	for (unsigned i = 0; i < g.nvms; i++) {
 		struct vm *vm = g.vms[i];
 		if (g.timeout_ns)
@@ -1797,6 +2147,8 @@ int main(int argc, char **argv)
 	int lr = hvs_loop_run(g.loop);
 	if (lr < 0)
 		HVS_ERR(NULL, "event loop failed: %s", strerror(-lr));
+	if (g.status == 1 || g.status_timer)
+		hvsim_status_tick(g.vms, g.nvms);
 	teardown();
 	if (lr < 0 && !g.exit_set)
 		return 2;
