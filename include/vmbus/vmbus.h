@@ -359,6 +359,22 @@ int vmbus_chan_wait_rx(struct vmbus_channel *ch, uint64_t timeout_ns);
 int vmbus_chan_wait_tx(struct vmbus_channel *ch, uint32_t bytes,
     uint64_t timeout_ns);
 
+/*
+ * vmbus_chan_set_broken - the driver caught the host breaking the device
+ * protocol on ch (a malformed or impossible reply): break the channel the
+ * way the core does for ring and packet violations (STYLE 8). Every call
+ * counts one protocol error (cs_proto_errors). The first call on an OPEN
+ * channel also logs one line naming the channel and `why` (rate-limited),
+ * moves it to BROKEN, fails every pending transaction with -VMBUS_EPROTO
+ * and wakes every waiter; from then on sends, receives and waits return
+ * -VMBUS_EPROTO and vmbus_xact_get returns NULL. vmbus_chan_close works as
+ * on any BROKEN channel (and is what the driver does next). On a channel
+ * that is not OPEN it only counts. why: read during the call only; NULL
+ * logs "driver". NULL ch is a no-op. Context: any (the channel callback
+ * too); never sleeps.
+ */
+void vmbus_chan_set_broken(struct vmbus_channel *ch, const char *why);
+
 /* Accessors. Any context. */
 enum vmbus_chan_state vmbus_chan_state(const struct vmbus_channel *ch);
 struct vmbus_device *vmbus_chan_device(struct vmbus_channel *ch);

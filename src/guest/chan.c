@@ -123,7 +123,8 @@ void vmbus_chan_break(struct vmbus_channel *ch, const char *why,
 
 void vmbus_chan_set_broken(struct vmbus_channel *ch, const char *why)
 {
-	vmbus_chan_break(ch, why, false);
+	if (ch != NULL)
+		vmbus_chan_break(ch, why ? why : "driver", false);
 }
 
 /* ---- registry ---- */

@@ -335,7 +335,6 @@ void vmbus_chan_wakeup(struct vmbus_channel *ch);
 /* vmbus_chan_set_broken with the caller holding ch_rx_lock or not. */
 void vmbus_chan_break(struct vmbus_channel *ch, const char *why,
     bool rx_locked);
-void vmbus_chan_set_broken(struct vmbus_channel *ch, const char *why);
 void vmbus_chan_dispatch(struct vmbus *vb, uint32_t relid);
 void vmbus_chan_signal(struct vmbus_channel *ch);
 void vmbus_handle_offer(struct vmbus *vb, const struct vmbus_msg *m);

@@ -846,6 +846,49 @@ static void test_proto_errors_counted_once(void **state)
 	env_free(e);
 }
 
+/* A driver breaks a channel the core's way (vmbus_chan_set_broken). */
+static void test_driver_set_broken(void **state)
+{
+	struct env *e = env_echo(8192, 8192, false);
+	struct vmbus_channel *ch = grabbed[5];
+	struct vmbus_chan_stats cs;
+	struct vmbus_xact *xa;
+	uint8_t buf[64];
+	uint32_t got = sizeof(buf), logs;
+
+	(void)state;
+	e->fp.fp_quiet = true;
+	assert_int_equal(vmbus_xact_setup(ch, 2, 16, 16), 0);
+	xa = vmbus_xact_get(ch);
+	assert_non_null(xa);
+	assert_int_equal(vmbus_xact_send(xa, VMBUS_PACKET_TYPE_DATA_INBAND, 8), 0);
+	logs = e->fp.fp_logs;
+	vmbus_chan_set_broken(ch, "impossible reply");
+	assert_int_equal(e->fp.fp_logs, logs + 1);	/* logged once ... */
+	vmbus_chan_set_broken(ch, NULL);
+	assert_int_equal(e->fp.fp_logs, logs + 1);	/* ... only once */
+	assert_int_equal(vmbus_chan_state(ch), VMBUS_CHAN_BROKEN);
+	assert_int_equal(vmbus_chan_get_stats(ch, &cs), 0);
+	assert_int_equal(cs.cs_proto_errors, 2);	/* every call counts */
+	/* the pending transaction failed, new I/O is refused */
+	assert_int_equal(vmbus_xact_wait(xa, 1000000), -VMBUS_EPROTO);
+	vmbus_xact_put(xa);
+	assert_null(vmbus_xact_get(ch));
+	assert_int_equal(vmbus_chan_send(ch, VMBUS_PACKET_TYPE_DATA_INBAND, 0,
+	    "x", 1, 1), -VMBUS_EPROTO);
+	assert_int_equal(vmbus_chan_recv(ch, buf, &got, NULL), -VMBUS_EPROTO);
+	assert_int_equal(vmbus_chan_wait_rx(ch, 1000), -VMBUS_EPROTO);
+	/* close and reopen as after any protocol error */
+	assert_int_equal(vmbus_chan_close(ch), 0);
+	vmbus_chan_set_broken(ch, "late");		/* not open: counts only */
+	assert_int_equal(vmbus_chan_state(ch), VMBUS_CHAN_CLOSED);
+	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(vmbus_chan_send(ch, VMBUS_PACKET_TYPE_DATA_INBAND, 0,
+	    "x", 1, 1), 0);
+	vmbus_chan_set_broken(NULL, "no-op");
+	env_free(e);
+}
+
 static void test_unknown_type_dropped(void **state)
 {
 	struct env *e = env_echo(8192, 8192, false);
@@ -1395,6 +1438,7 @@ int main(void)
 		cmocka_unit_test(test_recv_enobufs_and_pkt),
 		cmocka_unit_test(test_bad_packets),
 		cmocka_unit_test(test_proto_errors_counted_once),
+		cmocka_unit_test(test_driver_set_broken),
 		cmocka_unit_test(test_unknown_type_dropped),
 		cmocka_unit_test(test_callback_dispatch),
 		cmocka_unit_test(test_pre_win8_events),
