@@ -1355,6 +1355,13 @@ static void test_isr_thread_whole_life(void **state)
 	assert_int_equal(vmbus_create(&e->fp.fp_plat, &e->cfg, &e->vb), 0);
 	assert_int_equal(vmbus_driver_register(e->vb, &grab_echo), 0);
 	assert_int_equal(vmbus_connect(e->vb), 0);
+	/* A loaded machine may not have run the interrupt thread yet: the
+	 * traffic below must race it. */
+	for (uint64_t spins = 0; atomic_load(&e->fp.fp_isr_calls) == 0;
+	    spins++) {
+		assert_true(spins < 100000000ull);
+		sched_yield();
+	}
 	ch = grabbed[5];
 	assert_non_null(ch);
 	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, rx_count_cb,
