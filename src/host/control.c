@@ -162,7 +162,13 @@ static int jp_string(struct jp *p, char *out, size_t cap)
 				}
 				break;
 			default:
-				return jp_fail(p, "bad escape \\%c", e);
+				/* NOTE: quote the byte only if it is printable
+				 * ASCII: the error goes into a JSON answer,
+				 * which must stay valid UTF-8. */
+				if (e >= 0x20 && e < 0x7F)
+					return jp_fail(p, "bad escape \\%c", e);
+				return jp_fail(p, "bad escape \\ followed by byte "
+					       "0x%02X", (unsigned)(unsigned char)e);
 			}
 		} else if (c < 0x80) {
 			enc[elen++] = (unsigned char)c;

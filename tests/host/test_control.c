@@ -190,6 +190,31 @@ static void test_json_malformed(void **state)
 
 /* Every prefix and single-byte corruption of a valid request is handled
  * without crashing (sanitizers watch the reads). */
+/* Regression (tests/fuzz/crashes/control_json/bad-escape-invalid-utf8):
+ * the error for a backslash followed by a byte >= 0x80 quoted the raw
+ * byte, so the answer was not valid UTF-8. */
+static void test_bad_escape_invalid_utf8(void **state)
+{
+	static char out[4096];
+	static const char line[] = "{\"cmd\":\"x\\\xff\"}";
+	struct hvs_jw w;
+
+	(void)state;
+	hvs_jw_init(&w, out, sizeof(out));
+	hvs_control_handle(NULL, line, sizeof(line) - 1, &w);
+	assert_non_null(hvs_jw_result(&w));
+	assert_non_null(strstr(out, "\"ok\":false"));
+	assert_non_null(strstr(out, "bad escape"));
+	for (const char *q = out; *q; q++)
+		if ((unsigned char)*q >= 0x80)
+			fail_msg("non-ASCII byte 0x%02x in the answer: %s",
+				 (unsigned char)*q, out);
+	/* A printable one is still quoted. */
+	hvs_jw_init(&w, out, sizeof(out));
+	hvs_control_handle(NULL, "{\"cmd\":\"\\q\"}", 12, &w);
+	assert_non_null(strstr(out, "bad escape \\\\q"));
+}
+
 static void test_json_mutations(void **state)
 {
 	static struct hvs_json_obj o;
@@ -711,6 +736,7 @@ int main(void)
 		cmocka_unit_test_setup(test_json_valid, setup),
 		cmocka_unit_test_setup(test_json_malformed, setup),
 		cmocka_unit_test_setup(test_json_mutations, setup),
+		cmocka_unit_test_setup(test_bad_escape_invalid_utf8, setup),
 		cmocka_unit_test_setup(test_json_writer, setup),
 		cmocka_unit_test_setup(test_control_requests, setup),
 		cmocka_unit_test_setup(test_fault_registry, setup),
