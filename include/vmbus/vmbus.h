@@ -360,6 +360,31 @@ int vmbus_chan_wait_tx(struct vmbus_channel *ch, uint32_t bytes,
     uint64_t timeout_ns);
 
 /*
+ * vmbus_chan_set_target_vp - choose the vCPU the host interrupts for ch's
+ * events (multi-queue drivers spread their queues over the vCPUs); the
+ * port's ISR for that vCPU dispatches them (every vCPU's SynIC is set up).
+ *   Not open (OFFERED, CLOSED): kept for the OPENCHANNEL of every later
+ *     vmbus_chan_open (until the channel is rescinded). Default: the vCPU
+ *     the bus connected from (vCPU 0 before version 2.4).
+ *   OPEN, version >= 4.1: MODIFYCHANNEL; from 5.3 on the host answers and
+ *     this waits for MODIFYCHANNEL_RESPONSE. Before 5.3 there is no answer
+ *     and events may keep coming on the old vCPU for a while (they are
+ *     dispatched all the same). The choice is kept for later opens too.
+ * vmbus_chan_info.ci_target_vp shows the vCPU in use. Context: thread (an
+ * open channel posts a message and may wait). Returns 0, or:
+ *   -VMBUS_EINVAL     NULL ch, vp >= the port's vcpu_count, or the
+ *                     channel is opening or closing right now;
+ *   -VMBUS_EOPNOTSUPP the host cannot: vp != 0 at version < 2.4, or an
+ *                     OPEN channel at version < 4.1 (close, set, reopen);
+ *   -VMBUS_EBUSY      another retarget of ch is waiting for its answer;
+ *   -VMBUS_EIO        the host refused (status != 0): the vCPU is unchanged;
+ *   -VMBUS_ETIMEDOUT  no answer in time: the host may still switch, events
+ *                     are dispatched from either vCPU;
+ *   -VMBUS_ENODEV     rescinded (or closed meanwhile); -VMBUS_EPROTO BROKEN.
+ */
+int vmbus_chan_set_target_vp(struct vmbus_channel *ch, uint32_t vp);
+
+/*
  * vmbus_chan_set_broken - the driver caught the host breaking the device
  * protocol on ch (a malformed or impossible reply): break the channel the
  * way the core does for ring and packet violations (STYLE 8). Every call

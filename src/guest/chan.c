@@ -286,6 +286,9 @@ void vmbus_handle_offer(struct vmbus *vb, const struct vmbus_msg *m)
 	ch->ch_ring_pages = 0;
 	ch->ch_tx_bytes = ch->ch_rx_bytes = 0;
 	ch->ch_target_vp = 0;
+	ch->ch_want_vp = VMBUS_VP_DEFAULT;
+	ch->ch_modify_busy = false;
+	ch->ch_modify_done = false;
 	ch->ch_cb = NULL;
 	ch->ch_cb_arg = NULL;
 	atomic_store(&ch->ch_cb_enabled, false);
@@ -359,6 +362,27 @@ void vmbus_handle_open_result(struct vmbus *vb, const struct vmbus_msg *m)
 	}
 	ch->ch_open_status = hv_le32(or->or_status);
 	ch->ch_open_done = true;
+	vmbus_bus_wakeup(vb);
+}
+
+/* MODIFYCHANNEL_RESPONSE (vb_lock held): the answer to our retarget. */
+void vmbus_handle_modify_response(struct vmbus *vb, const struct vmbus_msg *m)
+{
+	const struct vmbus_chanmsg_modifychannel_response *mr =
+	    (const void *)m->m_data;
+	uint32_t relid = hv_le32(mr->mcr_child_relid);
+	struct vmbus_channel *ch = vmbus_relid_lookup(vb, relid);
+
+	if (ch == NULL || !ch->ch_modify_busy || ch->ch_modify_done) {
+		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
+		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
+			vmbus_log(vb, VMBUS_LOG_WARN,
+			    "vmbus: unexpected MODIFYCHANNEL_RESPONSE relid %u",
+			    (unsigned)relid);
+		return;
+	}
+	ch->ch_modify_status = hv_le32(mr->mcr_status);
+	ch->ch_modify_done = true;
 	vmbus_bus_wakeup(vb);
 }
 
@@ -572,10 +596,16 @@ int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
 	ch->ch_ring_gpadl = gpadl;
 	ch->ch_cb = callback;
 	ch->ch_cb_arg = arg;
-	/* Interrupts for this channel: the connect VP from 2.4 on (the only
-	 * choice before). */
-	ch->ch_target_vp = vmbus_version(vb) >= VMBUS_VERSION_WIN8 ?
-	    vb->vb_target_vcpu : 0;
+	/* Interrupts for this channel: vCPU 0 before 2.4 (spec 3.7), then
+	 * the driver's choice or the connect vCPU. */
+	vmbus_lock(vb, &vb->vb_lock);
+	if (vmbus_version(vb) < VMBUS_VERSION_WIN8)
+		ch->ch_target_vp = 0;
+	else if (ch->ch_want_vp != VMBUS_VP_DEFAULT)
+		ch->ch_target_vp = ch->ch_want_vp;
+	else
+		ch->ch_target_vp = vb->vb_target_vcpu;
+	vmbus_unlock(vb, &vb->vb_lock);
 
 	vmbus_memset(&op, 0, sizeof(op));
 	op.op_hdr.chm_type = hv_cpu_to_le32(VMBUS_CHANMSG_OPENCHANNEL);
@@ -626,6 +656,98 @@ int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
 		vmbus_ring_release(ch, false);
 	ch->ch_cb = NULL;
 	vmbus_set_state_unless_rescinded(ch, VMBUS_CHAN_CLOSED);
+	return r;
+}
+
+/* ---- interrupt vCPU (spec 6.9) ---- */
+
+static bool vmbus_modify_settled(struct vmbus *vb, void *arg)
+{
+	struct vmbus_channel *ch = arg;
+
+	(void)vb;
+	return ch->ch_modify_done ||
+	    vmbus_chan_state(ch) != VMBUS_CHAN_OPEN;
+}
+
+int vmbus_chan_set_target_vp(struct vmbus_channel *ch, uint32_t vp)
+{
+	struct vmbus *vb;
+	struct vmbus_chanmsg_modifychannel mc;
+	uint32_t ver, status;
+	int r = 0;
+
+	if (ch == NULL || vp >= ch->ch_bus->vb_nvcpu)
+		return -VMBUS_EINVAL;
+	vb = ch->ch_bus;
+	ver = vmbus_version(vb);
+	vmbus_lock(vb, &vb->vb_lock);
+	switch (vmbus_chan_state(ch)) {
+	case VMBUS_CHAN_OFFERED:
+	case VMBUS_CHAN_CLOSED:
+		/* Before 2.4 every channel event comes to vCPU 0. */
+		if (ver < VMBUS_VERSION_WIN8 && vp != 0)
+			r = -VMBUS_EOPNOTSUPP;
+		else
+			ch->ch_want_vp = vp;
+		vmbus_unlock(vb, &vb->vb_lock);
+		return r;
+	case VMBUS_CHAN_OPEN:
+		if (ver < VMBUS_VERSION_WIN10_RS3_0)
+			r = -VMBUS_EOPNOTSUPP;	/* no MODIFYCHANNEL */
+		else if (ch->ch_modify_busy)
+			r = -VMBUS_EBUSY;
+		break;
+	case VMBUS_CHAN_RESCINDED:
+		r = -VMBUS_ENODEV;
+		break;
+	case VMBUS_CHAN_BROKEN:
+		r = -VMBUS_EPROTO;
+		break;
+	default:			/* opening or closing right now */
+		r = -VMBUS_EINVAL;
+		break;
+	}
+	if (r != 0 || vp == ch->ch_target_vp) {
+		if (r == 0)
+			ch->ch_want_vp = vp;	/* already there */
+		vmbus_unlock(vb, &vb->vb_lock);
+		return r;
+	}
+	ch->ch_modify_busy = true;
+	ch->ch_modify_done = false;
+	vmbus_unlock(vb, &vb->vb_lock);
+
+	vmbus_memset(&mc, 0, sizeof(mc));
+	mc.mc_hdr.chm_type = hv_cpu_to_le32(VMBUS_CHANMSG_MODIFYCHANNEL);
+	mc.mc_child_relid = hv_cpu_to_le32(ch->ch_relid);
+	mc.mc_target_vp = hv_cpu_to_le32(vp);
+	r = vmbus_post(vb, &mc, VMBUS_CHANMSG_MODIFYCHANNEL_SIZE);
+	/* From 5.3 on the host acknowledges; before, the switch happens at
+	 * a time we cannot know (events are dispatched from any vCPU). */
+	if (r == 0 && ver >= VMBUS_VERSION_IRON)
+		r = vmbus_bus_wait(vb, vmbus_modify_settled, ch,
+		    vmbus_deadline(vb, vb->vb_cfg.vc_timeout_ns));
+
+	vmbus_lock(vb, &vb->vb_lock);
+	status = ch->ch_modify_status;
+	if (r == 0 && ver >= VMBUS_VERSION_IRON) {
+		if (!ch->ch_modify_done)
+			r = vmbus_chan_state(ch) == VMBUS_CHAN_BROKEN ?
+			    -VMBUS_EPROTO : -VMBUS_ENODEV;
+		else if (status != 0)
+			r = -VMBUS_EIO;
+	}
+	if (r == 0) {
+		ch->ch_target_vp = vp;
+		ch->ch_want_vp = vp;
+	}
+	ch->ch_modify_busy = false;
+	vmbus_unlock(vb, &vb->vb_lock);
+	if (r == -VMBUS_EIO)
+		vmbus_log(vb, VMBUS_LOG_WARN,
+		    "%s: host refused interrupt vCPU %u (0x%x)", ch->ch_name,
+		    (unsigned)vp, (unsigned)status);
 	return r;
 }
 

@@ -130,6 +130,8 @@ static void vmbus_msg_dispatch(struct vmbus *vb, const struct vmbus_msg *m)
 		vmbus_bus_wakeup(vb);
 		break;
 	case VMBUS_CHANMSG_MODIFYCHANNEL_RESPONSE:
+		vmbus_handle_modify_response(vb, m);
+		break;
 	case VMBUS_CHANMSG_TL_CONNECT_RESULT:
 		/* Nothing here asks for these. */
 		vmbus_msg_bad(vb, m, "unsolicited response");

@@ -198,7 +198,12 @@ struct vmbus_channel {
 	uint32_t ch_tx_bytes;
 	uint32_t ch_rx_bytes;
 	uint32_t ch_ring_gpadl;
-	uint32_t ch_target_vp;
+	uint32_t ch_target_vp;			/* while open (vb_lock) */
+	uint32_t ch_want_vp;			/* for the next open (vb_lock) */
+#define VMBUS_VP_DEFAULT	UINT32_MAX	/* the connect vCPU */
+	bool     ch_modify_busy;		/* MODIFYCHANNEL out (vb_lock) */
+	bool     ch_modify_done;		/* its response came (vb_lock) */
+	uint32_t ch_modify_status;
 	uint32_t ch_openid;
 	bool     ch_open_done;
 	uint32_t ch_open_status;
@@ -340,6 +345,7 @@ void vmbus_chan_signal(struct vmbus_channel *ch);
 void vmbus_handle_offer(struct vmbus *vb, const struct vmbus_msg *m);
 void vmbus_handle_rescind(struct vmbus *vb, const struct vmbus_msg *m);
 void vmbus_handle_open_result(struct vmbus *vb, const struct vmbus_msg *m);
+void vmbus_handle_modify_response(struct vmbus *vb, const struct vmbus_msg *m);
 void vmbus_run_work(struct vmbus *vb);
 void vmbus_attach_drivers(struct vmbus *vb);
 void vmbus_detach_all(struct vmbus *vb);

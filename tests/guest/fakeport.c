@@ -1057,6 +1057,25 @@ static void fh_post(struct fakeport *fp, uint32_t vp, uint32_t connid,
 		fh_send_msg(fp, &gd, sizeof(gd));
 		break;
 	}
+	case VMBUS_CHANMSG_MODIFYCHANNEL: {
+		const struct vmbus_chanmsg_modifychannel *mc = (const void *)p;
+		struct fh_chan *c = fh_find_chan(fp, mc->mc_child_relid);
+		struct vmbus_chanmsg_modifychannel_response mr;
+
+		if (c == NULL || !c->c_open || mc->mc_target_vp >= fp->fp_nvcpu)
+			break;
+		if (h->h_modify_status == 0)
+			c->c_target_vp = mc->mc_target_vp;
+		/* Answered from 5.3 on only (spec 6.9). */
+		if (h->h_version < VMBUS_VERSION_IRON || h->h_modify_noreply)
+			break;
+		memset(&mr, 0, sizeof(mr));
+		mr.mcr_hdr.chm_type = VMBUS_CHANMSG_MODIFYCHANNEL_RESPONSE;
+		mr.mcr_child_relid = mc->mc_child_relid;
+		mr.mcr_status = h->h_modify_status;
+		fh_send_msg(fp, &mr, sizeof(mr));
+		break;
+	}
 	case VMBUS_CHANMSG_RELID_RELEASED: {
 		const struct vmbus_chanmsg_relid_released *rr = (const void *)p;
 		struct fh_chan *c = fh_find_chan(fp, rr->rr_child_relid);

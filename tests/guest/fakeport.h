@@ -112,6 +112,8 @@ struct fake_host {
 	bool     h_teardown_noreply;
 	uint32_t h_gpadl_status;	/* GPADL_CREATED status */
 	bool     h_unload_noreply;
+	uint32_t h_modify_status;	/* MODIFYCHANNEL_RESPONSE status */
+	bool     h_modify_noreply;
 
 	/* what the guest sent */
 	uint32_t h_log[FH_LOG];		/* message types, in order */

@@ -996,6 +996,162 @@ static void test_pre_win8_events(void **state)
 	env_free(e);
 }
 
+/* ---- interrupt vCPU (vmbus_chan_set_target_vp) ---- */
+
+/* nvcpu vCPUs, the host speaks only `version`, echo channel at relid 5. */
+static struct env *env_grab_v(uint32_t nvcpu, uint32_t version)
+{
+	struct env *e = env_new(nvcpu);
+
+	reset_grab();
+	memset(e->fp.fp_host.h_accept, 0, sizeof(e->fp.fp_host.h_accept));
+	e->fp.fp_host.h_accept[0] = version;
+	fh_add_chan(&e->fp, 5, &fh_guid_echo, &fh_guid_inst[0], 0, false);
+	assert_int_equal(vmbus_create(&e->fp.fp_plat, &e->cfg, &e->vb), 0);
+	assert_int_equal(vmbus_driver_register(e->vb, &grab_echo), 0);
+	assert_int_equal(vmbus_connect(e->vb), 0);
+	assert_int_equal(vmbus_version(e->vb), version);
+	assert_non_null(grabbed[5]);
+	return e;
+}
+
+/* A packet from the host: dispatched by the ISR of vp only. */
+static void expect_events_on(struct env *e, struct cb_state *s, uint32_t vp)
+{
+	struct fh_chan *c = fh_find_chan(&e->fp, 5);
+	int before = s->packets;
+
+	assert_int_equal(fh_write_pkt(&e->fp, c, VMBUS_PACKET_TYPE_DATA_INBAND,
+	    0, 1, "vcpu", 4), 0);
+	for (uint32_t other = 0; other < e->fp.fp_nvcpu; other++)
+		if (other != vp)
+			vmbus_isr(e->vb, other);
+	assert_int_equal(s->packets, before);
+	vmbus_isr(e->vb, vp);
+	assert_int_equal(s->packets, before + 1);
+}
+
+static void test_target_vp_before_open(void **state)
+{
+	struct env *e = env_grab_v(2, VMBUS_VERSION_IRON);
+	struct vmbus_channel *ch = grabbed[5];
+	struct fh_chan *c = fh_find_chan(&e->fp, 5);
+	struct cb_state s = { 0 };
+	struct vmbus_chan_info ci;
+
+	(void)state;
+	assert_int_equal(vmbus_chan_set_target_vp(NULL, 0), -VMBUS_EINVAL);
+	assert_int_equal(vmbus_chan_set_target_vp(ch, 2), -VMBUS_EINVAL);
+	assert_int_equal(vmbus_chan_set_target_vp(ch, 1), 0);
+	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, rx_cb, &s),
+	    0);
+	assert_int_equal(c->c_target_vp, 1);	/* OPENCHANNEL target_vp */
+	assert_int_equal(vmbus_chan_get_info(ch, &ci), 0);
+	assert_int_equal(ci.ci_target_vp, 1);
+	expect_events_on(e, &s, 1);
+	/* kept across close and reopen */
+	assert_int_equal(vmbus_chan_close(ch), 0);
+	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, rx_cb, &s),
+	    0);
+	assert_int_equal(c->c_target_vp, 1);
+	expect_events_on(e, &s, 1);
+	assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_MODIFYCHANNEL), 0);
+	env_free(e);
+}
+
+static void test_target_vp_modify(void **state)
+{
+	struct env *e = env_grab_v(3, VMBUS_VERSION_IRON);
+	struct vmbus_channel *ch = grabbed[5];
+	struct fh_chan *c = fh_find_chan(&e->fp, 5);
+	struct cb_state s = { 0 };
+	struct vmbus_chan_info ci;
+	struct vmbus_stats st;
+
+	(void)state;
+	e->fp.fp_quiet = true;
+	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, rx_cb, &s),
+	    0);
+	assert_int_equal(c->c_target_vp, 0);
+	expect_events_on(e, &s, 0);
+	/* acknowledged (5.3) */
+	assert_int_equal(vmbus_chan_set_target_vp(ch, 2), 0);
+	assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_MODIFYCHANNEL), 1);
+	assert_int_equal(c->c_target_vp, 2);
+	assert_int_equal(vmbus_chan_get_info(ch, &ci), 0);
+	assert_int_equal(ci.ci_target_vp, 2);
+	expect_events_on(e, &s, 2);
+	/* the same vCPU again: nothing to ask */
+	assert_int_equal(vmbus_chan_set_target_vp(ch, 2), 0);
+	assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_MODIFYCHANNEL), 1);
+	/* refused: unchanged */
+	e->fp.fp_host.h_modify_status = 0xC0000001;
+	assert_int_equal(vmbus_chan_set_target_vp(ch, 1), -VMBUS_EIO);
+	assert_int_equal(vmbus_chan_get_info(ch, &ci), 0);
+	assert_int_equal(ci.ci_target_vp, 2);
+	expect_events_on(e, &s, 2);
+	/* unanswered: a bounded wait; the late answer is dropped, counted */
+	e->fp.fp_host.h_modify_status = 0;
+	e->fp.fp_host.h_modify_noreply = true;
+	assert_int_equal(vmbus_chan_set_target_vp(ch, 1), -VMBUS_ETIMEDOUT);
+	struct vmbus_chanmsg_modifychannel_response mr = {
+		.mcr_hdr.chm_type = VMBUS_CHANMSG_MODIFYCHANNEL_RESPONSE,
+		.mcr_child_relid = 5,
+	};
+	vmbus_get_stats(e->vb, &st);
+	uint64_t bad = st.bs_bad_messages;
+	fh_send_msg(&e->fp, &mr, sizeof(mr));
+	vmbus_poll(e->vb);
+	vmbus_get_stats(e->vb, &st);
+	assert_int_equal(st.bs_bad_messages, bad + 1);
+	/* rescinded */
+	fh_rescind(&e->fp, c);
+	assert_int_equal(vmbus_chan_set_target_vp(ch, 0), -VMBUS_ENODEV);
+	env_free(e);
+}
+
+static void test_target_vp_old_hosts(void **state)
+{
+	struct env *e;
+	struct fh_chan *c;
+	struct cb_state s = { 0 };
+
+	(void)state;
+	/* 4.1: MODIFYCHANNEL without an answer */
+	e = env_grab_v(2, VMBUS_VERSION_WIN10_RS3_0);
+	c = fh_find_chan(&e->fp, 5);
+	assert_int_equal(vmbus_chan_open(grabbed[5], 8192, 8192, NULL, 0, rx_cb,
+	    &s), 0);
+	assert_int_equal(vmbus_chan_set_target_vp(grabbed[5], 1), 0);
+	assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_MODIFYCHANNEL), 1);
+	assert_int_equal(c->c_target_vp, 1);
+	expect_events_on(e, &s, 1);
+	env_free(e);
+
+	/* 4.0: only before open */
+	e = env_grab_v(2, VMBUS_VERSION_WIN10);
+	c = fh_find_chan(&e->fp, 5);
+	assert_int_equal(vmbus_chan_open(grabbed[5], 8192, 8192, NULL, 0, rx_cb,
+	    &s), 0);
+	assert_int_equal(vmbus_chan_set_target_vp(grabbed[5], 1),
+	    -VMBUS_EOPNOTSUPP);
+	assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_MODIFYCHANNEL), 0);
+	assert_int_equal(vmbus_chan_close(grabbed[5]), 0);
+	assert_int_equal(vmbus_chan_set_target_vp(grabbed[5], 1), 0);
+	assert_int_equal(vmbus_chan_open(grabbed[5], 8192, 8192, NULL, 0, rx_cb,
+	    &s), 0);
+	assert_int_equal(c->c_target_vp, 1);
+	expect_events_on(e, &s, 1);
+	env_free(e);
+
+	/* 1.1: every event comes to vCPU 0 */
+	e = env_grab_v(2, VMBUS_VERSION_WIN7);
+	assert_int_equal(vmbus_chan_set_target_vp(grabbed[5], 1),
+	    -VMBUS_EOPNOTSUPP);
+	assert_int_equal(vmbus_chan_set_target_vp(grabbed[5], 0), 0);
+	env_free(e);
+}
+
 /* ---- transactions ---- */
 
 static void test_xact_generation(void **state)
@@ -1449,6 +1605,9 @@ int main(void)
 		cmocka_unit_test(test_unknown_type_dropped),
 		cmocka_unit_test(test_callback_dispatch),
 		cmocka_unit_test(test_pre_win8_events),
+		cmocka_unit_test(test_target_vp_before_open),
+		cmocka_unit_test(test_target_vp_modify),
+		cmocka_unit_test(test_target_vp_old_hosts),
 		cmocka_unit_test(test_xact_generation),
 		cmocka_unit_test(test_xact_echo_roundtrip),
 		cmocka_unit_test(test_rescind_with_xacts),
