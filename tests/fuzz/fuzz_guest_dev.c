@@ -225,14 +225,26 @@ struct dev {
  * queue's bounce pool stays with the host and struct storvsc_stats
  * st_leaked_pages counts it (the rings are in the core's bs_leaked_pages).
  * Read after vmbus_unload, before storvsc_destroy.
+ *
+ * Known bug (crashes/guest_storvsc/attach-failure-leak-uncounted): when
+ * VSTOR init fails and the teardown fails too, sv_attach() frees the
+ * controller without keeping its counters, so its kept bounce pool is
+ * counted nowhere. With FUZZ_SKIP_KNOWN, live whole bounce pools after a
+ * failed teardown are taken as counted.
  */
 static uint64_t dev_uncounted(struct dev *d, const struct vmbus_stats *st)
 {
 	struct storvsc_stats ss;
+	uint64_t pools = 0;
 
-	(void)st;
 	FZ_CHECK(storvsc_get_stats(d->sv, &ss) == 0, "storvsc_get_stats");
-	return ss.st_leaked_pages;
+	if (getenv("FUZZ_SKIP_KNOWN") == NULL || st->bs_leaked_pages == 0)
+		return ss.st_leaked_pages;
+	for (int i = 0; i < FZP_MAX_ALLOCS; i++)
+		if (g_fp.fp_alloc[i].a_live &&
+		    g_fp.fp_alloc[i].a_npages == SV_BOUNCE_PAGES)
+			pools += SV_BOUNCE_PAGES;
+	return pools > ss.st_leaked_pages ? pools : ss.st_leaked_pages;
 }
 
 static uint32_t dev_vcpus(const uint8_t *data, size_t size)
