@@ -422,6 +422,33 @@ const char *vmbus_chan_name(const struct vmbus_channel *ch);
 int vmbus_chan_subchan_get(struct vmbus_channel *ch, uint32_t count,
     struct vmbus_channel **out, uint64_t timeout_ns);
 
+/*
+ * Rescind notification. The host may take a channel away at any time;
+ * for a primary the driver hears of it through drv_detach, for a
+ * subchannel through this callback:
+ *
+ * vmbus_chan_set_rescind_cb - have fn(ch, arg) called once when the host
+ * rescinds ch. fn runs in thread context (the core's deferred work; it may
+ * sleep and use the bus) after ch became RESCINDED (its sends, receives
+ * and waits already fail with -VMBUS_ENODEV, its transactions failed) and
+ * before the core closes ch (if still open) and sends RELID_RELEASED. fn
+ * ends the driver's use of ch (it may vmbus_chan_close it itself); once fn
+ * returns, ch is no longer the driver's and its slot may name a later
+ * offer. For a primary, drv_detach follows fn. fn NULL removes it.
+ *
+ * Handle lifetime without a callback: a rescinded subchannel of a bound
+ * device keeps its slot (RESCINDED, no longer listed) until the driver
+ * detaches, so a handle from vmbus_chan_subchan_get never names another
+ * channel while the driver is bound; vmbus_chan_state() tells it is gone.
+ *
+ * Context: any. Returns 0, -VMBUS_EINVAL (NULL ch), -VMBUS_ENODEV (ch is
+ * rescinded already, or not a live channel: fn is not installed and never
+ * called; stop using ch now).
+ */
+typedef void vmbus_chan_rescind_fn(struct vmbus_channel *ch, void *arg);
+int vmbus_chan_set_rescind_cb(struct vmbus_channel *ch,
+    vmbus_chan_rescind_fn *fn, void *arg);
+
 /* Per-channel statistics (STYLE 7: protocol errors counted per channel). */
 struct vmbus_chan_stats {
 	uint64_t cs_tx_packets;

@@ -295,6 +295,9 @@ void vmbus_handle_offer(struct vmbus *vb, const struct vmbus_msg *m)
 	atomic_store(&ch->ch_cb_busy, false);
 	atomic_store(&ch->ch_cb_again, false);
 	ch->ch_work = 0;
+	ch->ch_rescind_cb = NULL;
+	ch->ch_rescind_arg = NULL;
+	ch->ch_zombie = false;
 	atomic_store_explicit(&ch->ch_log_next_ns, 0, memory_order_relaxed);
 	/* The slot was free: nobody counts on it concurrently. */
 	vmbus_memset(&ch->ch_ctr, 0, sizeof(ch->ch_ctr));
@@ -867,38 +870,10 @@ static void vmbus_try_attach(struct vmbus *vb, struct vmbus_channel *ch)
 			vmbus_name_channel(ch);
 			continue;
 		}
+		vmbus_lock(vb, &vb->vb_lock);
 		dev->dv_attached = true;
+		vmbus_unlock(vb, &vb->vb_lock);
 		return;
-	}
-}
-
-static void vmbus_detach_dev(struct vmbus *vb, struct vmbus_channel *ch)
-{
-	struct vmbus_device *dev = &ch->ch_dev;
-
-	if (dev->dv_attached) {
-		if (dev->dv_drv->drv_detach)
-			dev->dv_drv->drv_detach(dev);
-		dev->dv_attached = false;
-	}
-	/* Whatever the driver left open. */
-	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
-		struct vmbus_channel *s = &vb->vb_chans[i];
-
-		if (s->ch_in_use && s->ch_primary == ch && s->ch_ring_va)
-			(void)vmbus_chan_close(s);
-	}
-	if (ch->ch_ring_va)
-		(void)vmbus_chan_close(ch);
-}
-
-void vmbus_attach_drivers(struct vmbus *vb)
-{
-	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
-		struct vmbus_channel *ch = &vb->vb_chans[i];
-
-		if (ch->ch_in_use)
-			vmbus_try_attach(vb, ch);
 	}
 }
 
@@ -914,10 +889,71 @@ static void vmbus_chan_put(struct vmbus *vb, struct vmbus_channel *ch)
 	ch->ch_primary = NULL;
 }
 
-/* A rescinded channel, in thread context: detach, close, RELID_RELEASED. */
+static void vmbus_detach_dev(struct vmbus *vb, struct vmbus_channel *ch)
+{
+	struct vmbus_device *dev = &ch->ch_dev;
+
+	if (dev->dv_attached) {
+		if (dev->dv_drv->drv_detach)
+			dev->dv_drv->drv_detach(dev);
+		vmbus_lock(vb, &vb->vb_lock);
+		dev->dv_attached = false;
+		vmbus_unlock(vb, &vb->vb_lock);
+	}
+	/* Whatever the driver left open. */
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *s = &vb->vb_chans[i];
+
+		if (s->ch_in_use && s->ch_primary == ch && s->ch_ring_va)
+			(void)vmbus_chan_close(s);
+	}
+	if (ch->ch_ring_va)
+		(void)vmbus_chan_close(ch);
+	/* The driver is gone: subchannels it could still name go back. */
+	vmbus_lock(vb, &vb->vb_lock);
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *s = &vb->vb_chans[i];
+
+		if (s->ch_in_use && s->ch_primary == ch && s->ch_zombie) {
+			s->ch_zombie = false;
+			vmbus_chan_put(vb, s);
+		}
+	}
+	vmbus_unlock(vb, &vb->vb_lock);
+}
+
+void vmbus_attach_drivers(struct vmbus *vb)
+{
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *ch = &vb->vb_chans[i];
+
+		if (ch->ch_in_use)
+			vmbus_try_attach(vb, ch);
+	}
+}
+
+/*
+ * A rescinded channel, in thread context: the driver's rescind callback,
+ * detach (primary) or close, RELID_RELEASED, then the slot goes back to
+ * the pool, unless a bound driver may still name it (a subchannel without
+ * a rescind callback): that slot stays, RESCINDED and released, until the
+ * driver detaches, so the driver's handle never names a later channel.
+ */
 static void vmbus_finish_rescind(struct vmbus *vb, struct vmbus_channel *ch)
 {
 	struct vmbus_chanmsg_relid_released rr;
+	vmbus_chan_rescind_fn *fn;
+	void *arg;
+
+	vmbus_lock(vb, &vb->vb_lock);
+	fn = ch->ch_rescind_cb;
+	arg = ch->ch_rescind_arg;
+	ch->ch_rescind_cb = NULL;
+	vmbus_unlock(vb, &vb->vb_lock);
+	/* NOTE: the driver lets go of the channel before the core closes
+	 * it, so it never races the close with its own I/O. */
+	if (fn != NULL)
+		fn(ch, arg);
 
 	if (ch->ch_primary == NULL)
 		vmbus_detach_dev(vb, ch);
@@ -932,8 +968,32 @@ static void vmbus_finish_rescind(struct vmbus *vb, struct vmbus_channel *ch)
 	vmbus_lock(vb, &vb->vb_lock);
 	if (vb->vb_relid[ch->ch_relid] == ch)
 		vb->vb_relid[ch->ch_relid] = NULL;
-	vmbus_chan_put(vb, ch);
+	if (fn == NULL && ch->ch_primary != NULL &&
+	    ch->ch_primary->ch_dev.dv_attached)
+		ch->ch_zombie = true;
+	else
+		vmbus_chan_put(vb, ch);
 	vmbus_unlock(vb, &vb->vb_lock);
+}
+
+int vmbus_chan_set_rescind_cb(struct vmbus_channel *ch,
+    vmbus_chan_rescind_fn *fn, void *arg)
+{
+	struct vmbus *vb;
+	int r = 0;
+
+	if (ch == NULL)
+		return -VMBUS_EINVAL;
+	vb = ch->ch_bus;
+	vmbus_lock(vb, &vb->vb_lock);
+	if (!ch->ch_in_use || vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED) {
+		r = -VMBUS_ENODEV;
+	} else {
+		ch->ch_rescind_cb = fn;
+		ch->ch_rescind_arg = arg;
+	}
+	vmbus_unlock(vb, &vb->vb_lock);
+	return r;
 }
 
 void vmbus_run_work(struct vmbus *vb)

@@ -225,6 +225,12 @@ struct vmbus_channel {
 
 	struct vmbus_xact_tbl *ch_xact;
 
+	vmbus_chan_rescind_fn *ch_rescind_cb;	/* (vb_lock) */
+	void    *ch_rescind_arg;
+	/* Rescinded and released, its slot kept for the bound driver that
+	 * may still name it (no rescind callback): recycled at detach. */
+	bool     ch_zombie;			/* (vb_lock) */
+
 	uint32_t ch_work;			/* deferred work (vb_lock) */
 #define VMBUS_CHWORK_ATTACH	0x1u
 #define VMBUS_CHWORK_RESCIND	0x2u

@@ -616,8 +616,12 @@ void fh_pump(struct fakeport *fp)
 		slot->hm_sender = 0;
 		uint64_t hdr = (uint64_t)VMBUS_MESSAGE_TYPE |
 		    ((uint64_t)q->q_len << 32);
-		atomic_store_explicit(w, hdr, memory_order_release);
 		h->h_qhead[vp]++;
+		/* More queued: pending at delivery, so the guest's EOM asks
+		 * for the next one (TLFS allows setting it then). */
+		if (h->h_qhead[vp] != h->h_qtail[vp])
+			hdr |= (uint64_t)HV_MESSAGE_FLAG_PENDING << 40;
+		atomic_store_explicit(w, hdr, memory_order_release);
 	}
 	fp->fp_in_host = false;
 }

@@ -1389,6 +1389,127 @@ static void test_subchannels(void **state)
 	env_free(e);
 }
 
+/* ---- subchannel rescind: callback and handle lifetime ---- */
+
+struct rescind_note {
+	struct fakeport *rn_fp;
+	int rn_calls;
+	struct vmbus_channel *rn_ch;
+	enum vmbus_chan_state rn_state;
+	uint32_t rn_closes;		/* CLOSECHANNELs sent before the call */
+	uint32_t rn_released;		/* RELID_RELEASEDs sent before it */
+	int rn_send;			/* a send from inside the callback */
+};
+
+static void rescind_note_cb(struct vmbus_channel *ch, void *arg)
+{
+	struct rescind_note *rn = arg;
+
+	rn->rn_calls++;
+	rn->rn_ch = ch;
+	rn->rn_state = vmbus_chan_state(ch);
+	rn->rn_closes = fh_count(rn->rn_fp, VMBUS_CHANMSG_CLOSECHANNEL);
+	rn->rn_released = fh_count(rn->rn_fp, VMBUS_CHANMSG_RELID_RELEASED);
+	rn->rn_send = vmbus_chan_send(ch, VMBUS_PACKET_TYPE_DATA_INBAND, 0,
+	    "x", 1, 1);
+}
+
+static void test_subchan_rescind(void **state)
+{
+	struct env *e = env_new(1);
+	struct rescind_note rn = { .rn_fp = &e->fp };
+	struct vmbus_channel *pri, *sub[2], *now[2];
+	struct fh_chan *s1, *s2, *n1, *n2, *c;
+	struct vmbus_stats st;
+	uint32_t closes;
+
+	(void)state;
+	e->fp.fp_quiet = true;
+	e->cfg.vc_max_channels = 4;
+	reset_grab();
+	c = fh_add_chan(&e->fp, 5, &fh_guid_echo, &fh_guid_inst[0], 0, true);
+	assert_int_equal(vmbus_create(&e->fp.fp_plat, &e->cfg, &e->vb), 0);
+	assert_int_equal(vmbus_driver_register(e->vb, &grab_echo), 0);
+	assert_int_equal(vmbus_connect(e->vb), 0);
+	pri = grabbed[5];
+	assert_int_equal(vmbus_chan_open(pri, 8192, 8192, NULL, 0, NULL, NULL),
+	    0);
+	s1 = fh_add_chan(&e->fp, 30, &fh_guid_echo, &fh_guid_inst[0], 1, true);
+	s2 = fh_add_chan(&e->fp, 31, &fh_guid_echo, &fh_guid_inst[0], 2, true);
+	fh_offer(&e->fp, s1);
+	fh_offer(&e->fp, s2);
+	assert_int_equal(vmbus_chan_subchan_get(pri, 2, sub, 100000), 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(vmbus_chan_open(sub[i], 8192, 8192, NULL, 0,
+		    NULL, NULL), 0);
+
+	/* With a callback: called once, in thread context, on a RESCINDED
+	 * channel, before the core closes it and releases the relid. */
+	assert_int_equal(vmbus_chan_set_rescind_cb(NULL, NULL, NULL),
+	    -VMBUS_EINVAL);
+	assert_int_equal(vmbus_chan_set_rescind_cb(sub[0], rescind_note_cb,
+	    &rn), 0);
+	closes = fh_count(&e->fp, VMBUS_CHANMSG_CLOSECHANNEL);
+	fh_rescind(&e->fp, s1);
+	assert_int_equal(rn.rn_calls, 0);	/* not from the message path */
+	vmbus_poll(e->vb);
+	assert_int_equal(rn.rn_calls, 1);
+	assert_ptr_equal(rn.rn_ch, sub[0]);
+	assert_int_equal(rn.rn_state, VMBUS_CHAN_RESCINDED);
+	assert_int_equal(rn.rn_send, -VMBUS_ENODEV);
+	assert_int_equal(rn.rn_closes, closes);
+	assert_int_equal(rn.rn_released, 0);
+	assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_CLOSECHANNEL),
+	    closes + 1);
+	assert_true(s1->c_released);
+	assert_false(s1->c_open);
+	/* ... and its slot is free again: a new subchannel 1 takes it. */
+	n1 = fh_add_chan(&e->fp, 40, &fh_guid_echo, &fh_guid_inst[0], 1, true);
+	fh_offer(&e->fp, n1);
+	vmbus_poll(e->vb);
+	vmbus_get_stats(e->vb, &st);
+	assert_int_equal(st.bs_bad_offers, 0);
+
+	/* Without one: the bound driver's handle keeps naming the rescinded
+	 * subchannel; a later offer gets another slot. */
+	fh_rescind(&e->fp, s2);
+	vmbus_poll(e->vb);
+	assert_true(s2->c_released);
+	assert_int_equal(vmbus_chan_state(sub[1]), VMBUS_CHAN_RESCINDED);
+	assert_int_equal(vmbus_chan_relid(sub[1]), 31);
+	assert_int_equal(vmbus_chan_set_rescind_cb(sub[1], rescind_note_cb,
+	    &rn), -VMBUS_ENODEV);
+	n2 = fh_add_chan(&e->fp, 41, &fh_guid_echo, &fh_guid_inst[0], 2, true);
+	fh_offer(&e->fp, n2);
+	assert_int_equal(vmbus_chan_subchan_get(pri, 2, now, 100000), 2);
+	assert_true(now[1] != sub[1]);
+	assert_int_equal(vmbus_chan_relid(now[1]), 41);
+	assert_int_equal(vmbus_chan_state(sub[1]), VMBUS_CHAN_RESCINDED);
+	assert_int_equal(vmbus_chan_relid(sub[1]), 31);
+	assert_int_equal(nchannels(e->vb), 3);	/* the kept slot is unlisted */
+	assert_int_equal(rn.rn_calls, 1);
+
+	/* The driver goes (the primary is rescinded): every slot comes back,
+	 * so a full table of new offers is accepted. */
+	fh_rescind(&e->fp, c);
+	fh_rescind(&e->fp, n1);
+	fh_rescind(&e->fp, n2);
+	vmbus_poll(e->vb);
+	assert_int_equal(detach_calls, 1);
+	assert_int_equal(nchannels(e->vb), 0);
+	for (int i = 0; i < 4; i++) {
+		struct fh_chan *x = fh_add_chan(&e->fp, 50u + (uint32_t)i,
+		    &fh_guid_other, &fh_guid_inst[i], 0, false);
+
+		fh_offer(&e->fp, x);
+	}
+	vmbus_poll(e->vb);
+	vmbus_get_stats(e->vb, &st);
+	assert_int_equal(st.bs_bad_offers, 0);
+	assert_int_equal(nchannels(e->vb), 4);
+	env_free(e);
+}
+
 static void test_unload_unanswered(void **state)
 {
 	struct env *e = env_new(1);
@@ -1613,6 +1734,7 @@ int main(void)
 		cmocka_unit_test(test_rescind_with_xacts),
 		cmocka_unit_test(test_rescind_during_open),
 		cmocka_unit_test(test_subchannels),
+		cmocka_unit_test(test_subchan_rescind),
 		cmocka_unit_test(test_unload_unanswered),
 		cmocka_unit_test(test_event_counters_concurrent),
 		cmocka_unit_test(test_isr_thread_whole_life),
