@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -1698,10 +1699,39 @@ static void test_create_args(void **state)
 	free(fpp);
 }
 
+/* vmbus/errno.h: Linux errno values, so a port can pass them through. */
+static void test_errno_values(void **state)
+{
+	(void)state;
+	assert_int_equal(VMBUS_EPERM, EPERM);
+	assert_int_equal(VMBUS_ENOENT, ENOENT);
+	assert_int_equal(VMBUS_EIO, EIO);
+	assert_int_equal(VMBUS_EAGAIN, EAGAIN);
+	assert_int_equal(VMBUS_ENOMEM, ENOMEM);
+	assert_int_equal(VMBUS_EFAULT, EFAULT);
+	assert_int_equal(VMBUS_EBUSY, EBUSY);
+	assert_int_equal(VMBUS_EEXIST, EEXIST);
+	assert_int_equal(VMBUS_ENODEV, ENODEV);
+	assert_int_equal(VMBUS_EINVAL, EINVAL);
+	assert_int_equal(VMBUS_ENOSPC, ENOSPC);
+	assert_int_equal(VMBUS_EROFS, EROFS);
+	assert_int_equal(VMBUS_ERANGE, ERANGE);
+	assert_int_equal(VMBUS_ENOSYS, ENOSYS);
+	assert_int_equal(VMBUS_EPROTO, EPROTO);
+	assert_int_equal(VMBUS_EOVERFLOW, EOVERFLOW);
+	assert_int_equal(VMBUS_EMSGSIZE, EMSGSIZE);
+	assert_int_equal(VMBUS_EOPNOTSUPP, EOPNOTSUPP);
+	assert_int_equal(VMBUS_ENOBUFS, ENOBUFS);
+	assert_int_equal(VMBUS_EISCONN, EISCONN);
+	assert_int_equal(VMBUS_ETIMEDOUT, ETIMEDOUT);
+	assert_int_equal(VMBUS_ECANCELED, ECANCELED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_args),
+		cmocka_unit_test(test_errno_values),
 		cmocka_unit_test(test_negotiate_newest),
 		cmocka_unit_test(test_negotiate_fallback_each),
 		cmocka_unit_test(test_negotiate_conn4_fallback),
