@@ -195,8 +195,12 @@ struct vmbus_platform {
 
 	/*
 	 * The guest's wall clock (what time sync corrects): nanoseconds since
-	 * 1970-01-01 UTC. step sets it; slew asks for a gradual correction by
-	 * delta_ns. May sleep. step/slew may fail: -VMBUS_EPERM, -VMBUS_ENOSYS.
+	 * 1970-01-01 UTC. wallclock_get never sleeps and cannot fail: it may
+	 * be called from channel callbacks and the ISR (time sync samples it
+	 * as a host message arrives); a port may take a short lock, as with
+	 * lock(). step sets the clock; slew asks for a gradual correction by
+	 * delta_ns. step and slew may sleep, and may fail: -VMBUS_EPERM,
+	 * -VMBUS_ENOSYS. All three may be NULL (no wall clock).
 	 */
 	int64_t (*wallclock_get)(void *ctx);
 	int (*wallclock_step)(void *ctx, int64_t unix_ns);

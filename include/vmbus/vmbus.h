@@ -178,7 +178,16 @@ struct vmbus_driver {
 #define VMBUS_MAX_DRIVERS 16
 int vmbus_driver_register(struct vmbus *vb, const struct vmbus_driver *drv);
 
-/* Device accessors (any context; valid between attach and detach). */
+/*
+ * Device accessors. Any context. A device handle is valid from the
+ * driver's drv_probe until its drv_detach returns.
+ *   vmbus_device_driver: the driver probing or bound to dev. Set before
+ *     drv_probe is called, so probe, attach and detach can find their own
+ *     struct vmbus_driver (and a softc that embeds it); NULL again once
+ *     that driver's probe declined or its attach failed.
+ *   vmbus_device_softc: the driver's pointer, NULL until it sets one (in
+ *     probe or attach); the core clears it when attach fails.
+ */
 struct vmbus_channel *vmbus_device_channel(struct vmbus_device *dev);
 struct vmbus *vmbus_device_bus(struct vmbus_device *dev);
 void  vmbus_device_set_softc(struct vmbus_device *dev, void *softc);

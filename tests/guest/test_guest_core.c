@@ -338,6 +338,92 @@ static void test_offers_probe_attach(void **state)
 	assert_int_equal(detach_calls, 2);
 }
 
+/*
+ * vmbus_device_driver() names the driver from drv_probe on: a driver that
+ * embeds its struct vmbus_driver in its softc finds itself there. Two
+ * drivers for one class: the first declines in probe, the second binds.
+ */
+struct drv_seen {
+	struct vmbus_driver ds_drv;	/* embedded, found by offset */
+	int ds_probe_ok;		/* probe saw itself, no softc */
+	int ds_attach_ok;
+	int ds_detach_ok;
+	bool ds_decline;
+};
+
+static struct drv_seen *drv_seen_of(struct vmbus_device *dev)
+{
+	const struct vmbus_driver *d = vmbus_device_driver(dev);
+
+	return d ? (struct drv_seen *)(void *)((char *)(uintptr_t)d -
+	    offsetof(struct drv_seen, ds_drv)) : NULL;
+}
+
+static int seen_probe(struct vmbus_device *dev)
+{
+	struct drv_seen *ds = drv_seen_of(dev);
+
+	if (ds == NULL)
+		return -VMBUS_EINVAL;
+	if (vmbus_device_softc(dev) == NULL)
+		ds->ds_probe_ok++;
+	return ds->ds_decline ? -VMBUS_ENODEV : 0;
+}
+
+static int seen_attach(struct vmbus_device *dev)
+{
+	struct drv_seen *ds = drv_seen_of(dev);
+
+	if (ds == NULL)
+		return -VMBUS_EINVAL;
+	ds->ds_attach_ok++;
+	vmbus_device_set_softc(dev, ds);
+	return 0;
+}
+
+static void seen_detach(struct vmbus_device *dev)
+{
+	struct drv_seen *ds = drv_seen_of(dev);
+
+	if (ds != NULL && vmbus_device_softc(dev) == ds)
+		ds->ds_detach_ok++;
+}
+
+static void test_device_driver_from_probe(void **state)
+{
+	struct env *e = env_new(1);
+	struct drv_seen a = {
+		.ds_drv = { .drv_name = "decliner", .drv_class = HV_GUID_ECHO_INIT,
+		    .drv_probe = seen_probe, .drv_attach = seen_attach,
+		    .drv_detach = seen_detach },
+		.ds_decline = true,
+	};
+	struct drv_seen b = {
+		.ds_drv = { .drv_name = "binder", .drv_class = HV_GUID_ECHO_INIT,
+		    .drv_probe = seen_probe, .drv_attach = seen_attach,
+		    .drv_detach = seen_detach },
+	};
+	struct find_arg fa = { .relid = 5 };
+
+	(void)state;
+	fh_add_chan(&e->fp, 5, &fh_guid_echo, &fh_guid_inst[0], 0, false);
+	assert_int_equal(vmbus_create(&e->fp.fp_plat, &e->cfg, &e->vb), 0);
+	assert_int_equal(vmbus_driver_register(e->vb, &a.ds_drv), 0);
+	assert_int_equal(vmbus_driver_register(e->vb, &b.ds_drv), 0);
+	assert_int_equal(vmbus_connect(e->vb), 0);
+	assert_int_equal(a.ds_probe_ok, 1);
+	assert_int_equal(a.ds_attach_ok, 0);
+	assert_int_equal(b.ds_probe_ok, 1);
+	assert_int_equal(b.ds_attach_ok, 1);
+	vmbus_foreach_channel(e->vb, find_cb, &fa);
+	assert_true(fa.found);
+	assert_string_equal(fa.ci.ci_driver, "binder");
+	assert_int_equal(vmbus_unload(e->vb), 0);
+	assert_int_equal(b.ds_detach_ok, 1);
+	assert_int_equal(a.ds_detach_ok, 0);
+	env_free(e);
+}
+
 static void send_offer(struct env *e, uint32_t relid, const struct hv_guid *cls,
     const struct hv_guid *inst, uint16_t sub, uint32_t connid,
     uint8_t monid, uint8_t monalloc, uint32_t len)
@@ -1740,6 +1826,7 @@ int main(void)
 		cmocka_unit_test(test_negotiate_bad_state),
 		cmocka_unit_test(test_post_retry),
 		cmocka_unit_test(test_offers_probe_attach),
+		cmocka_unit_test(test_device_driver_from_probe),
 		cmocka_unit_test(test_offers_malformed),
 		cmocka_unit_test(test_unexpected_messages),
 		cmocka_unit_test(test_gpadl_split),
