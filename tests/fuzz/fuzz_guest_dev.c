@@ -357,7 +357,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_init(&f, data, size);
 	fzp_init(&g_fp, dev_vcpus(data, size), 0, NULL, 0);
 	if (getenv("FUZZ_SKIP_KNOWN") != NULL) {
-		g_fp.fp_budget_ns = 3600ull * 1000000000ull;
+		g_fp.fp_budget_ns = 300ull * 1000000000ull;
 		g_fp.fp_budget_jmp = &budget;
 	}
 	if (setjmp(budget) != 0) {

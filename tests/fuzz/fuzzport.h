@@ -173,6 +173,12 @@ struct fzp {
 	 * fp_budget_jmp, abandoning the input (FUZZ_SKIP_KNOWN only). */
 	uint64_t fp_budget_ns;
 	jmp_buf *fp_budget_jmp;
+	/* The guest's heap (zalloc) while FUZZ_SKIP_KNOWN is set: linked
+	 * here so an abandoned port keeps it reachable (no false leak
+	 * reports for buffers only a discarded stack frame held);
+	 * fzp_fini unlinks what is left, so real leaks are still reported. */
+	bool     fp_track_heap;
+	struct fzp_heap *fp_heap;
 };
 
 /* Fresh port: nvcpu vCPUs, messages to msg_vp, the script s[0..slen). */

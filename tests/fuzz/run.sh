@@ -90,10 +90,10 @@ run_one() {
 		"$work" "$corpus/$h" >"$log" 2>&1
 	rc=$?
 	local runs
-	runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+	runs=$(grep -aE '^stat::number_of_executed_units' "$log" | awk '{print $2}')
 	if [ $rc -ne 0 ]; then
 		echo "FAIL $h (exit $rc, ${runs:-?} runs): see $log"
-		grep -E 'ERROR|ORACLE|SUMMARY|Test unit written' "$log" | head -5
+		grep -aE 'ERROR|ORACLE|SUMMARY|Test unit written' "$log" | head -5
 		return 1
 	fi
 	echo "ok   $h: ${runs:-?} runs in ${seconds}s"
