@@ -92,6 +92,44 @@ void vmbus_chan_wakeup(struct vmbus_channel *ch)
 		vb->vb_plat->wake_all(vb->vb_plat->ctx, &ch->ch_wait);
 }
 
+int vmbus_chan_wait_cond(struct vmbus_channel *ch, vmbus_chan_check_fn *check,
+    void *arg, uint64_t deadline)
+{
+	struct vmbus *vb = ch->ch_bus;
+
+	for (;;) {
+		uint64_t seq, now, until;
+		bool woken = true;
+		int r;
+
+		/* NOTE: the sequence is read before the check, so a wakeup
+		 * between the check and the sleep ends the sleep at once. */
+		vmbus_lock(vb, &ch->ch_lock);
+		seq = ch->ch_wake_seq;
+		vmbus_unlock(vb, &ch->ch_lock);
+		r = check(ch, arg);
+		if (r != VMBUS_WAIT_AGAIN)
+			return r;
+		now = vmbus_now(vb);
+		if (now >= deadline)
+			return -VMBUS_ETIMEDOUT;
+		if (!vmbus_polled(vb)) {
+			until = now + VMBUS_WAIT_SLICE_NS;
+			vmbus_lock(vb, &ch->ch_lock);
+			if (ch->ch_wake_seq == seq)
+				(void)vb->vb_plat->wait(vb->vb_plat->ctx,
+				    &ch->ch_wait, &ch->ch_lock,
+				    until < deadline ? until : deadline);
+			woken = ch->ch_wake_seq != seq;
+			vmbus_unlock(vb, &ch->ch_lock);
+		}
+		/* Polled: we are the interrupt. Otherwise a slice without a
+		 * wakeup may be a lost interrupt: look ourselves. */
+		if (!woken || vmbus_polled(vb))
+			vmbus_poll_nested(vb);
+	}
+}
+
 /*
  * The peer broke the protocol on this channel (STYLE 8): count, log once
  * (rate-limited, with the channel name), move to BROKEN, fail pending
@@ -154,10 +192,8 @@ static struct vmbus_channel *vmbus_find_primary(struct vmbus *vb,
 static void vmbus_offer_reject(struct vmbus *vb, uint32_t relid,
     const char *why)
 {
-	vmbus_count(&vb->vb_ctr.bc_bad_offers, 1);
-	if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
-		vmbus_log(vb, VMBUS_LOG_WARN, "vmbus: offer relid %u rejected: %s",
-		    (unsigned)relid, why);
+	vmbus_drop(vb, &vb->vb_ctr.bc_bad_offers, &vb->vb_log_next_ns,
+	    "vmbus: offer relid %u rejected: %s", (unsigned)relid, why);
 }
 
 static void vmbus_name_channel(struct vmbus_channel *ch)
@@ -326,11 +362,9 @@ void vmbus_handle_rescind(struct vmbus *vb, const struct vmbus_msg *m)
 	struct vmbus_channel *ch = vmbus_relid_lookup(vb, relid);
 
 	if (ch == NULL || vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED) {
-		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
-		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
-			vmbus_log(vb, VMBUS_LOG_WARN,
-			    "vmbus: rescind of unknown relid %u ignored",
-			    (unsigned)relid);
+		vmbus_drop(vb, &vb->vb_ctr.bc_bad_messages, &vb->vb_log_next_ns,
+		    "vmbus: rescind of unknown relid %u ignored",
+		    (unsigned)relid);
 		return;
 	}
 	(void)vmbus_chan_transition(ch, VMBUS_CHAN_RESCINDED);
@@ -355,12 +389,10 @@ void vmbus_handle_open_result(struct vmbus *vb, const struct vmbus_msg *m)
 
 	if (ch == NULL || vmbus_chan_state(ch) != VMBUS_CHAN_OPENING ||
 	    ch->ch_open_done || hv_le32(or->or_openid) != ch->ch_openid) {
-		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
-		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
-			vmbus_log(vb, VMBUS_LOG_WARN,
-			    "vmbus: unexpected OPENCHANNEL_RESULT relid %u openid %u",
-			    (unsigned)hv_le32(or->or_child_relid),
-			    (unsigned)hv_le32(or->or_openid));
+		vmbus_drop(vb, &vb->vb_ctr.bc_bad_messages, &vb->vb_log_next_ns,
+		    "vmbus: unexpected OPENCHANNEL_RESULT relid %u openid %u",
+		    (unsigned)hv_le32(or->or_child_relid),
+		    (unsigned)hv_le32(or->or_openid));
 		return;
 	}
 	ch->ch_open_status = hv_le32(or->or_status);
@@ -377,11 +409,9 @@ void vmbus_handle_modify_response(struct vmbus *vb, const struct vmbus_msg *m)
 	struct vmbus_channel *ch = vmbus_relid_lookup(vb, relid);
 
 	if (ch == NULL || !ch->ch_modify_busy || ch->ch_modify_done) {
-		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
-		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
-			vmbus_log(vb, VMBUS_LOG_WARN,
-			    "vmbus: unexpected MODIFYCHANNEL_RESPONSE relid %u",
-			    (unsigned)relid);
+		vmbus_drop(vb, &vb->vb_ctr.bc_bad_messages, &vb->vb_log_next_ns,
+		    "vmbus: unexpected MODIFYCHANNEL_RESPONSE relid %u",
+		    (unsigned)relid);
 		return;
 	}
 	ch->ch_modify_status = hv_le32(mr->mcr_status);

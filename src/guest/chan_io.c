@@ -19,13 +19,44 @@ static int chan_io_state_err(const struct vmbus_channel *ch)
 	}
 }
 
-/* Write one packet (iov[0] is the descriptor) and signal if needed. */
-static int chan_write(struct vmbus_channel *ch, const struct vmbus_iov *iov,
-    unsigned iovcnt, uint32_t total)
+static const uint8_t chan_zero_pad[8];
+
+/*
+ * Write one packet and signal the host if needed. hdr[0..hdr_len) starts
+ * with the packet descriptor, filled in here (offset8 = hdr_len / 8, len8
+ * from the whole packet); data[0..len) follows, zero-padded to 8 bytes.
+ */
+static int chan_write(struct vmbus_channel *ch, void *hdr, uint32_t hdr_len,
+    uint16_t type, uint16_t flags, uint64_t trans_id, const void *data,
+    uint32_t len)
 {
 	struct vmbus *vb = ch->ch_bus;
+	struct vmbus_packet_desc *d = hdr;
+	struct vmbus_iov iov[3];
+	uint32_t total = hdr_len + (uint32_t)VMBUS_PACKET_ROUNDUP(len);
+	unsigned iovcnt = 0;
 	bool need_signal = false;
 	int r;
+
+	if (total / 8u > 0xFFFFu)
+		return -VMBUS_EINVAL;	/* len8 is 16 bits */
+	if (ch->ch_ring_va == NULL)
+		return -VMBUS_ENODEV;
+	d->pd_type = hv_cpu_to_le16(type);
+	d->pd_offset8 = hv_cpu_to_le16((uint16_t)(hdr_len / 8u));
+	d->pd_len8 = hv_cpu_to_le16((uint16_t)(total / 8u));
+	d->pd_flags = hv_cpu_to_le16(flags);
+	d->pd_trans_id = hv_cpu_to_le64(trans_id);
+	iov[iovcnt].iov_base = hdr;
+	iov[iovcnt++].iov_len = hdr_len;
+	if (len) {
+		iov[iovcnt].iov_base = data;
+		iov[iovcnt++].iov_len = len;
+	}
+	if (total - hdr_len - len) {
+		iov[iovcnt].iov_base = chan_zero_pad;
+		iov[iovcnt++].iov_len = total - hdr_len - len;
+	}
 
 	vmbus_lock(vb, &ch->ch_tx_lock);
 	r = chan_io_state_err(ch);
@@ -64,41 +95,17 @@ static int chan_write(struct vmbus_channel *ch, const struct vmbus_iov *iov,
 	return r;
 }
 
-static const uint8_t chan_zero_pad[8];
-
 int vmbus_chan_send(struct vmbus_channel *ch, uint16_t type, uint16_t flags,
     const void *data, uint32_t len, uint64_t trans_id)
 {
 	struct vmbus_packet_desc d;
-	struct vmbus_iov iov[3];
-	uint32_t total, pad;
-	unsigned n = 0;
 
 	if (ch == NULL || (len && data == NULL) ||
 	    (flags & (uint16_t)~VMBUS_PACKET_FLAG_COMPLETION_REQUESTED) ||
 	    len > 0xFFFFu * 8u - sizeof(d))
 		return -VMBUS_EINVAL;
-	if (ch->ch_ring_va == NULL)
-		return -VMBUS_ENODEV;
-	total = (uint32_t)sizeof(d) + (uint32_t)VMBUS_PACKET_ROUNDUP(len);
-	pad = total - (uint32_t)sizeof(d) - len;
-	vmbus_memset(&d, 0, sizeof(d));
-	d.pd_type = hv_cpu_to_le16(type);
-	d.pd_offset8 = hv_cpu_to_le16(VMBUS_PACKET_INBAND_OFFSET8);
-	d.pd_len8 = hv_cpu_to_le16((uint16_t)(total / 8u));
-	d.pd_flags = hv_cpu_to_le16(flags);
-	d.pd_trans_id = hv_cpu_to_le64(trans_id);
-	iov[n].iov_base = &d;
-	iov[n++].iov_len = (uint32_t)sizeof(d);
-	if (len) {
-		iov[n].iov_base = data;
-		iov[n++].iov_len = len;
-	}
-	if (pad) {
-		iov[n].iov_base = chan_zero_pad;
-		iov[n++].iov_len = pad;
-	}
-	return chan_write(ch, iov, n, total);
+	return chan_write(ch, &d, (uint32_t)sizeof(d), type, flags, trans_id,
+	    data, len);
 }
 
 #define CHAN_GPA_HDR_MAX 4096u	/* range records we build on the stack */
@@ -110,16 +117,11 @@ int vmbus_chan_send_gpa(struct vmbus_channel *ch,
 	_Alignas(8) uint8_t hdr[sizeof(struct vmbus_gpa_direct_hdr) +
 	    CHAN_GPA_HDR_MAX];
 	struct vmbus_gpa_direct_hdr *h = (void *)hdr;
-	struct vmbus_iov iov[3];
-	uint32_t off = (uint32_t)sizeof(*h), total, pad;
-	unsigned n = 0;
+	uint32_t off = (uint32_t)sizeof(*h);
 
 	if (ch == NULL || bufs == NULL || nbuf == 0 ||
 	    (len && data == NULL) || len > 0xFFFFu * 8u)
 		return -VMBUS_EINVAL;
-	if (ch->ch_ring_va == NULL)
-		return -VMBUS_ENODEV;
-	vmbus_memset(hdr, 0, sizeof(h->gd_desc) + 8u);
 	for (uint32_t i = 0; i < nbuf; i++) {
 		const struct vmbus_gpa_buf *b = &bufs[i];
 		uint64_t need;
@@ -140,28 +142,10 @@ int vmbus_chan_send_gpa(struct vmbus_channel *ch,
 			    b->gb_pfn[p]);
 		off += VMBUS_GPA_RANGE_SIZE(b->gb_npfn);
 	}
-	total = off + (uint32_t)VMBUS_PACKET_ROUNDUP(len);
-	if (total / 8u > 0xFFFFu)
-		return -VMBUS_EINVAL;
-	pad = total - off - len;
-	h->gd_desc.pd_type = hv_cpu_to_le16(VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT);
-	h->gd_desc.pd_offset8 = hv_cpu_to_le16((uint16_t)(off / 8u));
-	h->gd_desc.pd_len8 = hv_cpu_to_le16((uint16_t)(total / 8u));
-	h->gd_desc.pd_flags = hv_cpu_to_le16(VMBUS_PACKET_FLAG_COMPLETION_REQUESTED);
-	h->gd_desc.pd_trans_id = hv_cpu_to_le64(trans_id);
 	h->gd_rsvd = 0;
 	h->gd_range_cnt = hv_cpu_to_le32(nbuf);
-	iov[n].iov_base = hdr;
-	iov[n++].iov_len = off;
-	if (len) {
-		iov[n].iov_base = data;
-		iov[n++].iov_len = len;
-	}
-	if (pad) {
-		iov[n].iov_base = chan_zero_pad;
-		iov[n++].iov_len = pad;
-	}
-	return chan_write(ch, iov, n, total);
+	return chan_write(ch, hdr, off, VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT,
+	    VMBUS_PACKET_FLAG_COMPLETION_REQUESTED, trans_id, data, len);
 }
 
 /* ---- receive ---- */
@@ -260,11 +244,10 @@ static int chan_copyin(struct vmbus_channel *ch, void *buf, uint32_t *len,
 			return chan_rx_bad(ch, "packet header too short");
 		if (!chan_type_known(type)) {
 			/* Skippable: the length checked out. Drop, log once. */
-			vmbus_count(&ch->ch_ctr.cc_unknown_packets, 1);
-			if (vmbus_ratelimit(vb, &ch->ch_log_next_ns))
-				vmbus_log(vb, VMBUS_LOG_WARN,
-				    "%s: dropped packet of unknown type %u",
-				    ch->ch_name, (unsigned)type);
+			vmbus_drop(vb, &ch->ch_ctr.cc_unknown_packets,
+			    &ch->ch_log_next_ns,
+			    "%s: dropped packet of unknown type %u",
+			    ch->ch_name, (unsigned)type);
 			if (vmbus_ring_skip(&ch->ch_rx, pkt_len) != 0)
 				return chan_rx_bad(ch, chan_bad_windex);
 			chan_read_done(ch, pkt_len);
@@ -399,53 +382,39 @@ static bool chan_tx_room(struct vmbus_channel *ch, uint32_t bytes)
 	return ok;
 }
 
-/* Bounded wait on the channel: cond checked outside ch_lock, wakeups
- * tracked by ch_wake_seq so none is lost between check and sleep. */
-static int chan_wait(struct vmbus_channel *ch, uint64_t timeout_ns,
-    bool is_tx, uint32_t bytes)
+/* Wait checks: receive data, or room for `bytes` (arg) in the send ring. */
+static int chan_io_usable(struct vmbus_channel *ch)
 {
-	struct vmbus *vb = ch->ch_bus;
-	uint64_t dl = vmbus_deadline(vb, timeout_ns);
+	int r = chan_io_state_err(ch);
 
-	for (;;) {
-		uint64_t seq, now;
-		int r;
+	return r != 0 ? r : ch->ch_ring_va == NULL ? -VMBUS_ENODEV : 0;
+}
 
-		vmbus_lock(vb, &ch->ch_lock);
-		seq = ch->ch_wake_seq;
-		vmbus_unlock(vb, &ch->ch_lock);
+static int chan_rx_ready(struct vmbus_channel *ch, void *arg)
+{
+	int r = chan_io_usable(ch);
 
-		r = chan_io_state_err(ch);
-		if (r != 0 || ch->ch_ring_va == NULL)
-			return r != 0 ? r : -VMBUS_ENODEV;
-		if (is_tx ? chan_tx_room(ch, bytes) : vmbus_chan_rx_pending(ch))
-			return 0;
-		now = vmbus_now(vb);
-		if (now >= dl)
-			return -VMBUS_ETIMEDOUT;
-		if (vmbus_polled(vb)) {
-			vmbus_poll_nested(vb);
-		} else {
-			vmbus_lock(vb, &ch->ch_lock);
-			if (ch->ch_wake_seq == seq) {
-				uint64_t until = now + VMBUS_WAIT_SLICE_NS;
+	(void)arg;
+	if (r != 0)
+		return r;
+	return vmbus_chan_rx_pending(ch) ? 0 : VMBUS_WAIT_AGAIN;
+}
 
-				(void)vb->vb_plat->wait(vb->vb_plat->ctx,
-				    &ch->ch_wait, &ch->ch_lock,
-				    until < dl ? until : dl);
-			}
-			vmbus_unlock(vb, &ch->ch_lock);
-			/* A slice without a wakeup: maybe a lost interrupt. */
-			vmbus_poll_nested(vb);
-		}
-	}
+static int chan_tx_ready(struct vmbus_channel *ch, void *arg)
+{
+	int r = chan_io_usable(ch);
+
+	if (r != 0)
+		return r;
+	return chan_tx_room(ch, *(const uint32_t *)arg) ? 0 : VMBUS_WAIT_AGAIN;
 }
 
 int vmbus_chan_wait_rx(struct vmbus_channel *ch, uint64_t timeout_ns)
 {
 	if (ch == NULL)
 		return -VMBUS_EINVAL;
-	return chan_wait(ch, timeout_ns, false, 0);
+	return vmbus_chan_wait_cond(ch, chan_rx_ready, NULL,
+	    vmbus_deadline(ch->ch_bus, timeout_ns));
 }
 
 int vmbus_chan_wait_tx(struct vmbus_channel *ch, uint32_t bytes,
@@ -453,7 +422,8 @@ int vmbus_chan_wait_tx(struct vmbus_channel *ch, uint32_t bytes,
 {
 	if (ch == NULL)
 		return -VMBUS_EINVAL;
-	return chan_wait(ch, timeout_ns, true, bytes);
+	return vmbus_chan_wait_cond(ch, chan_tx_ready, &bytes,
+	    vmbus_deadline(ch->ch_bus, timeout_ns));
 }
 
 uint32_t vmbus_chan_max_inband(const struct vmbus_channel *ch)

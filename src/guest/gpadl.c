@@ -26,6 +26,22 @@ static bool gpadl_settled(struct vmbus *vb, void *arg)
 	    vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED);
 }
 
+/* Bounded wait until gl (still `handle`) leaves state `want`; with
+ * rescind_ends, its channel's rescind ends the wait too. */
+static void gpadl_wait(struct vmbus *vb, struct vmbus_gpadl *gl,
+    uint32_t handle, int want, bool rescind_ends)
+{
+	struct gpadl_wait gw = {
+		.gw_gl = gl,
+		.gw_handle = handle,
+		.gw_want = want,
+		.gw_rescind_ends = rescind_ends,
+	};
+
+	(void)vmbus_bus_wait(vb, gpadl_settled, &gw,
+	    vmbus_deadline(vb, vb->vb_cfg.vc_timeout_ns));
+}
+
 static struct vmbus_gpadl *gpadl_find(struct vmbus *vb, uint32_t handle)
 {
 	if (handle == 0)
@@ -68,7 +84,6 @@ int vmbus_gpadl_make(struct vmbus_channel *ch, const uint64_t *pfns,
 		struct vmbus_chanmsg_gpadl_body b;
 		uint8_t raw[VMBUS_MSG_PAYLOAD_MAX];
 	} u;
-	struct gpadl_wait gw;
 	uint32_t handle, n, done, len;
 	int r;
 
@@ -144,12 +159,7 @@ int vmbus_gpadl_make(struct vmbus_channel *ch, const uint64_t *pfns,
 			return gpadl_leak(vb, gl, "left half-built");
 	}
 
-	gw.gw_gl = gl;
-	gw.gw_handle = handle;
-	gw.gw_want = VMBUS_GPADL_CREATING;
-	gw.gw_rescind_ends = true;
-	r = vmbus_bus_wait(vb, gpadl_settled, &gw,
-	    vmbus_deadline(vb, vb->vb_cfg.vc_timeout_ns));
+	gpadl_wait(vb, gl, handle, VMBUS_GPADL_CREATING, true);
 	vmbus_lock(vb, &vb->vb_lock);
 	if (gl->gl_state == VMBUS_GPADL_CREATED) {
 		vmbus_unlock(vb, &vb->vb_lock);
@@ -167,7 +177,6 @@ int vmbus_gpadl_make(struct vmbus_channel *ch, const uint64_t *pfns,
 		return -VMBUS_EIO;
 	}
 	vmbus_unlock(vb, &vb->vb_lock);
-	(void)r;
 	return gpadl_leak(vb, gl, vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED ?
 	    "unanswered (rescinded)" : "creation timed out");
 }
@@ -177,7 +186,6 @@ int vmbus_gpadl_teardown(struct vmbus_channel *ch, uint32_t gpadl)
 	struct vmbus *vb = ch->ch_bus;
 	struct vmbus_chanmsg_gpadl_teardown gt;
 	struct vmbus_gpadl *gl;
-	struct gpadl_wait gw;
 	int r;
 
 	vmbus_lock(vb, &vb->vb_lock);
@@ -200,13 +208,8 @@ int vmbus_gpadl_teardown(struct vmbus_channel *ch, uint32_t gpadl)
 	if (r != 0)
 		return gpadl_leak(vb, gl, "teardown not sent");
 
-	gw.gw_gl = gl;
-	gw.gw_handle = gpadl;
-	gw.gw_want = VMBUS_GPADL_TEARING;
 	/* Not ended by a rescind: the host may still answer then. */
-	gw.gw_rescind_ends = false;
-	(void)vmbus_bus_wait(vb, gpadl_settled, &gw,
-	    vmbus_deadline(vb, vb->vb_cfg.vc_timeout_ns));
+	gpadl_wait(vb, gl, gpadl, VMBUS_GPADL_TEARING, false);
 	vmbus_lock(vb, &vb->vb_lock);
 	if (gl->gl_state == VMBUS_GPADL_TORNDOWN) {
 		vmbus_unlock(vb, &vb->vb_lock);
@@ -225,12 +228,10 @@ void vmbus_handle_gpadl_created(struct vmbus *vb, const struct vmbus_msg *m)
 
 	if (gl == NULL || gl->gl_state != VMBUS_GPADL_CREATING ||
 	    gl->gl_relid != hv_le32(gc->gc_child_relid)) {
-		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
-		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
-			vmbus_log(vb, VMBUS_LOG_WARN,
-			    "vmbus: unexpected GPADL_CREATED 0x%x relid %u",
-			    (unsigned)hv_le32(gc->gc_gpadl),
-			    (unsigned)hv_le32(gc->gc_child_relid));
+		vmbus_drop(vb, &vb->vb_ctr.bc_bad_messages, &vb->vb_log_next_ns,
+		    "vmbus: unexpected GPADL_CREATED 0x%x relid %u",
+		    (unsigned)hv_le32(gc->gc_gpadl),
+		    (unsigned)hv_le32(gc->gc_child_relid));
 		return;
 	}
 	gl->gl_status = hv_le32(gc->gc_creation_status);
@@ -246,11 +247,9 @@ void vmbus_handle_gpadl_torndown(struct vmbus *vb, const struct vmbus_msg *m)
 	struct vmbus_gpadl *gl = gpadl_find(vb, hv_le32(gd->gd_gpadl));
 
 	if (gl == NULL || gl->gl_state != VMBUS_GPADL_TEARING) {
-		vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
-		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
-			vmbus_log(vb, VMBUS_LOG_WARN,
-			    "vmbus: unexpected GPADL_TORNDOWN 0x%x",
-			    (unsigned)hv_le32(gd->gd_gpadl));
+		vmbus_drop(vb, &vb->vb_ctr.bc_bad_messages, &vb->vb_log_next_ns,
+		    "vmbus: unexpected GPADL_TORNDOWN 0x%x",
+		    (unsigned)hv_le32(gd->gd_gpadl));
 		return;
 	}
 	gl->gl_state = VMBUS_GPADL_TORNDOWN;

@@ -54,11 +54,9 @@ static bool vmbus_msg_copyin(struct vmbus *vb, uint32_t vp,
 static void vmbus_msg_bad(struct vmbus *vb, const struct vmbus_msg *m,
     const char *why)
 {
-	vmbus_count(&vb->vb_ctr.bc_bad_messages, 1);
-	if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
-		vmbus_log(vb, VMBUS_LOG_WARN,
-		    "vmbus: dropped message type %u len %u: %s",
-		    (unsigned)m->m_type, (unsigned)m->m_len, why);
+	vmbus_drop(vb, &vb->vb_ctr.bc_bad_messages, &vb->vb_log_next_ns,
+	    "vmbus: dropped message type %u len %u: %s",
+	    (unsigned)m->m_type, (unsigned)m->m_len, why);
 }
 
 /* Handlers run with vb_lock held and never sleep. */

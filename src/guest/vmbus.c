@@ -64,15 +64,21 @@ bool vmbus_polled(const struct vmbus *vb)
 	    vb->vb_plat->wake_all == NULL;
 }
 
+static void vmbus_vlog(struct vmbus *vb, int level, const char *fmt,
+    va_list ap)
+{
+	if (level > atomic_load_explicit(&vb->vb_log_level,
+	    memory_order_relaxed) || vb->vb_plat->vlog == NULL)
+		return;
+	vb->vb_plat->vlog(vb->vb_plat->ctx, level, fmt, ap);
+}
+
 void vmbus_log(struct vmbus *vb, int level, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (level > atomic_load_explicit(&vb->vb_log_level,
-	    memory_order_relaxed) || vb->vb_plat->vlog == NULL)
-		return;
 	va_start(ap, fmt);
-	vb->vb_plat->vlog(vb->vb_plat->ctx, level, fmt, ap);
+	vmbus_vlog(vb, level, fmt, ap);
 	va_end(ap);
 }
 
@@ -88,6 +94,19 @@ bool vmbus_ratelimit(struct vmbus *vb, _Atomic uint64_t *next_ns)
 	return atomic_compare_exchange_strong_explicit(next_ns, &next,
 	    now + VMBUS_LOG_INTERVAL_NS, memory_order_relaxed,
 	    memory_order_relaxed);
+}
+
+void vmbus_drop(struct vmbus *vb, vmbus_counter_t *ctr,
+    _Atomic uint64_t *next_ns, const char *fmt, ...)
+{
+	va_list ap;
+
+	vmbus_count(ctr, 1);
+	if (!vmbus_ratelimit(vb, next_ns))
+		return;
+	va_start(ap, fmt);
+	vmbus_vlog(vb, VMBUS_LOG_WARN, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- waits ---- */

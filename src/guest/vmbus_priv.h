@@ -307,6 +307,11 @@ bool vmbus_polled(const struct vmbus *vb);
 void vmbus_log(struct vmbus *vb, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool vmbus_ratelimit(struct vmbus *vb, _Atomic uint64_t *next_ns);
+/* Something from the host was dropped: count it in *ctr, and log a warning
+ * at most once per VMBUS_LOG_INTERVAL_NS of the limiter *next_ns. Any. */
+void vmbus_drop(struct vmbus *vb, vmbus_counter_t *ctr,
+    _Atomic uint64_t *next_ns, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 #define VMBUS_DPRINTF(vb, ...) do { if (0) vmbus_log(vb, VMBUS_LOG_DEBUG, __VA_ARGS__); } while (0)
 
 /*
@@ -343,6 +348,17 @@ int  vmbus_send_unload(struct vmbus *vb);
 /* ---- channels (chan.c) ---- */
 bool vmbus_chan_transition(struct vmbus_channel *ch, enum vmbus_chan_state to);
 void vmbus_chan_wakeup(struct vmbus_channel *ch);
+/*
+ * Bounded wait on a channel: returns check(ch, arg) once that is not
+ * VMBUS_WAIT_AGAIN, or -VMBUS_ETIMEDOUT at the deadline. check runs with no
+ * core lock held. Between checks the caller sleeps on ch_wait until
+ * vmbus_chan_wakeup (at most VMBUS_WAIT_SLICE_NS, then it scans for
+ * messages and events itself), or in a polled port processes them.
+ */
+#define VMBUS_WAIT_AGAIN	1
+typedef int vmbus_chan_check_fn(struct vmbus_channel *ch, void *arg);
+int  vmbus_chan_wait_cond(struct vmbus_channel *ch, vmbus_chan_check_fn *check,
+    void *arg, uint64_t deadline);
 /* vmbus_chan_set_broken with the caller holding ch_rx_lock or not. */
 void vmbus_chan_break(struct vmbus_channel *ch, const char *why,
     bool rx_locked);

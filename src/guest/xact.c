@@ -188,11 +188,10 @@ bool vmbus_xact_complete(struct vmbus_channel *ch, uint64_t trans_id,
 
 	if (xa == NULL) {
 		/* Idle slot, stale generation, duplicate, or out of range. */
-		vmbus_count(&ch->ch_ctr.cc_bad_completions, 1);
-		if (vmbus_ratelimit(vb, &ch->ch_log_next_ns))
-			vmbus_log(vb, VMBUS_LOG_WARN,
-			    "%s: dropped completion with bad id 0x%llx",
-			    ch->ch_name, (unsigned long long)trans_id);
+		vmbus_drop(vb, &ch->ch_ctr.cc_bad_completions,
+		    &ch->ch_log_next_ns,
+		    "%s: dropped completion with bad id 0x%llx",
+		    ch->ch_name, (unsigned long long)trans_id);
 		(void)vmbus_ring_skip(&ch->ch_rx, pkt_len);
 		return true;
 	}
@@ -223,11 +222,10 @@ bool vmbus_xact_complete(struct vmbus_channel *ch, uint64_t trans_id,
 			xa->xa_error = -VMBUS_EPROTO;
 			xa->xa_state = VMBUS_XACT_FAILED;
 		}
-		ch->ch_wake_seq++;
 	}
 	vmbus_unlock(vb, &ch->ch_lock);
-	if (ok && vb->vb_plat->wake_all)
-		vb->vb_plat->wake_all(vb->vb_plat->ctx, &ch->ch_wait);
+	if (ok)
+		vmbus_chan_wakeup(ch);
 	return true;
 }
 
@@ -249,10 +247,8 @@ void vmbus_xact_fail_all(struct vmbus_channel *ch, int error)
 			xa->xa_error = error;
 		}
 	}
-	ch->ch_wake_seq++;
 	vmbus_unlock(vb, &ch->ch_lock);
-	if (vb->vb_plat->wake_all)
-		vb->vb_plat->wake_all(vb->vb_plat->ctx, &ch->ch_wait);
+	vmbus_chan_wakeup(ch);
 }
 
 /* Drain the receive ring from a waiter (no callback, or polled mode):
@@ -264,51 +260,49 @@ static void xact_pump(struct vmbus_channel *ch)
 			break;
 }
 
+/* The slot's outcome: 0, its error, or VMBUS_WAIT_AGAIN while active. */
+static int xact_outcome(struct vmbus_channel *ch, struct vmbus_xact *xa)
+{
+	int st, err;
+
+	vmbus_lock(ch->ch_bus, &ch->ch_lock);
+	st = xa->xa_state;
+	err = xa->xa_error;
+	vmbus_unlock(ch->ch_bus, &ch->ch_lock);
+	switch (st) {
+	case VMBUS_XACT_DONE:
+		return 0;
+	case VMBUS_XACT_FAILED:
+		return err;
+	case VMBUS_XACT_ACTIVE:
+		return VMBUS_WAIT_AGAIN;
+	default:
+		return -VMBUS_EINVAL;	/* never sent */
+	}
+}
+
+static int xact_check(struct vmbus_channel *ch, void *arg)
+{
+	struct vmbus_xact *xa = arg;
+	int r = xact_outcome(ch, xa);
+
+	if (r == VMBUS_WAIT_AGAIN && ch->ch_cb == NULL) {
+		/* No callback drains the ring: the waiter does. */
+		xact_pump(ch);
+		r = xact_outcome(ch, xa);
+	}
+	return r;
+}
+
 int vmbus_xact_wait(struct vmbus_xact *xa, uint64_t timeout_ns)
 {
 	struct vmbus_channel *ch;
-	struct vmbus *vb;
-	uint64_t dl;
 
 	if (xa == NULL)
 		return -VMBUS_EINVAL;
 	ch = xa->xa_tbl->xt_chan;
-	vb = ch->ch_bus;
-	dl = vmbus_deadline(vb, timeout_ns);
-	for (;;) {
-		uint64_t seq, now;
-		int st, err;
-
-		vmbus_lock(vb, &ch->ch_lock);
-		seq = ch->ch_wake_seq;
-		st = xa->xa_state;
-		err = xa->xa_error;
-		vmbus_unlock(vb, &ch->ch_lock);
-		if (st == VMBUS_XACT_DONE)
-			return 0;
-		if (st == VMBUS_XACT_FAILED)
-			return err;
-		if (st != VMBUS_XACT_ACTIVE)
-			return -VMBUS_EINVAL;	/* never sent */
-		now = vmbus_now(vb);
-		if (now >= dl)
-			return -VMBUS_ETIMEDOUT;
-		if (ch->ch_cb == NULL || vmbus_polled(vb)) {
-			vmbus_poll_nested(vb);
-			if (ch->ch_cb == NULL)
-				xact_pump(ch);
-			if (vmbus_polled(vb))
-				continue;
-		}
-		vmbus_lock(vb, &ch->ch_lock);
-		if (ch->ch_wake_seq == seq) {
-			uint64_t until = now + VMBUS_WAIT_SLICE_NS;
-
-			(void)vb->vb_plat->wait(vb->vb_plat->ctx, &ch->ch_wait,
-			    &ch->ch_lock, until < dl ? until : dl);
-		}
-		vmbus_unlock(vb, &ch->ch_lock);
-	}
+	return vmbus_chan_wait_cond(ch, xact_check, xa,
+	    vmbus_deadline(ch->ch_bus, timeout_ns));
 }
 
 const void *vmbus_xact_resp(const struct vmbus_xact *xa, uint32_t *len,
