@@ -360,10 +360,13 @@ int main(int argc, char **argv)
 		    ", \"io_errors\": %" PRIu64 ", \"bounced\": %" PRIu64
 		    ", \"ring_full\": %" PRIu64 ", \"queue_waits\": %" PRIu64
 		    ", \"splits\": %" PRIu64 ", \"timeouts\": %" PRIu64
-		    ", \"late\": %" PRIu64 "}}\n", r, ss.st_ios,
+		    ", \"late\": %" PRIu64 ", \"bad_ids\": %" PRIu64
+		    ", \"bad_packets\": %" PRIu64 ", \"proto_errors\": %" PRIu64
+		    "}}\n", r, ss.st_ios,
 		    ss.st_io_errors, ss.st_bounced, ss.st_ring_full,
 		    ss.st_queue_waits, ss.st_splits, ss.st_timeouts,
-		    ss.st_late_completions);
+		    ss.st_late_completions, ss.st_bad_ids, ss.st_bad_packets,
+		    ss.st_proto_errors);
 		fflush(stdout);
 	}
 	storvsc_disk_put(g.disk);
