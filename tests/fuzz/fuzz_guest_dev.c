@@ -50,16 +50,11 @@ static bool g_verbose;
 /*
  * FUZZ_SKIP_KNOWN: a known bug makes the guest wait forever (see
  * crashes/guest_storvsc/); while fuzzing for other bugs, an input that
- * runs past a virtual-time budget is abandoned. Its state is kept
- * reachable here (not a leak) and the port of the next input is fresh.
+ * runs past a virtual-time budget is abandoned: no destructor can run on
+ * its half-finished state, so fzp_abandon() frees the memory the port
+ * handed out (every page and heap block) and the next input starts on a
+ * fresh port.
  */
-#define GRAVE_MAX 64
-static struct grave {
-	struct fzp *gr_fp;
-	struct vmbus *gr_vb;
-	void *gr_dev;
-} g_grave[GRAVE_MAX];
-static unsigned g_ngrave;
 
 
 /* ---- a guest wall clock for the port (time sync, KVP) ---------------- */
@@ -361,12 +356,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		g_fp.fp_budget_jmp = &budget;
 	}
 	if (setjmp(budget) != 0) {
-		/* Abandoned (see g_grave): keep it all, start a new port. */
-		FZ_CHECK(g_ngrave < GRAVE_MAX, "too many abandoned inputs");
-		g_grave[g_ngrave].gr_fp = g_fpp;
-		g_grave[g_ngrave].gr_vb = vb;
-		g_grave[g_ngrave++].gr_dev = devp;
-		g_fpp = NULL;
+		/* Abandoned (see FUZZ_SKIP_KNOWN above). */
+		fzp_abandon(&g_fp);
+		free(devp);
 		return 0;
 	}
 	g_fp.fp_plat.wallclock_get = wall_get;

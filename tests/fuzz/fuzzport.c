@@ -915,3 +915,15 @@ void fzp_fini(struct fzp *fp)
 	/* What the guest did not free is unreachable now: LSan reports it. */
 	fp->fp_heap = NULL;
 }
+
+void fzp_abandon(struct fzp *fp)
+{
+	struct fzp_heap *h, *next;
+
+	for (h = fp->fp_heap; h != NULL; h = next) {
+		next = h->h_next;
+		free(h);
+	}
+	fp->fp_heap = NULL;
+	fzp_fini(fp);
+}

@@ -173,10 +173,9 @@ struct fzp {
 	 * fp_budget_jmp, abandoning the input (FUZZ_SKIP_KNOWN only). */
 	uint64_t fp_budget_ns;
 	jmp_buf *fp_budget_jmp;
-	/* The guest's heap (zalloc) while FUZZ_SKIP_KNOWN is set: linked
-	 * here so an abandoned port keeps it reachable (no false leak
-	 * reports for buffers only a discarded stack frame held);
-	 * fzp_fini unlinks what is left, so real leaks are still reported. */
+	/* The guest's heap (zalloc) while FUZZ_SKIP_KNOWN is set, linked
+	 * here so fzp_abandon() can free it; fzp_fini unlinks what is left,
+	 * so real leaks are still reported. */
 	bool     fp_track_heap;
 	struct fzp_heap *fp_heap;
 };
@@ -186,6 +185,9 @@ void fzp_init(struct fzp *fp, uint32_t nvcpu, uint32_t msg_vp,
 	      const uint8_t *s, size_t slen);
 /* Free what is still allocated (pages the guest leaked on purpose). */
 void fzp_fini(struct fzp *fp);
+/* An input abandoned half-way (budget longjmp): free every page and heap
+ * block the guest got from the port (FUZZ_SKIP_KNOWN only), then fini. */
+void fzp_abandon(struct fzp *fp);
 /* Run the script as far as it can go now (also called by every port op). */
 void fzp_pump(struct fzp *fp);
 /* Set relid's event flag now (what FZP_OP_EVENT does). */
