@@ -60,7 +60,6 @@ struct hs {
 	uint64_t *sig;
 	int sig_efd;
 	bool verbose;
-	bool skip_known;	/* FUZZ_SKIP_KNOWN: steer clear of known bugs */
 };
 
 static struct hs g;
@@ -265,13 +264,9 @@ static void send_dgram(uint8_t kind, const uint8_t *d, uint16_t len)
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	/*
-	 * Known bug (crashes/host_abi/zero-length-dgram-fd-leak): a 0-byte
-	 * datagram reads as EOF and the fd it carries is never closed.
-	 * Avoided while fuzzing for other bugs (FUZZ_SKIP_KNOWN, set by
-	 * run.sh) until it is fixed.
-	 */
-	if ((kind & 8) && !(g.skip_known && iov.iov_len == 0)) {
+	/* Any datagram may carry an fd, a 0-byte one too (the host once
+	 * leaked it: corpus/host_abi/regress-zero-length-dgram-fd-leak). */
+	if (kind & 8) {
 		struct cmsghdr *c;
 
 		efd = eventfd(0, EFD_CLOEXEC);
@@ -301,7 +296,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&g, 0, sizeof(g));
 	g.verbose = getenv("FUZZ_VERBOSE") != NULL;
-	g.skip_known = getenv("FUZZ_SKIP_KNOWN") != NULL;
 	g.sig_efd = -1;
 	hvs_log_set_sink(sink, NULL);
 	fz_init(&f, data, size);

@@ -10,7 +10,8 @@
 #     --build-dir D    clang build directory (default build/fuzz-clang)
 #     --no-build       use the harnesses already built in D
 #     --merge          afterwards, merge what the runs found (D/fuzz-work)
-#                      into the corpus: the seed-* files stay, other files
+#                      into the corpus: the seed-* and regress-* files
+#                      (fixed bugs' reproducers) stay, other files
 #                      are replaced by a smallest set of inputs that adds
 #                      the same edges (-set_cover_merge=1 -use_counters=0,
 #                      a few dozen files per harness)
@@ -120,20 +121,23 @@ if [ "$merge" = 1 ] && [ "$failed" = 0 ]; then
 	for h in "${harnesses[@]}"; do
 		tmp=$(mktemp -d)
 		old=$(mktemp -d)
-		cp "$corpus/$h"/seed-* "$tmp"/ 2>/dev/null
+		cp "$corpus/$h"/seed-* "$corpus/$h"/regress-* "$tmp"/ \
+			2>/dev/null
 		find "$corpus/$h" -maxdepth 1 -type f ! -name 'seed-*' \
-			-exec cp {} "$old"/ \;
+			! -name 'regress-*' -exec cp {} "$old"/ \;
 		mkdir -p "$build/fuzz-work/$h"
 		if "$bindir/fuzz_$h" -set_cover_merge=1 -use_counters=0 \
 			"$tmp" "$old" "$build/fuzz-work/$h" >"$tmp.log" 2>&1; then
 			find "$corpus/$h" -maxdepth 1 -type f ! -name 'seed-*' \
-				-delete
+				! -name 'regress-*' -delete
 			# CI replays the corpus without FUZZ_SKIP_KNOWN: an
 			# input on a known bug's path stays out (crashes/ has
 			# that bug's reproducer).
 			known=0
 			for f in "$tmp"/*; do
-				case "$(basename "$f")" in seed-*) continue ;; esac
+				case "$(basename "$f")" in
+				seed-*|regress-*) continue ;;
+				esac
 				if env -u FUZZ_SKIP_KNOWN "$bindir/fuzz_$h" \
 					-runs=1 "$f" >/dev/null 2>&1; then
 					cp "$f" "$corpus/$h"/
