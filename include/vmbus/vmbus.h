@@ -240,10 +240,12 @@ int vmbus_chan_get_info(const struct vmbus_channel *ch,
 
 /*
  * Channel callback: the host signalled the channel (receive data, or room
- * in the send ring). Runs in the ISR or vmbus_poll, never concurrently with
- * itself for one channel, with the receive ring masked; it should drain
- * with vmbus_chan_recv() until -VMBUS_EAGAIN. Must not sleep. The core
- * unmasks afterwards and calls it again if data arrived meanwhile.
+ * in the send ring). Runs in the ISR or vmbus_poll (or, after a burst that
+ * outlasted the ISR's budget, in the core's deferred work), never
+ * concurrently with itself for one channel, with the receive ring masked;
+ * it should drain with vmbus_chan_recv() until -VMBUS_EAGAIN. Must not
+ * sleep. The core unmasks afterwards and calls it again if data arrived
+ * meanwhile.
  */
 typedef void vmbus_chan_callback_t(struct vmbus_channel *ch, void *arg);
 

@@ -432,30 +432,38 @@ static struct vmbus_channel *vmbus_chan_grab(struct vmbus *vb, uint32_t relid)
 	if (ch == NULL || !atomic_load(&ch->ch_cb_enabled)) {
 		vmbus_count(&vb->vb_ctr.bc_spurious_events, 1);
 		ch = NULL;
-	} else if (atomic_exchange(&ch->ch_cb_busy, true)) {
-		/* Running elsewhere: make it go round once more. */
+	} else {
+		/* NOTE: "go round once more" is raised before the token is
+		 * tried, and the holder drops the token before it looks at
+		 * the flag (vmbus_chan_dispatch): one of the two always sees
+		 * the other, so an event that finds the callback running is
+		 * never lost (seq_cst). */
 		atomic_store(&ch->ch_cb_again, true);
-		ch = NULL;
+		if (atomic_exchange(&ch->ch_cb_busy, true))
+			ch = NULL;	/* the holder goes round again */
 	}
 	vmbus_unlock(vb, &vb->vb_lock);
 	return ch;
 }
 
-static void vmbus_chan_run(struct vmbus_channel *ch)
+/*
+ * Run ch's callback: mask, drain, unmask; unmask returns what arrived
+ * meanwhile (spec 3.6). A budget keeps a stormy host from livelocking the
+ * caller. Returns true if the budget ran out with packets left: the ring is
+ * unmasked but not empty, so the host will not signal again (it signals
+ * only when the ring goes non-empty, spec 3.5); the caller must come back.
+ */
+static bool vmbus_chan_run(struct vmbus_channel *ch)
 {
 	struct vmbus *vb = ch->ch_bus;
+	uint32_t left = 0;
 
 	vmbus_count(&ch->ch_ctr.cc_interrupts, 1);
 	if (ch->ch_cb == NULL) {
 		vmbus_chan_wakeup(ch);
-		return;
+		return false;
 	}
-	/* Mask, drain, unmask; unmask returns what arrived meanwhile
-	 * (spec 3.6). A budget keeps a stormy host from livelocking us;
-	 * what is left waits for the next event or poll. */
 	for (uint32_t round = 0; round < VMBUS_CB_BUDGET; round++) {
-		uint32_t left;
-
 		vmbus_lock(vb, &ch->ch_rx_lock);
 		vmbus_ring_mask(&ch->ch_rx);
 		vmbus_unlock(vb, &ch->ch_rx_lock);
@@ -472,19 +480,46 @@ static void vmbus_chan_run(struct vmbus_channel *ch)
 	}
 	/* Room may have appeared in the send ring too. */
 	vmbus_chan_wakeup(ch);
+	return left != 0 && vmbus_chan_state(ch) == VMBUS_CHAN_OPEN;
 }
 
-void vmbus_chan_dispatch(struct vmbus *vb, uint32_t relid)
+/* One event for relid: returns the channel if its callback ran out of
+ * budget with packets left (see vmbus_chan_run), else NULL. */
+static struct vmbus_channel *vmbus_chan_dispatch_once(struct vmbus *vb,
+    uint32_t relid)
 {
 	struct vmbus_channel *ch;
 
 	while ((ch = vmbus_chan_grab(vb, relid)) != NULL) {
+		bool more;
+
 		atomic_store(&ch->ch_cb_again, false);
-		vmbus_chan_run(ch);
+		more = vmbus_chan_run(ch);
 		atomic_store(&ch->ch_cb_busy, false);
-		/* An event that arrived while we ran set ch_cb_again. */
+		if (more)
+			return ch;
+		/* An event that found us running raised ch_cb_again. */
 		if (!atomic_load(&ch->ch_cb_again))
 			break;
+	}
+	return NULL;
+}
+
+/* Finish a channel the ISR left with packets: deferred work runs it. */
+static void vmbus_chan_redispatch(struct vmbus *vb, struct vmbus_channel *ch)
+{
+	vmbus_lock(vb, &vb->vb_lock);
+	ch->ch_work |= VMBUS_CHWORK_DISPATCH;
+	vmbus_unlock(vb, &vb->vb_lock);
+}
+
+void vmbus_chan_dispatch(struct vmbus *vb, uint32_t relid)
+{
+	struct vmbus_channel *ch = vmbus_chan_dispatch_once(vb, relid);
+
+	if (ch != NULL) {
+		vmbus_chan_redispatch(vb, ch);
+		vmbus_schedule_work(vb);
 	}
 }
 
@@ -1028,6 +1063,8 @@ int vmbus_chan_set_rescind_cb(struct vmbus_channel *ch,
 
 void vmbus_run_work(struct vmbus *vb)
 {
+	bool redispatch = false;
+
 again:
 	if (atomic_exchange(&vb->vb_in_work, true))
 		return;		/* the running one sees vb_work_pending */
@@ -1044,12 +1081,23 @@ again:
 				vmbus_finish_rescind(vb, ch);
 			else if (work & VMBUS_CHWORK_ATTACH)
 				vmbus_try_attach(vb, ch);
+			else if ((work & VMBUS_CHWORK_DISPATCH) &&
+			    vmbus_chan_dispatch_once(vb, ch->ch_relid)) {
+				/* Still more: next time, so one pass ends. */
+				vmbus_chan_redispatch(vb, ch);
+				redispatch = true;
+			}
 		}
 	}
 	atomic_store(&vb->vb_in_work, false);
 	/* Work queued after our last check but refused by vb_in_work. */
 	if (atomic_load(&vb->vb_work_pending))
 		goto again;
+	/* Channels still busy: another pass later (the port's next deferred
+	 * call, or the next vmbus_poll), so a stormy host never keeps one
+	 * caller here forever. */
+	if (redispatch)
+		vmbus_schedule_work(vb);
 }
 
 void vmbus_detach_all(struct vmbus *vb)

@@ -234,6 +234,7 @@ struct vmbus_channel {
 	uint32_t ch_work;			/* deferred work (vb_lock) */
 #define VMBUS_CHWORK_ATTACH	0x1u
 #define VMBUS_CHWORK_RESCIND	0x2u
+#define VMBUS_CHWORK_DISPATCH	0x4u	/* callback ran out of budget */
 	_Atomic uint64_t ch_log_next_ns;	/* rate limit */
 	struct vmbus_chan_counters ch_ctr;
 	char     ch_name[40];

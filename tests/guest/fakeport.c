@@ -687,7 +687,7 @@ int fh_write_raw(struct fakeport *fp, struct fh_chan *c, const void *bytes,
 	bool sig = false;
 	int r = vmbus_ring_write(&c->c_out, &iov, 1, &sig);
 
-	if (r == 0)
+	if (r == 0 && (sig || !fp->fp_host.h_signal_if_needed))
 		fh_signal_guest(fp, c);
 	return r;
 }

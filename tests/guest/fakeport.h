@@ -113,6 +113,8 @@ struct fake_host {
 	uint32_t h_gpadl_status;	/* GPADL_CREATED status */
 	bool     h_unload_noreply;
 	uint32_t h_modify_status;	/* MODIFYCHANNEL_RESPONSE status */
+	bool     h_signal_if_needed;	/* ring writes signal only as spec
+					 * 3.5 says (else: every write) */
 	bool     h_modify_noreply;
 
 	/* what the guest sent */
