@@ -570,6 +570,33 @@ static void test_teardown_failure_leaks_counted(void **state)
 	free(e);
 }
 
+/* Regression (crashes/guest_storvsc/attach-failure-leak-uncounted): VSTOR
+ * init fails and so does the teardown; the controller was never linked,
+ * yet its kept bounce pool must still be counted. */
+static void test_attach_failure_leak_counted(void **state)
+{
+	struct env *e = env_new(1, NULL, NULL);
+	struct storvsc_stats st;
+	struct vmbus_stats bs;
+	uint64_t live;
+
+	(void)state;
+	e->h.init_fail_op = VSTOR_OPERATION_BEGIN_INITIALIZATION;
+	e->fp.fp_host.h_teardown_noreply = true;
+	vsh_add_lun(&e->h, 0, 0, 0, 512, 256);
+	env_start(e);
+	assert_int_equal(storvsc_disk_count(e->sv), 0);
+	assert_int_equal(storvsc_get_stats(e->sv, &st), 0);
+	vmbus_get_stats(e->vb, &bs);
+	assert_int_equal(st.st_leaked_pages, 64);	/* the queue's pool */
+	vmbus_destroy(e->vb);
+	assert_int_equal(storvsc_destroy(e->sv), 0);
+	vsh_fini(&e->h);
+	live = fp_fini(&e->fp);
+	assert_int_equal(live, bs.bs_leaked_pages + st.st_leaked_pages);
+	free(e);
+}
+
 static void test_removed_disk_io(void **state)
 {
 	struct env *e = env_disk(1);
@@ -1130,6 +1157,48 @@ static void test_hostile_short_and_wrong_op(void **state)
 	}
 }
 
+/* Regression (crashes/guest_storvsc/callback-error-drops-completions-hang):
+ * good completions read earlier in the same callback run as a packet that
+ * breaks the queue still complete, with their data. */
+static void test_hostile_break_after_good_completions(void **state)
+{
+	struct env *e = env_new(1, NULL, NULL);
+	struct storvsc_disk *d;
+	struct aio a = { .e = e };
+	struct aio_req rq[3];
+	uint8_t buf[3][4096];
+
+	(void)state;
+	vsh_add_lun(&e->h, 0, 0, 0, 512, 2048);
+	env_start(e);
+	d = storvsc_disk_get(e->sv, 0);
+	fill(e->h.luns[0].l_data, 4096, 5);
+	e->h.hold = true;
+	for (int i = 0; i < 3; i++) {
+		if (i == 2) {
+			e->h.mut = VSH_MUT_OVERSIZE;
+			e->h.mut_count = 1;
+		}
+		memset(&rq[i], 0, sizeof(rq[i]));
+		rq[i].a = &a;
+		rq[i].buf = buf[i];
+		assert_int_equal(storvsc_read(d, &rq[i].io, 0, 8, buf[i],
+		    aio_done, &rq[i]), 0);
+	}
+	/* All three land in the ring before the guest looks: one run of
+	 * the callback reads two good ones, then the oversized one. */
+	vsh_release(&e->h, false);
+	poll_until(e, &a.done, 3);
+	assert_int_equal(rq[0].io.io_error, 0);
+	assert_int_equal(rq[1].io.io_error, 0);
+	assert_int_equal(rq[2].io.io_error, -VMBUS_EPROTO);
+	assert_int_equal(a.errors, 1);
+	assert_int_equal(a.bad_data, 0);
+	e->h.hold = false;
+	storvsc_disk_put(d);
+	env_free(e);
+}
+
 static void test_hostile_lengths_clamped(void **state)
 {
 	struct env *e = env_disk(1);
@@ -1289,6 +1358,7 @@ int main(void)
 		cmocka_unit_test(test_rescind_during_io),
 		cmocka_unit_test(test_rescind_subchannel),
 		cmocka_unit_test(test_teardown_failure_leaks_counted),
+		cmocka_unit_test(test_attach_failure_leak_counted),
 		cmocka_unit_test(test_removed_disk_io),
 		cmocka_unit_test(test_io_direct_and_bounce),
 		cmocka_unit_test(test_large_transfer_split),
@@ -1303,6 +1373,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_duplicate),
 		cmocka_unit_test(test_hostile_late_completion),
 		cmocka_unit_test(test_hostile_short_and_wrong_op),
+		cmocka_unit_test(test_hostile_break_after_good_completions),
 		cmocka_unit_test(test_hostile_lengths_clamped),
 		cmocka_unit_test(test_hostile_bad_status),
 		cmocka_unit_test(test_hostile_unsolicited_flood),

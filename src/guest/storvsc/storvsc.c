@@ -288,6 +288,13 @@ static int sv_attach(struct vmbus_device *dev)
 		sv_log(sv, VMBUS_LOG_WARN, "storvsc%u: VSTOR init failed (%d)",
 		    (unsigned)ct->ct_port, r);
 		storvsc_vstor_close(ct);
+		/* Never linked, so no put folds its counters in: keep them
+		 * here (a failed teardown's leaked pages among them). */
+		sv_lock(sv, &sv->sv_lock);
+		for (uint32_t i = 0; i < ct->ct_nq; i++)
+			storvsc_stats_add(&sv->sv_stats_dead,
+			    &ct->ct_q[i].q_stats);
+		sv_unlock(sv, &sv->sv_lock);
 		storvsc_ctrl_free(ct);
 		return r;
 	}

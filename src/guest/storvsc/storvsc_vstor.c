@@ -281,14 +281,16 @@ void storvsc_vstor_callback(struct vmbus_channel *ch, void *arg)
 			sv_unlock(sv, &q->q_lock);
 			storvsc_vstor_queue_kill(q, SV_Q_BROKEN, -VMBUS_EPROTO,
 			    "oversized packet");
-			return;
+			/* NOTE: break, not return: completions gathered in
+			 * done earlier in this run must still finish. */
+			break;
 		}
 		if (r != 0) {
 			storvsc_vstor_queue_kill(q,
 			    r == -VMBUS_EPROTO ? SV_Q_BROKEN : SV_Q_DEAD,
 			    r == -VMBUS_EPROTO ? -VMBUS_EPROTO : -VMBUS_ENODEV,
 			    "receive failed");
-			return;
+			break;
 		}
 		/* The core copied the packet once; this is our zero-padded,
 		 * fixed-size view of it, checked against its true length. */
