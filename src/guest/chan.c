@@ -100,7 +100,7 @@ int vmbus_chan_wait_cond(struct vmbus_channel *ch, vmbus_chan_check_fn *check,
 	for (;;) {
 		uint64_t seq, now, until;
 		bool woken = true;
-		int r;
+		int r, wr = 0;
 
 		/* NOTE: the sequence is read before the check, so a wakeup
 		 * between the check and the sleep ends the sleep at once. */
@@ -110,6 +110,8 @@ int vmbus_chan_wait_cond(struct vmbus_channel *ch, vmbus_chan_check_fn *check,
 		r = check(ch, arg);
 		if (r != VMBUS_WAIT_AGAIN)
 			return r;
+		if (vmbus_gone(vb))
+			return -VMBUS_ENODEV;
 		now = vmbus_now(vb);
 		if (now >= deadline)
 			return -VMBUS_ETIMEDOUT;
@@ -117,11 +119,15 @@ int vmbus_chan_wait_cond(struct vmbus_channel *ch, vmbus_chan_check_fn *check,
 			until = now + VMBUS_WAIT_SLICE_NS;
 			vmbus_lock(vb, &ch->ch_lock);
 			if (ch->ch_wake_seq == seq)
-				(void)vb->vb_plat->wait(vb->vb_plat->ctx,
+				wr = vb->vb_plat->wait(vb->vb_plat->ctx,
 				    &ch->ch_wait, &ch->ch_lock,
 				    until < deadline ? until : deadline);
 			woken = ch->ch_wake_seq != seq;
 			vmbus_unlock(vb, &ch->ch_lock);
+			if (wr == -VMBUS_ENODEV) {
+				vmbus_set_gone(vb, "the port's wait");
+				continue;	/* the check has the last word */
+			}
 		}
 		/* Polled: we are the interrupt. Otherwise a slice without a
 		 * wakeup may be a lost interrupt: look ourselves. */

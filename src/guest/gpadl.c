@@ -177,7 +177,9 @@ int vmbus_gpadl_make(struct vmbus_channel *ch, const uint64_t *pfns,
 		return -VMBUS_EIO;
 	}
 	vmbus_unlock(vb, &vb->vb_lock);
-	return gpadl_leak(vb, gl, vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED ?
+	return gpadl_leak(vb, gl, vmbus_gone(vb) ?
+	    "unanswered (partition gone)" :
+	    vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED ?
 	    "unanswered (rescinded)" : "creation timed out");
 }
 
@@ -217,7 +219,8 @@ int vmbus_gpadl_teardown(struct vmbus_channel *ch, uint32_t gpadl)
 		return 0;
 	}
 	vmbus_unlock(vb, &vb->vb_lock);
-	return gpadl_leak(vb, gl, "teardown unanswered");
+	return gpadl_leak(vb, gl, vmbus_gone(vb) ?
+	    "teardown unanswered (partition gone)" : "teardown unanswered");
 }
 
 /* GPADL_CREATED (vb_lock held): match (relid, gpadl) of a CREATING one. */

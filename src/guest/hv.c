@@ -239,8 +239,12 @@ int vmbus_hv_post(struct vmbus *vb, uint32_t connid, const void *msg,
 	    ((len + 7u) & ~7u);
 
 	for (uint32_t attempt = 0;; attempt++) {
+		if (vmbus_gone(vb))
+			return -VMBUS_ENODEV;
 		r = p->hypercall(p->ctx, vb->vb_target_vcpu,
 		    HV_CALL_POST_MESSAGE, &in, in_len, NULL, 0, &result);
+		if (r == -VMBUS_ENODEV)
+			vmbus_set_gone(vb, "HvPostMessage");
 		if (r != 0)
 			return r == -VMBUS_EINVAL ? r : -VMBUS_ENODEV;
 		st = HV_HYPERCALL_STATUS(result);
@@ -253,7 +257,9 @@ int vmbus_hv_post(struct vmbus *vb, uint32_t connid, const void *msg,
 		/* Transient: the host's queue is full. Back off (draining
 		 * our own message slot meanwhile, which is what frees it). */
 		vmbus_count(&vb->vb_ctr.bc_post_retries, 1);
-		(void)vmbus_bus_wait(vb, never, NULL, vmbus_deadline(vb, backoff));
+		if (vmbus_bus_wait(vb, never, NULL,
+		    vmbus_deadline(vb, backoff)) == -VMBUS_ENODEV)
+			return -VMBUS_ENODEV;
 		if (backoff < 50000000)
 			backoff *= 2;
 	}
@@ -285,6 +291,7 @@ void vmbus_hv_signal(struct vmbus *vb, uint32_t connid)
 	const struct vmbus_platform *p = vb->vb_plat;
 	struct hv_signal_event_input in;
 	uint64_t result = 0;
+	int r;
 
 	vmbus_memset(&in, 0, sizeof(in));
 	in.se_connection_id = hv_cpu_to_le32(connid & HV_CONNECTION_ID_MASK);
@@ -292,9 +299,15 @@ void vmbus_hv_signal(struct vmbus *vb, uint32_t connid)
 	uint32_t vp = p->current_vp ? p->current_vp(p->ctx) : 0;
 	if (vp >= vb->vb_nvcpu)
 		vp = 0;
-	if (p->hypercall(p->ctx, vp, HV_CALL_SIGNAL_EVENT, &in, sizeof(in),
-	    NULL, 0, &result) != 0 ||
-	    HV_HYPERCALL_STATUS(result) != HV_STATUS_SUCCESS) {
+	if (vmbus_gone(vb))
+		return;		/* nobody left to signal */
+	r = p->hypercall(p->ctx, vp, HV_CALL_SIGNAL_EVENT, &in, sizeof(in),
+	    NULL, 0, &result);
+	if (r == -VMBUS_ENODEV) {
+		vmbus_set_gone(vb, "HvSignalEvent");
+		return;
+	}
+	if (r != 0 || HV_HYPERCALL_STATUS(result) != HV_STATUS_SUCCESS) {
 		if (vmbus_ratelimit(vb, &vb->vb_log_next_ns))
 			vmbus_log(vb, VMBUS_LOG_WARN,
 			    "vmbus: HvSignalEvent(%u) failed, status 0x%x",

@@ -117,18 +117,37 @@ void vmbus_bus_wakeup(struct vmbus *vb)
 		vb->vb_plat->wake_all(vb->vb_plat->ctx, &vb->vb_wait);
 }
 
+void vmbus_set_gone(struct vmbus *vb, const char *what)
+{
+	if (atomic_exchange(&vb->vb_gone, true))
+		return;
+	vmbus_log(vb, VMBUS_LOG_ERR, "vmbus: partition gone (%s answered "
+	    "-ENODEV): every wait now fails with -ENODEV", what);
+	/* NOTE: the flag is set before vb_lock is taken and every bus waiter
+	 * tests it under vb_lock before it sleeps: no waiter misses this. */
+	vmbus_lock(vb, &vb->vb_lock);
+	vmbus_bus_wakeup(vb);
+	vmbus_unlock(vb, &vb->vb_lock);
+	/* Channel waiters test it under ch_lock before they sleep. */
+	for (uint32_t i = 0; i < vb->vb_nchans; i++)
+		vmbus_chan_wakeup(&vb->vb_chans[i]);
+}
+
 int vmbus_bus_wait(struct vmbus *vb, vmbus_cond_fn *cond, void *arg,
     uint64_t deadline)
 {
 	for (;;) {
 		uint64_t now, until;
 		bool ok;
+		int r = 0;
 
 		vmbus_lock(vb, &vb->vb_lock);
 		ok = cond(vb, arg);
 		vmbus_unlock(vb, &vb->vb_lock);
 		if (ok)
 			return 0;
+		if (vmbus_gone(vb))
+			return -VMBUS_ENODEV;
 
 		/* Messages may be waiting without an interrupt (polled port,
 		 * lost or early interrupt): scan for them ourselves. */
@@ -137,18 +156,28 @@ int vmbus_bus_wait(struct vmbus *vb, vmbus_cond_fn *cond, void *arg,
 		vmbus_lock(vb, &vb->vb_lock);
 		ok = cond(vb, arg);
 		now = vmbus_now(vb);
-		if (ok || now >= deadline) {
+		if (ok || now >= deadline || vmbus_gone(vb)) {
 			vmbus_unlock(vb, &vb->vb_lock);
-			return ok ? 0 : -VMBUS_ETIMEDOUT;
+			return ok ? 0 : vmbus_gone(vb) ? -VMBUS_ENODEV :
+			    -VMBUS_ETIMEDOUT;
 		}
 		if (!vmbus_polled(vb)) {
 			until = now + VMBUS_WAIT_SLICE_NS;
 			if (until > deadline)
 				until = deadline;
-			(void)vb->vb_plat->wait(vb->vb_plat->ctx, &vb->vb_wait,
+			r = vb->vb_plat->wait(vb->vb_plat->ctx, &vb->vb_wait,
 			    &vb->vb_lock, until);
 		}
 		vmbus_unlock(vb, &vb->vb_lock);
+		if (r == -VMBUS_ENODEV) {
+			/* One last look: the answer may have come with the
+			 * host's last breath. */
+			vmbus_lock(vb, &vb->vb_lock);
+			ok = cond(vb, arg);
+			vmbus_unlock(vb, &vb->vb_lock);
+			vmbus_set_gone(vb, "the port's wait");
+			return ok ? 0 : -VMBUS_ENODEV;
+		}
 	}
 }
 
@@ -304,6 +333,8 @@ int vmbus_connect(struct vmbus *vb)
 	if (vb->vb_conn != VMBUS_CONN_NONE)
 		return -VMBUS_EBUSY;
 
+	/* A new partition (a port that re-attaches) is not gone. */
+	atomic_store(&vb->vb_gone, false);
 	r = vmbus_hv_setup(vb);
 	if (r != 0) {
 		vmbus_hv_teardown(vb, false);

@@ -291,6 +291,11 @@ struct vmbus {
 	_Atomic int  vb_poll_depth;
 	_Atomic bool vb_in_work;
 
+	/* The port said the partition is gone (-VMBUS_ENODEV from a wait
+	 * or a hypercall): latched until the next vmbus_connect; every wait
+	 * then ends at once with -VMBUS_ENODEV. */
+	_Atomic bool vb_gone;
+
 	_Atomic uint64_t vb_log_next_ns;	/* rate limit */
 	struct vmbus_bus_counters vb_ctr;
 };
@@ -316,8 +321,21 @@ void vmbus_drop(struct vmbus *vb, vmbus_counter_t *ctr,
 #define VMBUS_DPRINTF(vb, ...) do { if (0) vmbus_log(vb, VMBUS_LOG_DEBUG, __VA_ARGS__); } while (0)
 
 /*
+ * The partition is gone (the port answered -VMBUS_ENODEV; `what` names the
+ * call): latch it, log it once, and wake every bus and channel waiter so
+ * each ends with -VMBUS_ENODEV. Callable with no core lock held or with
+ * one ch_rx_lock held (lock order: it takes vb_lock, then ch_lock).
+ */
+void vmbus_set_gone(struct vmbus *vb, const char *what);
+static inline bool vmbus_gone(struct vmbus *vb)
+{
+	return atomic_load_explicit(&vb->vb_gone, memory_order_acquire);
+}
+
+/*
  * Bounded wait on the bus: returns 0 once cond(vb, arg) holds (checked with
- * vb_lock held), -VMBUS_ETIMEDOUT at the deadline. Processes messages and
+ * vb_lock held), -VMBUS_ETIMEDOUT at the deadline, -VMBUS_ENODEV at once
+ * when the partition is gone (vmbus_set_gone). Processes messages and
  * events itself in a polled port, and every VMBUS_WAIT_SLICE_NS otherwise
  * (a lost interrupt costs latency, never a hang).
  */
@@ -351,7 +369,8 @@ bool vmbus_chan_transition(struct vmbus_channel *ch, enum vmbus_chan_state to);
 void vmbus_chan_wakeup(struct vmbus_channel *ch);
 /*
  * Bounded wait on a channel: returns check(ch, arg) once that is not
- * VMBUS_WAIT_AGAIN, or -VMBUS_ETIMEDOUT at the deadline. check runs with no
+ * VMBUS_WAIT_AGAIN, -VMBUS_ETIMEDOUT at the deadline, or -VMBUS_ENODEV as
+ * soon as the partition is gone (vmbus_set_gone). check runs with no
  * core lock held. Between checks the caller sleeps on ch_wait until
  * vmbus_chan_wakeup (at most VMBUS_WAIT_SLICE_NS, then it scans for
  * messages and events itself), or in a polled port processes them.

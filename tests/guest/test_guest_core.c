@@ -1662,6 +1662,128 @@ static void test_unload_unanswered(void **state)
 	env_free(e);
 }
 
+/*
+ * The partition goes away (the port's wait answers -VMBUS_ENODEV, as the
+ * posix port does once the host closed the socket): the wait that saw it
+ * and every later one end at once with -VMBUS_ENODEV, not at their own
+ * deadlines, and later ones do not even sleep. The fake port here has
+ * interrupts (a no-op irq_attach) and a wait that advances the virtual
+ * clock by 1 ms per call.
+ */
+static struct {
+	uint32_t g_after;	/* waits left before the partition goes */
+	bool     g_gone;
+	uint32_t g_waits;	/* port wait calls */
+} gone;
+
+static int gone_irq_attach(void *ctx, uint8_t *vector, vmbus_isr_fn *isr,
+    void *arg)
+{
+	(void)ctx;
+	(void)vector;
+	(void)isr;
+	(void)arg;
+	return 0;
+}
+
+static void gone_irq_detach(void *ctx)
+{
+	(void)ctx;
+}
+
+static int gone_wait(void *ctx, vmbus_wait_t *w, vmbus_lock_t *l,
+    uint64_t deadline_ns)
+{
+	struct fakeport *fp = ctx;
+
+	(void)w;
+	(void)l;
+	gone.g_waits++;
+	if (gone.g_after > 0 && --gone.g_after == 0)
+		gone.g_gone = true;
+	if (gone.g_gone)
+		return -VMBUS_ENODEV;
+	fp->fp_now += 1000000;
+	return fp->fp_now >= deadline_ns ? -VMBUS_ETIMEDOUT : 0;
+}
+
+static void gone_wake_all(void *ctx, vmbus_wait_t *w)
+{
+	(void)ctx;
+	(void)w;
+}
+
+static void test_partition_gone(void **state)
+{
+	struct env *e = env_new(1);
+	struct vmbus_platform *p = &e->fp.fp_plat;
+	struct vmbus_channel *ch, *stuck;
+	struct vmbus_xact *xa[2];
+	uint64_t t0, waits, logs;
+
+	(void)state;
+	memset(&gone, 0, sizeof(gone));
+	e->fp.fp_quiet = true;
+	e->cfg.vc_timeout_ns = 2ull * 1000 * 1000 * 1000;	/* virtual */
+	p->irq_attach = gone_irq_attach;
+	p->irq_detach = gone_irq_detach;
+	p->wait = gone_wait;
+	p->wake_all = gone_wake_all;
+	reset_grab();
+	fh_add_chan(&e->fp, 5, &fh_guid_echo, &fh_guid_inst[0], 0, false);
+	fh_add_chan(&e->fp, 6, &fh_guid_echo, &fh_guid_inst[1], 0, false);
+	assert_int_equal(vmbus_create(p, &e->cfg, &e->vb), 0);
+	assert_int_equal(vmbus_driver_register(e->vb, &grab_echo), 0);
+	assert_int_equal(vmbus_connect(e->vb), 0);
+	ch = grabbed[5];
+	stuck = grabbed[6];
+	assert_non_null(ch);
+	assert_non_null(stuck);
+	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, NULL, NULL),
+	    0);
+	assert_int_equal(vmbus_xact_setup(ch, 2, 16, 16), 0);
+	for (int i = 0; i < 2; i++) {
+		xa[i] = vmbus_xact_get(ch);
+		assert_non_null(xa[i]);
+		assert_int_equal(vmbus_xact_send(xa[i],
+		    VMBUS_PACKET_TYPE_DATA_INBAND, 8), 0);
+	}
+
+	/* A bus wait (OPENCHANNEL_RESULT never comes) sees the port's
+	 * -ENODEV on its third sleep and ends there, not at its 2 s. */
+	fh_find_chan(&e->fp, 6)->c_open_noreply = true;
+	gone.g_after = gone.g_waits + 3;
+	logs = e->fp.fp_logs;
+	t0 = e->fp.fp_now;
+	assert_int_equal(vmbus_chan_open(stuck, 8192, 8192, NULL, 0, NULL,
+	    NULL), -VMBUS_ENODEV);
+	assert_true(e->fp.fp_now - t0 < 50ull * 1000 * 1000);
+	assert_true(e->fp.fp_logs > logs);	/* "partition gone" and more */
+
+	/* Latched: channel waits end at once, without sleeping. */
+	waits = gone.g_waits;
+	t0 = e->fp.fp_now;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(vmbus_xact_wait(xa[i], 1000000000ull),
+		    -VMBUS_ENODEV);
+		vmbus_xact_put(xa[i]);
+	}
+	assert_int_equal(vmbus_chan_wait_rx(ch, 1000000000ull),
+	    -VMBUS_ENODEV);
+	/* the check still has the first word: room is room */
+	assert_int_equal(vmbus_chan_wait_tx(ch, 64, 1000000000ull), 0);
+	assert_int_equal(vmbus_chan_wait_tx(ch, 8000, 1000000000ull),
+	    -VMBUS_ENODEV);
+	assert_int_equal(gone.g_waits, waits);
+	assert_true(e->fp.fp_now - t0 < 1000000ull);
+	/* Messages are not even tried any more. */
+	assert_int_equal(vmbus_chan_set_target_vp(ch, 0), 0);
+	assert_int_equal(vmbus_unload(e->vb), -VMBUS_ENODEV);
+	assert_int_equal(gone.g_waits, waits);
+	assert_true(e->fp.fp_now - t0 < 1000000ull);
+	env_free(e);
+}
+
 /* ---- concurrency (fp_threaded: real locks, an interrupt thread) ---- */
 
 /*
@@ -1903,6 +2025,7 @@ int main(void)
 		cmocka_unit_test(test_subchannels),
 		cmocka_unit_test(test_subchan_rescind),
 		cmocka_unit_test(test_unload_unanswered),
+		cmocka_unit_test(test_partition_gone),
 		cmocka_unit_test(test_event_counters_concurrent),
 		cmocka_unit_test(test_isr_thread_whole_life),
 	};

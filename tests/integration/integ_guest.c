@@ -69,6 +69,7 @@ static struct vmbus_platform plat;
 static struct vmbus *vb;
 static atomic_int gone_reason;
 static atomic_uint_fast64_t gone_at_ns;
+static atomic_uint_fast64_t gone_cpu_ns;	/* process CPU time then */
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -224,9 +225,18 @@ static struct vmbus_driver raw_driver = {
 
 /* ---- bus set-up --------------------------------------------------------- */
 
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
 static void on_gone(void *arg, int reason)
 {
 	(void)arg;
+	atomic_store(&gone_cpu_ns, cpu_ns());
 	atomic_store(&gone_at_ns, mono_ns());
 	atomic_store(&gone_reason, reason);
 }
@@ -575,11 +585,16 @@ static int mode_waiters(void)
 	for (uint32_t i = 0; i < nwaiters; i++)
 		pthread_join(waiters[i].w_thr, NULL);
 
+	/* CPU and wall time from the partition's end to this report: a
+	 * guest whose waits spin instead of ending burns CPU here. */
+	uint64_t rep_cpu = cpu_ns(), rep_mono = mono_ns();
+
 	if (opt.report)
 		rf = fopen(opt.report, "w");
 	for (int pass = 0; pass < 2; pass++) {
 		FILE *f = pass ? rf : stdout;
 		uint64_t g = atomic_load(&gone_at_ns);
+		uint64_t gc = atomic_load(&gone_cpu_ns);
 
 		if (!f)
 			continue;
@@ -595,7 +610,11 @@ static int mode_waiters(void)
 			    ((double)w->w_end_ns - (double)t_ready) / 1e6,
 			    (double)w->w_end_ns / 1e9);
 		}
-		fprintf(f, "], \"wait_bound_ms\": %.1f, \"gone_reason\": %d, "
+		fprintf(f, "], \"gone_to_report_ms\": %.1f, "
+		    "\"gone_to_report_cpu_ms\": %.1f, ",
+		    g ? ((double)rep_mono - (double)g) / 1e6 : -1.0,
+		    g ? ((double)rep_cpu - (double)gc) / 1e6 : -1.0);
+		fprintf(f, "\"wait_bound_ms\": %.1f, \"gone_reason\": %d, "
 		    "\"gone_after_ready_ms\": %.1f, "
 		    "\"detach_after_ready_ms\": [%.1f, %.1f], ",
 		    (double)opt.wait_ns / 1e6 * time_scale,
