@@ -596,6 +596,37 @@ static void vmbus_set_state_unless_rescinded(struct vmbus_channel *ch,
 	vmbus_chan_wakeup(ch);
 }
 
+/*
+ * The one log line of a failed open: which channel, at which step (the
+ * host answer it waited for), how long it waited against its limit, and
+ * why it ended. r is what vmbus_chan_open returns.
+ */
+static void vmbus_open_failed(struct vmbus_channel *ch, const char *step,
+    uint64_t t0, int r, uint32_t status)
+{
+	struct vmbus *vb = ch->ch_bus;
+	unsigned long long ms = (unsigned long long)((vmbus_now(vb) - t0) /
+	    1000000u);
+	unsigned long long lim = (unsigned long long)
+	    (vb->vb_cfg.vc_timeout_ns / 1000000u);
+
+	if (r == -VMBUS_ETIMEDOUT)
+		vmbus_log(vb, VMBUS_LOG_WARN, "%s: open timed out waiting for "
+		    "%s after %llu ms (limit %llu ms)", ch->ch_name, step, ms,
+		    lim);
+	else if (r == -VMBUS_EIO)
+		vmbus_log(vb, VMBUS_LOG_WARN, "%s: host refused open at %s "
+		    "(status 0x%x) after %llu ms", ch->ch_name, step,
+		    (unsigned)status, ms);
+	else if (r == -VMBUS_ENODEV)
+		vmbus_log(vb, VMBUS_LOG_WARN, "%s: open failed waiting for %s "
+		    "after %llu ms: %s", ch->ch_name, step, ms,
+		    vmbus_gone(vb) ? "partition gone" : "channel rescinded");
+	else
+		vmbus_log(vb, VMBUS_LOG_WARN, "%s: open failed at %s after "
+		    "%llu ms (%d)", ch->ch_name, step, ms, r);
+}
+
 int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
     uint32_t rxbytes, const void *userdata, uint32_t udlen,
     vmbus_chan_callback_t *callback, void *arg)
@@ -606,6 +637,8 @@ int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
 	uint64_t *pfns;
 	uint32_t npages, gpadl = 0;
 	size_t pfn_bytes;
+	uint64_t t0;
+	uint32_t status;
 	int r;
 
 	if (ch == NULL || udlen > VMBUS_OPEN_USER_DATA_SIZE ||
@@ -631,6 +664,7 @@ int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
 		return -VMBUS_EINVAL;
 	}
 	ch->ch_open_done = false;
+	ch->ch_open_status = 0;
 	ch->ch_openid = ++vb->vb_openid_seq;
 	vmbus_unlock(vb, &vb->vb_lock);
 
@@ -658,14 +692,21 @@ int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
 	vmbus_ring_reset_shared(&ch->ch_rx, false);
 	ch->ch_tx_pending = false;
 
+	t0 = vmbus_now(vb);
 	r = vmbus_gpadl_make(ch, pfns, npages, &gpadl);
 	p->free(p->ctx, pfns, pfn_bytes);
 	if (r != 0) {
 		vmbus_ring_release(ch, r == -VMBUS_EISCONN);
 		vmbus_set_state_unless_rescinded(ch, VMBUS_CHAN_CLOSED);
-		if (vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED)
-			return -VMBUS_ENODEV;
-		return r == -VMBUS_EISCONN ? -VMBUS_ETIMEDOUT : r;
+		if (vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED ||
+		    vmbus_gone(vb))
+			r = -VMBUS_ENODEV;
+		else if (r == -VMBUS_EISCONN)
+			r = -VMBUS_ETIMEDOUT;
+		/* A refusal was logged with its status by the GPADL code. */
+		if (r != -VMBUS_EIO)
+			vmbus_open_failed(ch, "GPADL_CREATED (ring)", t0, r, 0);
+		return r;
 	}
 	ch->ch_ring_gpadl = gpadl;
 	ch->ch_cb = callback;
@@ -690,15 +731,17 @@ int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
 	op.op_downstream_pgoff = hv_cpu_to_le32(txbytes / HV_PAGE_SIZE);
 	if (udlen)
 		vmbus_memcpy(op.op_userdata, userdata, udlen);
+	t0 = vmbus_now(vb);
 	r = vmbus_post(vb, &op, VMBUS_CHANMSG_OPENCHANNEL_SIZE);
 	if (r == 0)
 		r = vmbus_bus_wait(vb, vmbus_open_settled, ch,
 		    vmbus_deadline(vb, vb->vb_cfg.vc_timeout_ns));
 
 	vmbus_lock(vb, &vb->vb_lock);
+	status = ch->ch_open_status;
 	if (r == 0 && vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED)
 		r = -VMBUS_ENODEV;	/* the host never answers now */
-	else if (r == 0 && ch->ch_open_status != 0)
+	else if (r == 0 && status != 0)
 		r = -VMBUS_EIO;
 	if (r == 0) {
 		(void)vmbus_chan_transition(ch, VMBUS_CHAN_OPEN);
@@ -718,10 +761,8 @@ int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
 		return 0;
 	}
 
-	if (r == -VMBUS_EIO)
-		vmbus_log(vb, VMBUS_LOG_WARN, "%s: host refused open (0x%x)",
-		    ch->ch_name, (unsigned)ch->ch_open_status);
-	else if (r == -VMBUS_ETIMEDOUT)
+	vmbus_open_failed(ch, "OPENCHANNEL_RESULT", t0, r, status);
+	if (r == -VMBUS_ETIMEDOUT)
 		(void)vmbus_send_close(ch);	/* it may open late */
 	/* NOTE: the GPADL goes before the ring memory, always. */
 	if (vmbus_gpadl_teardown(ch, gpadl) != 0)
@@ -915,6 +956,7 @@ int vmbus_chan_close(struct vmbus_channel *ch)
 static void vmbus_try_attach(struct vmbus *vb, struct vmbus_channel *ch)
 {
 	struct vmbus_device *dev = &ch->ch_dev;
+	int r;
 
 	if (ch->ch_primary != NULL || dev->dv_attached ||
 	    vmbus_chan_state(ch) != VMBUS_CHAN_OFFERED)
@@ -930,9 +972,10 @@ static void vmbus_try_attach(struct vmbus *vb, struct vmbus_channel *ch)
 			dev->dv_drv = NULL;
 			continue;
 		}
-		if (drv->drv_attach(dev) != 0) {
-			vmbus_log(vb, VMBUS_LOG_WARN, "%s: attach failed",
-			    ch->ch_name);
+		r = drv->drv_attach(dev);
+		if (r != 0) {
+			vmbus_log(vb, VMBUS_LOG_WARN, "%s: attach failed (%d)",
+			    ch->ch_name, r);
 			/* The driver must have closed what it opened. */
 			if (ch->ch_ring_va)
 				(void)vmbus_chan_close(ch);

@@ -68,7 +68,8 @@ static int gpadl_leak(struct vmbus *vb, struct vmbus_gpadl *gl,
 {
 	vmbus_count(&vb->vb_ctr.bc_gpadl_failures, 1);
 	vmbus_log(vb, VMBUS_LOG_WARN,
-	    "vmbus: GPADL 0x%x (%u pages) %s; its memory stays with the host",
+	    "%s: GPADL 0x%x (%u pages) %s; its memory stays with the host",
+	    gl->gl_chan ? gl->gl_chan->ch_name : "vmbus",
 	    (unsigned)gl->gl_handle, (unsigned)gl->gl_npages, why);
 	gpadl_release(vb, gl);
 	return -VMBUS_EISCONN;

@@ -233,12 +233,21 @@ static void fp_vlog(void *ctx, int level, const char *fmt, va_list ap)
 {
 	struct fakeport *fp = ctx;
 
+	char line[512];
+	size_t have, n;
+
 	fp->fp_logs++;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	have = strlen(fp->fp_logtext);
+	if (have + n + 2 > sizeof(fp->fp_logtext))
+		have = 0;		/* full: start over */
+	memcpy(fp->fp_logtext + have, line, n);
+	fp->fp_logtext[have + n] = '\n';
+	fp->fp_logtext[have + n + 1] = '\0';
 	if (fp->fp_quiet)
 		return;
-	fprintf(stderr, "[guest %d] ", level);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "[guest %d] %s\n", level, line);
 }
 
 void fp_init(struct fakeport *fp, uint32_t nvcpu)

@@ -155,6 +155,8 @@ struct fakeport {
 	uint32_t fp_signals;
 	uint32_t fp_logs;
 	bool     fp_quiet;
+	char     fp_logtext[8192];	/* every log line, '\n'-ended; the
+					 * oldest dropped when full */
 
 	/* threaded mode (fp_threaded) */
 	bool     fp_threads;

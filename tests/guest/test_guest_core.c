@@ -685,11 +685,17 @@ static void test_open_refused_and_timeout(void **state)
 	    -VMBUS_EIO);
 	assert_int_equal(vmbus_chan_state(ch), VMBUS_CHAN_CLOSED);
 	assert_int_equal(e->fp.fp_pages_live, before);
+	assert_non_null(strstr(e->fp.fp_logtext, "grab/5: host refused open "
+	    "at OPENCHANNEL_RESULT (status 0xc0000001)"));
 	c->c_open_status = 0;
 	c->c_open_noreply = true;
+	e->fp.fp_logtext[0] = '\0';
 	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, NULL, NULL),
 	    -VMBUS_ETIMEDOUT);
 	assert_int_equal(e->fp.fp_pages_live, before);	/* torn down */
+	/* which channel, which step, how long against which limit */
+	assert_non_null(strstr(e->fp.fp_logtext, "grab/5: open timed out "
+	    "waiting for OPENCHANNEL_RESULT after 50 ms (limit 50 ms)\n"));
 	c->c_open_noreply = false;
 	/* page allocation failure */
 	e->fp.fp_fail_alloc_after = 0;

@@ -77,7 +77,8 @@ CASES = [
     dict(name='withhold_reply OPENCHANNEL_RESULT',
          fault=['withhold_reply', 'on', 'type=6', 'after=1', 'times=1'],
          host=[r'fault withhold_reply: type 6 withheld'],
-         guest=[r'echo/\d: attach failed'],
+         guest=[r'echo/\d: open timed out waiting for OPENCHANNEL_RESULT after \d+ ms '
+                r'\(limit \d+ ms\)', r'echo/\d: attach failed \(-110\)'],
          exit=0,
          ok=lambda r: (len(r['devices']) == 2 and
                        healthy(r, [d['relid'] for d in r['devices']])
@@ -86,8 +87,10 @@ CASES = [
     dict(name='withhold_reply GPADL_CREATED',
          fault=['withhold_reply', 'on', 'type=10', 'after=1', 'times=1'],
          host=[r'fault withhold_reply: type 10 withheld'],
-         guest=[r'vmbus: GPADL 0x[0-9a-f]+ \(8 pages\) creation timed out; its memory '
-                r'stays with the host', r'echo/\d: 8 ring pages leaked'],
+         guest=[r'echo/\d: GPADL 0x[0-9a-f]+ \(8 pages\) creation timed out; its memory '
+                r'stays with the host', r'echo/\d: 8 ring pages leaked',
+                r'echo/\d: open timed out waiting for GPADL_CREATED \(ring\) after \d+ ms '
+                r'\(limit \d+ ms\)'],
          exit=0,
          # the pages the host may own are leaked on purpose, and counted
          ok=lambda r: (len(r['devices']) == 2 and
