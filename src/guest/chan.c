@@ -511,12 +511,46 @@ static struct vmbus_channel *vmbus_chan_dispatch_once(struct vmbus *vb,
 	return NULL;
 }
 
-/* Finish a channel the ISR left with packets: deferred work runs it. */
+/*
+ * Finish a channel the ISR left with packets: deferred work runs it, and
+ * so does the next scan of vmbus_poll_nested (a waiter's silent slice, or
+ * vmbus_poll), in case the deferred context is busy waiting on this very
+ * channel (a driver attach in deferred work) or the port could not defer.
+ */
 static void vmbus_chan_redispatch(struct vmbus *vb, struct vmbus_channel *ch)
 {
 	vmbus_lock(vb, &vb->vb_lock);
 	ch->ch_work |= VMBUS_CHWORK_DISPATCH;
 	vmbus_unlock(vb, &vb->vb_lock);
+	/* NOTE: after the bit, so a scan that clears the flag sees it. */
+	atomic_store(&vb->vb_dispatch_pending, true);
+}
+
+/* One pass over the channels queued by vmbus_chan_redispatch. */
+void vmbus_chan_redispatch_run(struct vmbus *vb)
+{
+	bool again = false;
+
+	if (!atomic_exchange(&vb->vb_dispatch_pending, false))
+		return;
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *ch = &vb->vb_chans[i];
+		uint32_t relid = 0;
+
+		vmbus_lock(vb, &vb->vb_lock);
+		if (ch->ch_in_use && (ch->ch_work & VMBUS_CHWORK_DISPATCH)) {
+			ch->ch_work &= ~VMBUS_CHWORK_DISPATCH;
+			relid = ch->ch_relid;
+		}
+		vmbus_unlock(vb, &vb->vb_lock);
+		if (relid != 0 && vmbus_chan_dispatch_once(vb, relid)) {
+			vmbus_chan_redispatch(vb, ch);
+			again = true;
+		}
+	}
+	/* Still busy: the deferred context takes the next pass. */
+	if (again)
+		vmbus_schedule_work(vb);
 }
 
 void vmbus_chan_dispatch(struct vmbus *vb, uint32_t relid)
@@ -897,6 +931,7 @@ static int vmbus_chan_close_one(struct vmbus_channel *ch)
 	 *  5. free the rings (or leak them if the host may still own them).
 	 */
 	atomic_store(&ch->ch_cb_enabled, false);
+	ch->ch_work &= ~VMBUS_CHWORK_DISPATCH;	/* nothing left to run */
 	vmbus_unlock(vb, &vb->vb_lock);
 
 	{
@@ -1120,18 +1155,24 @@ again:
 	while (atomic_exchange(&vb->vb_work_pending, false)) {
 		for (uint32_t i = 0; i < vb->vb_nchans; i++) {
 			struct vmbus_channel *ch = &vb->vb_chans[i];
-			uint32_t work;
+			uint32_t work, relid;
 
 			vmbus_lock(vb, &vb->vb_lock);
 			work = ch->ch_in_use ? ch->ch_work : 0;
 			ch->ch_work = 0;
+			relid = ch->ch_relid;
 			vmbus_unlock(vb, &vb->vb_lock);
-			if (work & VMBUS_CHWORK_RESCIND)
+			if (work & VMBUS_CHWORK_RESCIND) {
 				vmbus_finish_rescind(vb, ch);
-			else if (work & VMBUS_CHWORK_ATTACH)
+				continue;	/* closed: no dispatch */
+			}
+			if (work & VMBUS_CHWORK_ATTACH)
 				vmbus_try_attach(vb, ch);
-			else if ((work & VMBUS_CHWORK_DISPATCH) &&
-			    vmbus_chan_dispatch_once(vb, ch->ch_relid)) {
+			/* NOTE: not an else: a driver bound by
+			 * vmbus_driver_register may have opened the channel
+			 * while its ATTACH work was still queued. */
+			if ((work & VMBUS_CHWORK_DISPATCH) &&
+			    vmbus_chan_dispatch_once(vb, relid)) {
 				/* Still more: next time, so one pass ends. */
 				vmbus_chan_redispatch(vb, ch);
 				redispatch = true;

@@ -194,6 +194,7 @@ void vmbus_poll_nested(struct vmbus *vb)
 		vmbus_msg_drain(vb, vp);
 		vmbus_event_drain(vb, vp);
 	}
+	vmbus_chan_redispatch_run(vb);
 	atomic_fetch_sub(&vb->vb_poll_depth, 1);
 }
 

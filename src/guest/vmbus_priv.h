@@ -286,6 +286,7 @@ struct vmbus {
 	const struct vmbus_driver *vb_drivers[VMBUS_MAX_DRIVERS];
 	uint32_t vb_ndrivers;
 
+	_Atomic bool vb_dispatch_pending;	/* a VMBUS_CHWORK_DISPATCH set */
 	_Atomic bool vb_work_pending;
 	_Atomic bool vb_work_scheduled;
 	_Atomic int  vb_poll_depth;
@@ -343,7 +344,8 @@ typedef bool vmbus_cond_fn(struct vmbus *vb, void *arg);
 int vmbus_bus_wait(struct vmbus *vb, vmbus_cond_fn *cond, void *arg,
     uint64_t deadline);
 void vmbus_bus_wakeup(struct vmbus *vb);	/* caller holds vb_lock */
-void vmbus_poll_nested(struct vmbus *vb);	/* messages + events only */
+/* Messages, events and channels left by their budget; no deferred work. */
+void vmbus_poll_nested(struct vmbus *vb);
 void vmbus_schedule_work(struct vmbus *vb);
 
 /* ---- hypervisor (hv.c) ---- */
@@ -383,6 +385,9 @@ int  vmbus_chan_wait_cond(struct vmbus_channel *ch, vmbus_chan_check_fn *check,
 void vmbus_chan_break(struct vmbus_channel *ch, const char *why,
     bool rx_locked);
 void vmbus_chan_dispatch(struct vmbus *vb, uint32_t relid);
+/* Run the channels whose callback ran out of budget with packets left
+ * (vmbus_poll_nested; never from the ISR). */
+void vmbus_chan_redispatch_run(struct vmbus *vb);
 void vmbus_chan_signal(struct vmbus_channel *ch);
 void vmbus_handle_offer(struct vmbus *vb, const struct vmbus_msg *m);
 void vmbus_handle_rescind(struct vmbus *vb, const struct vmbus_msg *m);

@@ -1068,6 +1068,7 @@ struct storm {
 	struct fh_chan *st_c;
 	int st_received;
 	int st_to_write;
+	uint64_t st_comp_id;	/* nonzero: complete it after the storm */
 };
 
 static void storm_cb(struct vmbus_channel *ch, void *arg)
@@ -1084,6 +1085,10 @@ static void storm_cb(struct vmbus_channel *ch, void *arg)
 		st->st_to_write--;
 		assert_int_equal(fh_write_pkt(st->st_fp, st->st_c,
 		    VMBUS_PACKET_TYPE_DATA_INBAND, 0, 1, "more", 4), 0);
+	} else if (st->st_comp_id != 0) {
+		assert_int_equal(fh_write_pkt(st->st_fp, st->st_c,
+		    VMBUS_PACKET_TYPE_COMP, 0, st->st_comp_id, "done", 4), 0);
+		st->st_comp_id = 0;
 	}
 }
 
@@ -1103,6 +1108,44 @@ static void test_callback_budget_resumes(void **state)
 		vmbus_poll(e->vb);
 	assert_int_equal(st.st_to_write, 0);
 	assert_int_equal(st.st_received, 41);
+	env_free(e);
+}
+
+/*
+ * The same storm while a thread waits for a completion behind it, and
+ * nobody calls vmbus_poll (the deferred context that would take the
+ * channel's next pass may be the waiter itself: a driver attaching from
+ * deferred work). The waiter's own scan must take the pass.
+ */
+static void test_callback_budget_resumes_for_waiter(void **state)
+{
+	struct env *e = env_echo(0, 0, false);
+	struct fh_chan *c = fh_find_chan(&e->fp, 5);
+	struct vmbus_channel *ch = grabbed[5];
+	struct storm st = { .st_fp = &e->fp, .st_c = c, .st_to_write = 40 };
+	struct vmbus_xact *xa;
+	uint32_t len = 0;
+	const uint8_t *resp;
+
+	(void)state;
+	e->fp.fp_host.h_signal_if_needed = true;
+	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, storm_cb,
+	    &st), 0);
+	assert_int_equal(vmbus_xact_setup(ch, 1, 16, 16), 0);
+	xa = vmbus_xact_get(ch);
+	assert_non_null(xa);
+	assert_int_equal(vmbus_xact_send(xa, VMBUS_PACKET_TYPE_DATA_INBAND, 8),
+	    0);
+	st.st_comp_id = vmbus_xact_id(xa);
+	assert_int_equal(fh_write_pkt(&e->fp, c, VMBUS_PACKET_TYPE_DATA_INBAND,
+	    0, 1, "first", 5), 0);
+	assert_int_equal(vmbus_xact_wait(xa, 1000000000ull), 0);
+	resp = vmbus_xact_resp(xa, &len, NULL);
+	assert_non_null(resp);
+	assert_int_equal(len, 8);
+	assert_memory_equal(resp, "done", 4);
+	assert_int_equal(st.st_received, 41);
+	vmbus_xact_put(xa);
 	env_free(e);
 }
 
@@ -2020,6 +2063,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_type_dropped),
 		cmocka_unit_test(test_callback_dispatch),
 		cmocka_unit_test(test_callback_budget_resumes),
+		cmocka_unit_test(test_callback_budget_resumes_for_waiter),
 		cmocka_unit_test(test_pre_win8_events),
 		cmocka_unit_test(test_target_vp_before_open),
 		cmocka_unit_test(test_target_vp_modify),
