@@ -104,4 +104,91 @@ int hvs_fault_foreach(int (*fn)(void *ctx, const struct hvs_fault_info *fi),
 /* Disable every hook and zero its counters (tests). */
 void hvs_fault_reset_all(void);
 
+/*
+ * Filtered check: as hvs_fault_check_vm(), but each (key, value) pair in
+ * keys[]/vals[] filters: if the hook has a parameter named key whose value
+ * is not 0 and not -1 ("any"), it must equal value, or the hook neither
+ * fires nor counts the event ("after"/"times" count matching events only).
+ */
+bool hvs_fault_check_match(const char *name, const char *vm,
+			   const char *const *keys, const int64_t *vals,
+			   unsigned nkeys, struct hvs_fault_args *out);
+
+/*
+ * Apply a field mutation a fired hook describes to buf[0..len): params
+ * off (byte offset, default 0), width (1, 2, 4 or 8 bytes, little-endian;
+ * default 4), op (0 set, 1 add, 2 xor = bit flip; default 0) and value
+ * (default 0). Returns true and the old and new field values if the field
+ * lies inside the buffer, else false (buffer unchanged).
+ */
+bool hvs_fault_mutate(const struct hvs_fault_args *a, uint8_t *buf,
+		      uint32_t len, uint64_t *was, uint64_t *now);
+
+/* ---- the host's send paths (host -> guest) -------------------------------
+ *
+ * The hooks below are applied where the host writes to a guest; the code
+ * there hands its message or packet to these functions. Every hook's
+ * parameters are in its help text (`hvsim ctl faults`); a filter parameter
+ * that is absent, 0 or -1 matches anything.
+ */
+
+#define HVS_FAULT_MSG_MAX 240u  /* HV_MESSAGE_PAYLOAD_MAX */
+
+/*
+ * A SynIC message (payload = a VMBus channel message, its type in bytes
+ * 0-3) about to be posted to VM vm. Applies drop_message, msg.corrupt,
+ * msg.resize and msg.duplicate; a changed payload is built in scratch and
+ * *payload and *len point at it. Returns how many copies to post (0 = drop).
+ */
+unsigned hvs_fault_msg(const char *vm, const void **payload, uint32_t *len,
+		       uint8_t scratch[HVS_FAULT_MSG_MAX]);
+
+struct vmbus_ring;
+struct vmbus_iov;
+struct hvs_partition;
+
+/* One channel as the send-path hooks see it. */
+struct hvs_fault_chan {
+	const char *fc_vm;
+	const char *fc_name;            /* for log lines, e.g. "vm0/echo0" */
+	uint32_t fc_relid;
+	const void *fc_key;             /* identifies the open channel */
+	struct vmbus_ring *fc_out;      /* host -> guest ring (host writes) */
+	struct vmbus_ring *fc_in;       /* guest -> host ring (host reads) */
+	struct hvs_partition *fc_p;     /* for flood_events (NULL: none) */
+	uint32_t fc_vp;                 /* the channel's target vCPU */
+	uint32_t fc_sint;
+};
+
+/* Writes one packet (descriptor included) to the channel's ring. */
+typedef int (*hvs_fault_write_fn)(void *ctx, const struct vmbus_iov *iov,
+				  unsigned iovcnt);
+
+/* True if a packet hook may be on: cheap, for the per-packet path. */
+bool hvs_fault_pkt_enabled(void);
+
+/*
+ * Send one packet through the packet hooks (pkt.corrupt, pkt.resize,
+ * pkt.drop, pkt.duplicate, pkt.delay, pkt.inject, ring.scribble,
+ * mutate_after_read, flood_events): calls wr(ctx, ...) zero or more times
+ * with the (possibly changed) packet, held and injected packets. Returns
+ * wr's first error, else 0 (a dropped or held packet counts as sent).
+ */
+int hvs_fault_pkt_send(const struct hvs_fault_chan *fc,
+		       const struct vmbus_iov *iov, unsigned iovcnt,
+		       hvs_fault_write_fn wr, void *ctx);
+
+/*
+ * chan.stall: true while the host must not consume the guest's packets
+ * on this channel (the receive path then reports an empty ring).
+ */
+bool hvs_fault_chan_stalled(const char *vm, uint32_t relid);
+
+/*
+ * The channel identified by key is closing (its rings are about to be
+ * unmapped): the mutator stops touching it and its held packets go. Must
+ * be called before the ring memory goes away.
+ */
+void hvs_fault_chan_gone(const void *key);
+
 #endif /* HVS_FAULT_H */

@@ -285,24 +285,12 @@ static bool flush_vcpu_locked(struct hvs_partition *p, uint32_t vp)
 	return any;
 }
 
-int hvs_partition_post_message(struct hvs_partition *p, uint32_t vp,
-			       uint32_t sint, uint32_t message_type,
-			       const void *payload, uint32_t len)
+static int post_one(struct hvs_partition *p, uint32_t vp, uint32_t sint,
+		    uint32_t message_type, const void *payload, uint32_t len)
 {
-	struct hvs_fault_args fa;
 	struct msgq_node *m;
 	struct msgq *q;
 
-	if (!p)
-		return -VMBUS_EINVAL;
-	if (len > HV_MESSAGE_PAYLOAD_MAX || message_type == 0 ||
-	    (len && !payload))
-		return -VMBUS_EINVAL;
-	if (hvs_fault_check_vm("drop_message", p->p_name, &fa)) {
-		int64_t t = hvs_fault_param(&fa, "type", -1);
-		if (t < 0 || (len >= 4 && hv_get_le32(payload) == (uint64_t)t))
-			return 0;
-	}
 	pthread_mutex_lock(&p->p_lock);
 	if (!p->p_live) {
 		pthread_mutex_unlock(&p->p_lock);
@@ -338,6 +326,33 @@ int hvs_partition_post_message(struct hvs_partition *p, uint32_t vp,
 		doorbell_locked(p, vp, sint);
 	pthread_mutex_unlock(&p->p_lock);
 	return 0;
+}
+
+int hvs_partition_post_message(struct hvs_partition *p, uint32_t vp,
+			       uint32_t sint, uint32_t message_type,
+			       const void *payload, uint32_t len)
+{
+	uint8_t scratch[HVS_FAULT_MSG_MAX];
+	unsigned copies;
+	int r = 0;
+
+	if (!p)
+		return -VMBUS_EINVAL;
+	if (len > HV_MESSAGE_PAYLOAD_MAX || message_type == 0 ||
+	    (len && !payload))
+		return -VMBUS_EINVAL;
+	/* Fault hooks (fault.h): drop, corrupt, resize, duplicate. */
+	copies = hvs_fault_msg(p->p_name, &payload, &len, scratch);
+	for (unsigned i = 0; i < copies; i++) {
+		/* The first copy's result is the caller's; extra ones are
+		 * best effort (a full queue ends them). */
+		int e = post_one(p, vp, sint, message_type, payload, len);
+		if (i == 0)
+			r = e;
+		if (e != 0)
+			break;
+	}
+	return r;
 }
 
 int hvs_partition_signal_event(struct hvs_partition *p, uint32_t vp,

@@ -427,6 +427,17 @@ static void handle_msg(struct hvs_vmbus *s, const uint8_t *m, uint32_t len)
 		}
 	}
 
+	/* Fault hook rescind_at: rescind the channel a guest request names
+	 * (child_relid at byte 8) or `relid`, then handle the request. */
+	struct hvs_fault_args fa;
+	if (len >= 12 && hvs_srv_fault(s, "rescind_at", "type", type, &fa)) {
+		int64_t r = hvs_fault_param(&fa, "relid", 0);
+		uint32_t relid = r > 0 ? (uint32_t)r : hv_get_le32(m + 8);
+		HVS_INFO(s->vs_name, "vmbus: fault rescind_at: message type %u: "
+			 "relid %u rescinded (%d)", type, relid,
+			 hvs_vmbus_rescind(s, relid));
+	}
+
 	switch (type) {
 	case VMBUS_CHANMSG_INITIATE_CONTACT:
 		handle_initiate_contact(s, m, len);

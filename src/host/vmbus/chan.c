@@ -242,6 +242,7 @@ static void chan_teardown(struct hvs_channel *ch, int why)
 	 * forgotten and unmapped; only then may the ring GPADL be torn down.
 	 * After a reset the connection's GPADLs go without replies. */
 	ch->ch_dev->dv_ops->vo_close(ch->ch_dev->dv_arg, ch, why);
+	hvs_fault_chan_gone(ch);  /* before the rings are unmapped */
 	hvs_gpadl_release_chan(s, ch->ch_relid, why != HVS_CLOSE_RESET);
 	struct hvs_gpadl *g = hvs_gpadl_find(s, ch->ch_gpadl);
 	if (g != NULL && g->gp_ring_user == ch->ch_relid) {

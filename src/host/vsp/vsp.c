@@ -155,6 +155,8 @@ int hvs_chan_recv(struct hvs_channel *ch, struct hvs_pkt *pk, void *buf,
 		return -VMBUS_ENODEV;
 	if (ch->ch_broken)
 		return -VMBUS_EPROTO;
+	if (hvs_fault_chan_stalled(s->vs_name, ch->ch_relid))
+		return -VMBUS_EAGAIN;
 	for (;;) {
 		uint32_t avail = vmbus_ring_bytes_to_read(&ch->ch_in);
 		if (vmbus_ring_broken(&ch->ch_in))
@@ -236,7 +238,10 @@ uint32_t hvs_chan_unmask(struct hvs_channel *ch)
 {
 	if (ch->ch_state != HVS_CHAN_OPEN || ch->ch_broken)
 		return 0;
-	return vmbus_ring_unmask(&ch->ch_in);
+	uint32_t n = vmbus_ring_unmask(&ch->ch_in);
+	/* chan.stall: nothing to read, or the VSP would spin on it. */
+	return n && hvs_fault_chan_stalled(ch->ch_srv->vs_name, ch->ch_relid) ?
+		0 : n;
 }
 
 /* ---- GPA direct ----------------------------------------------------------- */
@@ -341,8 +346,8 @@ static void fault_bad_ring_index(struct hvs_channel *ch)
 	hvs_chan_signal(ch);
 }
 
-int hvs_chan_send_raw(struct hvs_channel *ch, const struct vmbus_iov *iov,
-		      unsigned iovcnt)
+static int chan_write_raw(struct hvs_channel *ch, const struct vmbus_iov *iov,
+			  unsigned iovcnt)
 {
 	bool need_signal = false;
 	uint32_t total = 0;
@@ -378,6 +383,31 @@ int hvs_chan_send_raw(struct hvs_channel *ch, const struct vmbus_iov *iov,
 		hvs_chan_signal(ch);
 	fault_bad_ring_index(ch);
 	return 0;
+}
+
+static int fault_write(void *ctx, const struct vmbus_iov *iov, unsigned iovcnt)
+{
+	return chan_write_raw(ctx, iov, iovcnt);
+}
+
+int hvs_chan_send_raw(struct hvs_channel *ch, const struct vmbus_iov *iov,
+		      unsigned iovcnt)
+{
+	struct hvs_vmbus *s = ch->ch_srv;
+
+	if (!hvs_fault_pkt_enabled() || ch->ch_state != HVS_CHAN_OPEN)
+		return chan_write_raw(ch, iov, iovcnt);
+	/* The send-path fault hooks (host/fault.h). */
+	struct hvs_fault_chan fc = {
+		.fc_vm = s->vs_name, .fc_name = ch->ch_name,
+		.fc_relid = ch->ch_relid, .fc_key = ch,
+		.fc_out = &ch->ch_out, .fc_in = &ch->ch_in,
+		.fc_p = s->vs_version >= VMBUS_VERSION_WIN8 &&
+			ch->ch_target_vp != VMBUS_OPEN_TARGET_VP_NONE ?
+			s->vs_p : NULL,
+		.fc_vp = ch->ch_target_vp, .fc_sint = VMBUS_MESSAGE_SINT,
+	};
+	return hvs_fault_pkt_send(&fc, iov, iovcnt, fault_write, ch);
 }
 
 int hvs_chan_sendv(struct hvs_channel *ch, uint16_t type, uint16_t flags,
