@@ -1,0 +1,518 @@
+#!/usr/bin/env python3
+"""The hostile-host fault matrix (spec/hostile-host.md, issue 9): each case
+switches hvsim fault hooks on through the control socket (`hvsim ctl fault
+...`), runs a guest (tests/integration/integ_guest) against it, and checks
+the guest's behaviour (exit status, RESULT counters), its log line, the
+host's log line, and that neither side has a sanitizer report or crash.
+
+usage: fault_matrix.py [--group G] [--only SUBSTRING] [--list] [--markdown]
+  --group G     run the cases of group G (ring, vmbus, faults); default all
+  --only S      run the cases whose name contains S
+  --list        print the cases, run nothing
+  --markdown    print the matrix table for docs/testing.md, run nothing
+
+A case with `xfail` documents a guest bug (another helper owns the guest
+core): its checks run, a failure is reported as XFAIL and does not fail
+the test (a crash or sanitizer report included: that is often the bug);
+a pass is reported as XPASS (remove the xfail once it passes reliably).
+
+Programs come from the environment like the integration tests'
+(INTEG_HVSIM, INTEG_GUEST; see docs/testing.md)."""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'integration'))
+import integ  # noqa: E402  (tests/integration/integ.py, shared helpers)
+
+RT_MS = 1000    # one echo round trip's bound (guest port clock: x scale)
+CTL_MS = 1000   # the guest core's control-path bound (same clock)
+
+ENOBUFS, EPROTO, ETIMEDOUT, ENODEV = -105, -71, -110, -19
+
+# SynIC message types (spec vmbus-core) and packet types used below.
+OFFER, RESCIND, OPEN_RESULT, GPADL_CREATED, GPADL_TORNDOWN = 1, 2, 6, 10, 12
+VERSION_RESPONSE = 15
+INBAND, COMP = 6, 11
+
+
+# ---- predicates on the guest's RESULT ----------------------------------
+
+def dev(r, relid):
+    return next((d for d in r['devices'] if d['relid'] == relid), None)
+
+
+def healthy(r, relids):
+    """Devices in relids are open and echoed every round."""
+    return all(dev(r, x) and dev(r, x)['state'] == 'open' and
+               dev(r, x)['received'] == r['rounds'] for x in relids)
+
+
+def broken(r, relid):
+    d = dev(r, relid)
+    return d is not None and d['state'] == 'broken' and d['proto_errors'] >= 1
+
+
+def attached(r, relids):
+    return sorted(d['relid'] for d in r['devices']) == sorted(relids)
+
+
+def no_leak(r):
+    return r['bus']['leaked_pages'] == 0 and r['port']['pages_leaked'] == 0
+
+
+# ---- the cases -----------------------------------------------------------
+#
+# name      unique, starts with the spec item: "01 ..."
+# item      spec/hostile-host.md item number
+# group     CTest entry: ring (1-6), vmbus (7-10), faults (21-25)
+# faults    list of `hvsim ctl fault` argument lists (vm=f is added)
+# guest     integ_guest arguments (default: echo, 4 rounds, 200 bytes)
+# exit      the guest's exit status (None = any reported status, not a
+#           signal)
+# glog/hlog regexes the guest / host output must match
+# ok        predicate on the guest's RESULT (None: no RESULT expected)
+# during    callable(hv, tmp, chk, case): actions while the guest runs
+# expect    the expected behaviour in words (docs/testing.md's matrix)
+# xfail     reason, if the guest is known to misbehave here
+
+def echo(count=4, payload=200, *extra):
+    return ['echo', '--count', count, '--payload', payload,
+            '--timeout-ms', CTL_MS, '--rt-ms', RT_MS] + list(extra)
+
+
+CASES = []
+
+
+def case(**kw):
+    kw.setdefault('guest', echo())
+    kw.setdefault('glog', [])
+    kw.setdefault('hlog', [])
+    kw.setdefault('exit', None)
+    kw.setdefault('ok', None)
+    kw.setdefault('during', None)
+    kw.setdefault('xfail', None)
+    kw.setdefault('hvsim', [])
+    CASES.append(kw)
+
+
+BROKEN_LOG = r'echo/1: host protocol error: .*channel broken'
+
+# 1. host write index out of range
+for value, what in ((-1, 'write_index = data size'), (-2, 'data size + 8'),
+                    (4294967288, '0xFFFFFFF8'), (-3, 'unaligned')):
+    case(name='01 bad write_index: %s' % what, item=1, group='ring',
+         faults=[['bad_ring_index', 'on', 'relid=1', 'value=%d' % value]],
+         exit=1,
+         hlog=[r'fault bad_ring_index: f/echo0 write_index'],
+         glog=[r'echo/1: host protocol error: bad write index in the receive '
+               r'ring; channel broken'],
+         ok=lambda r: broken(r, 1) and healthy(r, (2, 3)) and no_leak(r),
+         expect='no data read; channel BROKEN, logged, counted; others run')
+
+# 2. bad packet descriptor (the echo reply: in-band, to relid 1)
+for off, width, value, what in ((4, 2, 1, 'len8 < offset8'),
+                                (2, 2, 1, 'offset8 < descriptor'),
+                                (4, 2, 0xFFFF, 'length > available'),
+                                (4, 2, 0x2000, 'length x8 past the ring'),
+                                (6, 2, 0x8000, 'unknown flag bits')):
+    case(name='02 bad descriptor: %s' % what, item=2, group='ring',
+         faults=[['pkt.corrupt', 'on', 'relid=1', 'ptype=%d' % INBAND,
+                  'off=%d' % off, 'width=%d' % width, 'value=%d' % value,
+                  'times=1']],
+         exit=1, hlog=[r'fault pkt.corrupt: f/echo0: type 6 byte %d' % off],
+         glog=[BROKEN_LOG],
+         ok=lambda r: broken(r, 1) and healthy(r, (2, 3)) and no_leak(r),
+         expect='channel BROKEN; nothing read past the packet')
+case(name='02 bad descriptor: unknown packet type', item=2, group='ring',
+     faults=[['pkt.corrupt', 'on', 'relid=1', 'ptype=%d' % INBAND, 'off=0',
+              'width=2', 'value=99', 'times=1']],
+     exit=1, hlog=[r'fault pkt.corrupt: f/echo0: type 6 byte 0'],
+     glog=[r'echo/1: dropped packet of unknown type 99'],
+     ok=lambda r: (dev(r, 1)['state'] == 'open' and
+                   dev(r, 1)['received'] == r['rounds'] - 1 and
+                   healthy(r, (2, 3))),
+     expect='the packet is skipped and logged once; the channel runs on '
+            '(the one round trip times out)')
+
+# 3. packet larger than the channel's maximum
+case(name='03 oversized packet (8 KiB reply)', item=3, group='ring',
+     faults=[['pkt.resize', 'on', 'relid=1', 'ptype=%d' % INBAND,
+              'len=8192', 'times=1']],
+     exit=None, hlog=[r'fault pkt.resize: f/echo0: type 6: \d+ -> 8192 bytes'],
+     # the echo driver's buffer holds it: it sees a reply of the wrong
+     # length (a mismatch), never a cut one
+     ok=lambda r: (dev(r, 1)['state'] == 'open' and
+                   dev(r, 1)['received'] == r['rounds'] - 1 and
+                   dev(r, 1)['mismatches'] == 1 and
+                   r['first_error'] in (EPROTO, ENOBUFS) and
+                   healthy(r, (2, 3)) and no_leak(r)),
+     expect='never truncated silently: -ENOBUFS with the size, or BROKEN')
+
+# 4. TOCTOU: a host thread flips packet bytes while the guest reads them
+case(name='04 mutate after read: payload', item=4, group='ring',
+     guest=echo(40, 2000),
+     faults=[['mutate_after_read', 'on', 'relid=1', 'ptype=%d' % INBAND,
+              'from=16', 'window=50000']],
+     exit=None, hlog=[r'fault mutate_after_read: f/echo0: type 6'],
+     ok=lambda r: (dev(r, 1)['state'] == 'open' and healthy(r, (2, 3)) and
+                   no_leak(r)),
+     expect='no effect beyond the data: the descriptor the guest checked is '
+            'the one it uses; no crash, the channel stays open')
+case(name='04 mutate after read: descriptor too', item=4, group='ring',
+     guest=echo(40, 2000),
+     faults=[['mutate_after_read', 'on', 'relid=1', 'ptype=%d' % INBAND,
+              'from=0', 'window=50000']],
+     exit=None, hlog=[r'fault mutate_after_read: f/echo0: type 6'],
+     ok=lambda r: (dev(r, 1)['state'] in ('open', 'broken') and
+                   healthy(r, (2, 3))),
+     expect='a changed descriptor is caught by the checks on the private '
+            'copy (BROKEN) or not seen; never used unchecked')
+
+# 5. host scribbles on the guest-owned ring fields
+for field, value, what in ((1, 1, 'interrupt_mask := 1 (RX ring)'),
+                           (3, 0, 'pending_send_sz := 0 (TX ring)'),
+                           (3, -3, 'pending_send_sz > the ring'),
+                           (3, -2, 'pending_send_sz unaligned'),
+                           (0, -2, 'read_index unaligned (RX ring)'),
+                           (2, -3, 'write_index > the ring (TX ring)')):
+    case(name='05 scribble: %s' % what, item=5, group='ring',
+         guest=echo(8),
+         faults=[['ring.scribble', 'on', 'relid=1', 'field=%d' % field,
+                  'value=%d' % value, 'times=1']],
+         exit=None, hlog=[r'fault ring.scribble: f/echo0: '],
+         ok=lambda r: healthy(r, (2, 3)) and no_leak(r) and
+         dev(r, 1)['state'] in ('open', 'broken'),
+         expect='the guest\'s private cursors ignore it; no signal loop, no '
+                'hang (the host may break its side of the ring)')
+
+# 6. completions with bad transaction ids: the echo driver takes no
+# completions (it skips them), so only the unsolicited one runs here; the
+# transaction-id cases run against StorVSC (group devices)
+case(name='06 completion: unsolicited, id 0xdead', item=6, group='ring',
+     faults=[['pkt.inject', 'on', 'relid=1', 'ptype=%d' % INBAND,
+              'itype=11', 'tid=57005', 'len=8', 'times=2']],
+     exit=0, hlog=[r'fault pkt.inject: f/echo0: type 11 trans id 0xdead'],
+     ok=lambda r: healthy(r, (1, 2, 3)),
+     expect='skipped by a driver that takes no completions; the channel '
+            'runs on')
+
+# 7. unexpected control messages (applied to the first matching message)
+for what, fault, glog in (
+        ('unknown message type', ['msg.corrupt', 'type=%d' % OPEN_RESULT,
+                                  'off=0', 'value=99'],
+         r'vmbus: dropped message type 99 len 20: unknown type'),
+        ('OPENCHANNEL_RESULT, unknown relid',
+         ['msg.corrupt', 'type=%d' % OPEN_RESULT, 'off=8', 'value=77'],
+         r'vmbus: unexpected OPENCHANNEL_RESULT relid 77 openid'),
+        ('OPENCHANNEL_RESULT, wrong open id',
+         ['msg.corrupt', 'type=%d' % OPEN_RESULT, 'off=12', 'op=1', 'value=5'],
+         r'vmbus: unexpected OPENCHANNEL_RESULT relid \d+ openid 6'),
+        ('GPADL_CREATED, wrong GPADL id',
+         ['msg.corrupt', 'type=%d' % GPADL_CREATED, 'off=12', 'op=1',
+          'value=4096'],
+         r'vmbus: unexpected GPADL_CREATED 0x11000 relid \d+'),
+        ('OPENCHANNEL_RESULT, short (8 bytes)',
+         ['msg.resize', 'type=%d' % OPEN_RESULT, 'len=8'],
+         r'vmbus: dropped message type 6 len 8: short'),
+        ('OPENCHANNEL_RESULT, no request outstanding',
+         ['msg.duplicate', 'type=%d' % OPEN_RESULT],
+         r'vmbus: unexpected OPENCHANNEL_RESULT relid \d+ openid 1')):
+    case(name='07 message: %s' % what, item=7, group='vmbus',
+         faults=[[fault[0], 'on', 'times=1'] + fault[1:]],
+         exit=None, hlog=[r'fault %s: type' % re.escape(fault[0])], glog=[glog],
+         ok=(lambda n: lambda r: (
+             len(r['devices']) == n and
+             healthy(r, [d['relid'] for d in r['devices']])))(
+                 3 if fault[0] == 'msg.duplicate' else 2),
+         expect='ignored and logged; the slot is released (later messages '
+                'arrive); at most that one device fails to attach')
+
+# 8. malicious offers
+for what, fault, glog, relids in (
+        ('relid 0', ['malformed_offer', 'field=1', 'value=0', 'relid=2'],
+         r'offer relid 0 rejected', (1, 3)),
+        ('relid >= max', ['malformed_offer', 'field=1', 'value=65535',
+                          'relid=2'], r'offer relid 65535 rejected', (1, 3)),
+        ('relid already in use (offer sent twice)',
+         ['msg.duplicate', 'type=%d' % OFFER, 'times=1'],
+         r'offer relid \d+ rejected: relid in use', (1, 2, 3)),
+        ('monitor id 200', ['msg.corrupt', 'type=%d' % OFFER, 'off=188',
+                            'width=2', 'value=%d' % (200 | 1 << 8),
+                            'times=1'],
+         r'offer relid \d+ rejected: bad monitor id', None),
+        ('class not on the allow-list', ['msg.corrupt', 'type=%d' % OFFER,
+                                         'off=8', 'op=2', 'value=255',
+                                         'times=1'],
+         None, 2),
+        ('short offer (100 bytes)', ['malformed_offer', 'field=0',
+                                     'value=100', 'relid=2'],
+         r'dropped message type 1 len 100: short', (1, 3))):
+    case(name='08 offer: %s' % what, item=8, group='vmbus',
+         faults=[[fault[0], 'on'] + fault[1:]],
+         exit=None, glog=[glog] if glog else [],
+         hlog=[r'fault (malformed_offer|msg\.\w+)'],
+         ok=(lambda rel: lambda r: (
+             (rel is None or (len(r['devices']) == rel if isinstance(rel, int)
+                              else attached(r, rel))) and
+             healthy(r, [d['relid'] for d in r['devices']])))(relids),
+         expect='offer rejected and counted (an unknown class: offered, no '
+                'driver binds); an existing channel is never overwritten')
+
+# 9. version negotiation abuse
+case(name='09 version: every version refused', item=9, group='vmbus',
+     faults=[['msg.corrupt', 'on', 'type=%d' % VERSION_RESPONSE, 'off=8',
+              'width=1', 'value=0']],
+     exit=1, hlog=[r'fault msg.corrupt: type 15 byte 8'],
+     glog=[r'vmbus: the host accepted no version',
+           r'VMBus connect failed: -(71|110|95)'],
+     expect='bounded retries (each older version once), then a clean '
+            'attach failure')
+case(name='09 version: no reply at all', item=9, group='vmbus',
+     faults=[['drop_message', 'on', 'type=%d' % VERSION_RESPONSE]],
+     exit=1, hlog=[r'fault drop_message: type 15 dropped'],
+     glog=[r'vmbus: no VERSION_RESPONSE for 5\.3',
+           r'VMBus connect failed: -110'],
+     expect='-ETIMEDOUT after a bounded wait')
+case(name='09 version: answer for a version never asked (2 answers)',
+     item=9, group='vmbus',
+     faults=[['msg.duplicate', 'on', 'type=%d' % VERSION_RESPONSE,
+              'times=1']],
+     exit=None, hlog=[r'fault msg.duplicate: type 15'],
+     glog=[r'vmbus: dropped message type 15 len 16: unexpected VERSION_RESPONSE'],
+     ok=lambda r: healthy(r, (1, 2, 3)) and r['version'] == '5.3',
+     expect='the extra answer is ignored; the version used is one offered')
+
+
+# 10. uninitialised bytes to the host: hvsim counts nonzero reserved bytes
+def rsvd_zero(hv, tmp, chk, c):
+    ok = integ.wait_until(lambda: re.search(r'echo rounds=\d+', hv.text() +
+                                            c['gtext']()), integ.scaled(20))
+    _, js = hv.ctl('channels', 'f')
+    chk.check(js and js.get('ok') and js.get('rsvd_nonzero') == 0 and
+              js.get('msgs_bad', 0) == 0,
+              '%s: host counted no nonzero reserved byte' % c['name'],
+              js and {k: js.get(k) for k in ('rsvd_nonzero', 'msgs_bad')})
+    open(os.path.join(tmp, 'stop'), 'w').close()
+    return ok
+
+
+case(name='10 reserved and pad bytes sent as zero', item=10, group='vmbus',
+     faults=[], guest=['echoloop', '--until', '{tmp}/stop', '--payload', 100,
+                       '--timeout-ms', CTL_MS, '--rt-ms', RT_MS],
+     exit=0, during=rsvd_zero, ok=lambda r: healthy(r, (1, 2, 3)),
+     expect='all zero; the host logs and counts nonzero ones (0 here)')
+
+
+# 21. rescind during I/O and during open
+def rescind_mid(relid):
+    def during(hv, tmp, chk, c):
+        integ.wait_until(lambda: re.search(r'echo rounds=[1-9]', c['gtext']()),
+                         integ.scaled(20))
+        rc, js = hv.ctl('rescind', 'f', relid)
+        chk.check(rc == 0 and js and js.get('ok'), '%s: rescinded' % c['name'],
+                  js)
+        integ.wait_until(lambda: re.search(r'echo rounds=\d+ fails=[1-9]',
+                                           c['gtext']()), integ.scaled(5))
+        open(os.path.join(tmp, 'stop'), 'w').close()
+    return during
+
+
+ECHOLOOP = ['echoloop', '--until', '{tmp}/stop', '--payload', 100,
+            '--timeout-ms', CTL_MS, '--rt-ms', RT_MS, '--progress-ms', 20]
+case(name='21 rescind during I/O', item=21, group='faults', guest=ECHOLOOP,
+     faults=[], during=rescind_mid(2), exit=1,
+     hlog=[r'control: channel relid 2 rescinded'], glog=[r'echo/2: rescinded'],
+     ok=lambda r: (dev(r, 2) is None or dev(r, 2)['state'] != 'open') and
+     r['first_error'] == ENODEV and healthy(r, (1, 3)),
+     xfail='timing-dependent heap-use-after-free in the guest (seen under '
+           'Asan): the deferred rescind work (vmbus_finish_rescind -> '
+           'echo_detach -> vmbus_chan_close -> vmbus_gpadl_teardown -> '
+           'vmbus_log) still runs after vmbus_destroy freed the bus '
+           '(vmbus.c:419); vmbus_destroy does not drain deferred work',
+     expect='waiters wake with -ENODEV; the device detaches; others run')
+case(name='21 rescind twice (duplicate RESCIND)', item=21, group='faults',
+     guest=ECHOLOOP, faults=[['msg.duplicate', 'on', 'type=%d' % RESCIND,
+                              'count=2']],
+     during=rescind_mid(2), exit=1, hlog=[r'fault msg.duplicate: type 2'],
+     glog=[r'echo/2: rescinded', r'vmbus: rescind of unknown relid 2 ignored'],
+     ok=lambda r: healthy(r, (1, 3)),
+     expect='the duplicate is ignored, never a panic')
+case(name='21 rescind of an unknown relid', item=21, group='faults',
+     guest=ECHOLOOP, faults=[['msg.corrupt', 'on', 'type=%d' % RESCIND,
+                              'off=8', 'value=99']],
+     during=rescind_mid(2), exit=None, hlog=[r'fault msg.corrupt: type 2'],
+     glog=[r'vmbus: rescind of unknown relid 99 ignored'],
+     ok=lambda r: healthy(r, (1, 3)),
+     expect='ignored and logged')
+case(name='21 rescind during open (before OPENCHANNEL_RESULT)', item=21,
+     group='faults', faults=[['rescind_at', 'on', 'type=5', 'times=1']],
+     exit=None, hlog=[r'fault rescind_at: message type 5: relid \d+ rescinded'],
+     glog=[r'echo/\d: open failed waiting for OPENCHANNEL_RESULT after \d+ ms: '
+           r'channel rescinded', r'echo/\d: attach failed \(-19\)'],
+     ok=lambda r: len(r['devices']) == 2 and
+     healthy(r, [d['relid'] for d in r['devices']]),
+     expect='the open fails at once (-ENODEV), no hang; others attach')
+case(name='21 rescind during GPADL creation', item=21, group='faults',
+     faults=[['rescind_at', 'on', 'type=8', 'times=1']],
+     exit=None, hlog=[r'fault rescind_at: message type 8: relid \d+ rescinded'],
+     glog=[r'echo/\d: open failed waiting for GPADL_CREATED \(ring\) after \d+ '
+           r'ms: channel rescinded', r'echo/\d: attach failed \(-19\)'],
+     ok=lambda r: len(r['devices']) == 2 and
+     healthy(r, [d['relid'] for d in r['devices']]),
+     expect='the attach fails without a hang; pages the host may hold are '
+            'leaked on purpose and counted')
+
+# 22. host stops consuming / replying
+case(name='22 host stops consuming (forever)', item=22, group='faults',
+     guest=echo(3), faults=[['chan.stall', 'on', 'relid=1']],
+     exit=1, hlog=[r'fault chan.stall: relid 1: not consuming'],
+     ok=lambda r: (dev(r, 1)['received'] == 0 and
+                   r['first_error'] == ETIMEDOUT and healthy(r, (2, 3))),
+     expect='each wait times out with -ETIMEDOUT; other channels run')
+case(name='22 host stops replying (forever)', item=22, group='faults',
+     guest=echo(3), faults=[['pkt.drop', 'on', 'relid=1']],
+     exit=1, hlog=[r'fault pkt.drop: f/echo0: type \d+'],
+     ok=lambda r: (dev(r, 1)['received'] == 0 and
+                   r['first_error'] == ETIMEDOUT and healthy(r, (2, 3))),
+     expect='each wait times out with -ETIMEDOUT; other channels run')
+
+# 23. lost or late interrupts
+case(name='23 lost interrupts (3 doorbells)', item=23, group='faults',
+     faults=[['withhold_interrupts', 'on', 'times=3']], exit=0,
+     ok=lambda r: healthy(r, (1, 2, 3)),
+     expect='the available count is re-checked: nothing stalls')
+case(name='23 no interrupts at all, polled guest', item=23, group='faults',
+     guest=echo(4, 200, '--polled'),
+     faults=[['withhold_interrupts', 'on']], exit=0,
+     ok=lambda r: healthy(r, (1, 2, 3)),
+     expect='in polled mode the periodic poll recovers everything')
+
+# 24. spurious and stormy notifications
+case(name='24 events for unknown channels + storm', item=24, group='faults',
+     guest=echo(10),
+     faults=[['flood_events', 'on', 'relid=1', 'flag=200', 'count=64'],
+             ['storm_interrupts', 'on', 'count=32']],
+     exit=0, hlog=[r'fault flood_events: f/echo0: flags 200 and 1'],
+     ok=lambda r: healthy(r, (1, 2, 3)),
+     expect='events for inactive channels are ignored; callbacks keep a '
+            'budget; the control path stays responsive')
+
+# 25. shared-memory ownership: GPADL teardown never acknowledged
+case(name='25 GPADL teardown never acknowledged', item=25, group='faults',
+     guest=['cycles', '--count', 1, '--timeout-ms', CTL_MS],
+     faults=[['withhold_reply', 'on', 'type=%d' % GPADL_TORNDOWN]],
+     exit=None, hlog=[r'fault withhold_reply: type 12 withheld'],
+     glog=[r'GPADL 0x[0-9a-f]+ \(8 pages\) teardown unanswered; its memory '
+           r'stays with the host', r'8 ring pages leaked',
+           r'close: -106'],
+     expect='the ring memory is leaked, marked and counted, never freed '
+            'or reused')
+
+
+# ---- running -------------------------------------------------------------
+
+def run_case(chk, c):
+    tag = c['name']
+    with integ.TempDir() as tmp:
+        ls = tmp + '/l.sock'
+        hv = integ.Hvsim(['--listen', ls, '--timeout', integ.scaled(60),
+                          '--name', 'f', '--echo', 3, '--memory', '64M'] +
+                         c['hvsim'], tmp)
+        g = None
+        try:
+            for f in c['faults']:
+                rc, js = hv.ctl('fault', *(f + ['vm=f']))
+                chk.check(rc == 0 and js and js.get('ok'),
+                          '%s: %s switched on' % (tag, f[0]), js)
+            argv = [str(a).replace('{tmp}', tmp) for a in c['guest']]
+            g = integ.Proc([integ.prog('INTEG_GUEST')] + argv,
+                           env={'HVSIM_SOCKET': ls, 'HVSIM_VM_NAME': 'f'},
+                           tag='guest')
+            c['gtext'] = g.text
+            if c['during']:
+                c['during'](hv, tmp, chk, c)
+            grc = g.wait(integ.scaled(60))
+            if c['exit'] is None:
+                chk.check(grc is not None and grc >= 0,
+                          '%s: guest exits with a reported status' % tag, grc)
+            else:
+                chk.check(grc == c['exit'], '%s: guest exits %d' %
+                          (tag, c['exit']), grc)
+            gtext = g.text()
+            for rx in c['glog']:
+                chk.check(re.search(rx, gtext), '%s: guest logs /%s/' % (tag, rx))
+            if c['ok']:
+                res = integ.results(g.text('out').splitlines())
+                if chk.check(res, '%s: guest reported' % tag):
+                    try:
+                        good = c['ok'](res[0])
+                    except (KeyError, TypeError) as e:
+                        good = False
+                        res[0]['error'] = repr(e)
+                    chk.check(good, '%s: behaviour and counters' % tag, res[0])
+            hv.wait_line(r'\[f\] VM done', integ.scaled(10))
+            for rx in c['hlog']:
+                chk.check(re.search(rx, hv.text()), '%s: host logs /%s/' % (tag, rx))
+            chk.check(hv.wait(integ.scaled(10)) is not None,
+                      '%s: hvsim ends with its VM' % tag)
+            integ.no_crash(chk, hv, g)
+        finally:
+            if g:
+                g.cleanup()
+            hv.cleanup()
+
+
+def markdown():
+    print('| item | case | expected | status |')
+    print('|---|---|---|---|')
+    for c in CASES:
+        st = 'xfail: ' + c['xfail'] if c['xfail'] else 'pass'
+        print('| %d | %s | %s | %s |' % (c['item'], c['name'][3:], c['expect'],
+                                         st))
+
+
+def main(argv):
+    group = only = None
+    if '--markdown' in argv:
+        markdown()
+        return 0
+    if '--group' in argv:
+        group = argv[argv.index('--group') + 1]
+    if '--only' in argv:
+        only = argv[argv.index('--only') + 1]
+    cases = [c for c in CASES if (group is None or c['group'] == group) and
+             (only is None or only in c['name'])]
+    if '--list' in argv:
+        for c in cases:
+            print('%-7s %s%s' % (c['group'], c['name'],
+                                 '  [xfail]' if c['xfail'] else ''))
+        return 0
+    if not cases:
+        sys.stderr.write('no case selected\n')
+        return 2
+    chk = integ.Checks('fault_matrix' + ('_' + group if group else ''))
+    xfails, xpasses = [], []
+    for c in cases:
+        chk.log('--- ' + c['name'])
+        if c['xfail']:
+            sub = integ.Checks(c['name'])
+            sub.t0 = chk.t0
+            run_case(sub, c)
+            if sub.failed:
+                xfails.append(c['name'])
+                chk.log('XFAIL: %s (%s): %s' % (c['name'], c['xfail'],
+                                                '; '.join(sub.failed)))
+            else:
+                xpasses.append(c['name'])
+                chk.log('XPASS: %s: remove its xfail' % c['name'])
+        else:
+            run_case(chk, c)
+    chk.log('%d case(s), %d xfail, %d xpass' % (len(cases), len(xfails),
+                                                len(xpasses)))
+    return chk.finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
