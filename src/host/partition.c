@@ -792,6 +792,22 @@ static uint64_t time_ref_count(const struct hvs_partition *p)
 	return (hvs_now_ns() - p->p_t0_ns) / 100u;
 }
 
+uint64_t hvs_partition_ref_time(const struct hvs_partition *p)
+{
+	/* NOTE: the very value an RDMSR of TIME_REF_COUNT would answer now,
+	 * so a guest can age a host timestamp by its own counter. */
+	if (p == NULL || p->p_state == HVS_PART_WAIT_HELLO)
+		return 0;
+	return time_ref_count(p);
+}
+
+uint64_t hvs_partition_ref_time_at(void *partp)
+{
+	struct hvs_partition *const *pp = partp;
+
+	return pp ? hvs_partition_ref_time(*pp) : 0;
+}
+
 static int msr_read(struct hvs_partition *p, uint32_t vp, uint32_t msr,
 		    uint64_t *val)
 {

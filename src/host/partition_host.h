@@ -118,6 +118,21 @@ struct hvs_partition_stats {
 void hvs_partition_get_stats(struct hvs_partition *p,
 			     struct hvs_partition_stats *st);
 
+/*
+ * The partition's reference counter now: the value the guest reads from
+ * the TIME_REF_COUNT MSR (100-ns units since WELCOME; reset by a reboot,
+ * which makes a new partition). 0 before WELCOME or for NULL. Time sync
+ * 4.0 sends it beside the host's clock (hvs_ic_config.ic_ref_time).
+ */
+uint64_t hvs_partition_ref_time(const struct hvs_partition *p);
+/*
+ * The same, shaped as hvs_ic_config.ic_ref_time: partp points at the
+ * host's own `struct hvs_partition *` for the VM, read at every call, so
+ * the counter follows the VM across reboots (each a new partition):
+ *	c.ic_ref_time = hvs_partition_ref_time_at; c.ic_clock_arg = &vm->part;
+ */
+uint64_t hvs_partition_ref_time_at(void *partp);
+
 const char *hvs_partition_state_name(enum hvs_partition_state s);
 const char *hvs_partition_end_name(int kind);
 

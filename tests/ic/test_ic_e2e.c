@@ -72,24 +72,14 @@ static struct vm the_vm;
 
 static int64_t host_utc(void *arg)
 {
-	struct vm *vm = arg;
+	struct vm *vm = &the_vm;
 	struct timespec ts;
+
+	(void)arg;	/* the clock arg is hvsim's: &vm->part */
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec +
 	       vm->host_clock_off;
-}
-
-/* The partition reference counter: 100 ns since WELCOME. The partition
- * does not export it yet (see docs/ic.md); this reads the same clock it
- * uses from the boot time of the guest, which is within the WELCOME
- * latency of it. */
-static uint64_t boot_ns;
-static bool welcome_seen;
-static uint64_t ref_time(void *arg)
-{
-	(void)arg;
-	return (hvs_now_ns() - boot_ns) / 100u;
 }
 
 static void power_off_cb(void *arg, const char *why)
@@ -162,8 +152,6 @@ static void vm_boot(struct vm *vm)
 	pc.host_arg = vm;
 	pc.hello_timeout_ns = 20 * SEC * scale;
 	vm->ended = false;
-	welcome_seen = false;
-	boot_ns = hvs_now_ns();
 	assert_int_equal(hvs_partition_create(loop, &pc, &vm->part), 0);
 	hvs_vmbus_attach(vm->srv, vm->part);
 	vm->pid = fork();
@@ -197,28 +185,11 @@ static void poll_cb(void *arg)
 		hvs_vmbus_poll(the_vm.srv);
 }
 
-/* The partition starts its reference counter at WELCOME; note when we
- * first see it running (within one loop batch of WELCOME). */
-
-static void watch_welcome(void)
-{
-	struct hvs_partition_stats st;
-
-	if (welcome_seen || the_vm.part == NULL || the_vm.ended)
-		return;
-	hvs_partition_get_stats(the_vm.part, &st);
-	if (st.ps_state == HVS_PART_RUNNING) {
-		welcome_seen = true;
-		boot_ns = hvs_now_ns();
-	}
-}
-
 static bool run_until(bool (*cond)(void), uint64_t ns)
 {
 	uint64_t end = hvs_now_ns() + ns * scale;
 
 	for (;;) {
-		watch_welcome();
 		if (cond && cond())
 			return true;
 		if (hvs_now_ns() >= end)
@@ -237,8 +208,11 @@ static void vm_cfg(struct hvs_ic_config *c, struct vm *vm)
 	c->ic_timesync_period_ns = 50 * MS;
 	c->ic_kvp_refresh_ns = 3600 * SEC;
 	c->ic_host_utc_ns = host_utc;
-	c->ic_ref_time = ref_time;
-	c->ic_clock_arg = vm;
+	/* The partition's reference counter (what the guest reads from
+	 * TIME_REF_COUNT), wired as hvsim does: through &vm->part, so the
+	 * counter of each reboot's new partition is used. */
+	c->ic_ref_time = hvs_partition_ref_time_at;
+	c->ic_clock_arg = &vm->part;
 	c->ic_power_off = power_off_cb;
 	c->ic_power_off_arg = vm;
 }
