@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/partition.h"
 #include "host/vmbus_server.h"
 #include "hv/vmbus_pkt.h"
 #include "vmbus/errno.h"
@@ -18,7 +19,7 @@ void fake_reset(void)
 {
 	memset(&fake_srv, 0, sizeof(fake_srv));
 	if (fake_ram == NULL)
-		fake_ram = calloc(1, FAKE_RAM_BYTES);
+		fake_ram = aligned_alloc(4096, FAKE_RAM_BYTES); /* as mmap'd RAM */
 	memset(fake_ram, 0, FAKE_RAM_BYTES);
 }
 
@@ -50,6 +51,28 @@ void fake_push(struct hvs_channel *ch, const void *pkt, uint32_t len)
 }
 
 /* ---- vsp.h ------------------------------------------------------------------ */
+
+/* The partition is only a handle for hvs_gpa_map (host/partition.h). */
+static int fake_partition;
+unsigned fake_gpa_maps;
+
+struct hvs_partition *hvs_chan_partition(const struct hvs_channel *ch)
+{
+	(void)ch;
+	return (struct hvs_partition *)(void *)&fake_partition;
+}
+
+/* Linked with --wrap=hvs_gpa_map: the VSP's calls land here, while the
+ * real partition.c (pulled in by the host core) keeps its own. */
+void *__wrap_hvs_gpa_map(struct hvs_partition *p, uint64_t gpa, uint64_t len);
+void *__wrap_hvs_gpa_map(struct hvs_partition *p, uint64_t gpa, uint64_t len)
+{
+	if (p != (struct hvs_partition *)(void *)&fake_partition || len == 0 ||
+	    gpa >= FAKE_RAM_BYTES || len > FAKE_RAM_BYTES - gpa)
+		return NULL;
+	fake_gpa_maps++;
+	return fake_ram + gpa;
+}
 
 uint32_t hvs_chan_relid(const struct hvs_channel *ch) { return ch->fc_relid; }
 uint16_t hvs_chan_sub_index(const struct hvs_channel *ch) { return ch->fc_sub; }

@@ -5,7 +5,8 @@
  *
  * Guest RAM is a private array; GPA-direct packets are parsed and checked
  * here the way the real framework does (independently written), and every
- * access outside RAM returns -EFAULT.
+ * access outside RAM returns -EFAULT. hvs_gpa_map (host/partition.h)
+ * hands out pointers into it, bounds-checked, for the VSP's direct I/O.
  */
 #ifndef FAKE_VSP_H
 #define FAKE_VSP_H
@@ -54,6 +55,7 @@ struct fake_server {
 
 extern struct fake_server fake_srv;
 extern uint8_t *fake_ram;
+extern unsigned fake_gpa_maps;    /* hvs_gpa_map calls that succeeded */
 
 void fake_reset(void);
 struct hvs_channel *fake_chan_new(uint16_t sub);

@@ -699,6 +699,109 @@ static void test_errno_sense(void **state)
 	assert_int_equal(stats().ss_io_errors, 2);
 }
 
+/* GPA-direct packet whose range lists the given PFNs (npfn of them). */
+static uint64_t push_gpa_pfns(struct hvs_channel *ch, const void *p, uint32_t len,
+			      const uint64_t *pfns, uint32_t npfn, uint32_t blen)
+{
+	static uint8_t b[16384];
+	uint32_t off = 24 + 8 + 8 * npfn;
+	uint32_t plen = off + ((len + 7) & ~7u);
+	memset(b, 0, plen);
+	hv_put_le16(b, VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT);
+	hv_put_le16(b + 2, (uint16_t)(off / 8));
+	hv_put_le16(b + 4, (uint16_t)(plen / 8));
+	hv_put_le16(b + 6, VMBUS_PACKET_FLAG_COMPLETION_REQUESTED);
+	uint64_t tid = next_tid++;
+	hv_put_le64(b + 8, tid);
+	hv_put_le32(b + 20, 1);
+	hv_put_le32(b + 24, blen);
+	hv_put_le32(b + 28, 0);
+	for (uint32_t i = 0; i < npfn; i++)
+		hv_put_le64(b + 32 + 8 * i, pfns[i]);
+	memcpy(b + off, p, len);
+	fake_push(ch, b, plen);
+	return tid;
+}
+
+static const struct vstor_packet *srb_pfns(struct hvs_channel *ch, uint8_t opc,
+					   uint64_t lba, const uint64_t *pfns,
+					   uint32_t npfn)
+{
+	struct vstor_packet v;
+	memset(&v, 0, sizeof(v));
+	v.vp_operation = hv_cpu_to_le32(VSTOR_OPERATION_EXECUTE_SRB);
+	v.vp_flags = hv_cpu_to_le32(VSTOR_FLAG_REQUEST_COMPLETION);
+	v.vp_srb.vr_length = hv_cpu_to_le16(0x34);
+	v.vp_srb.vr_cdb_length = 16;
+	v.vp_srb.vr_sense_info_length = 0x14;
+	v.vp_srb.vr_data_in = opc == SCSI_READ_16 ? VSTOR_DATA_READ : VSTOR_DATA_WRITE;
+	v.vp_srb.vr_data_transfer_length = hv_cpu_to_le32(npfn * 4096);
+	rw16(v.vp_srb.vr_cdb, opc, lba, npfn * 8);
+	unsigned n = ch->fc_nout;
+	uint64_t tid = push_gpa_pfns(ch, &v, 64, pfns, npfn, npfn * 4096);
+	signal_ch(ch);
+	wait_out(ch, n + 1);
+	assert_int_equal(ch->fc_out[n].fo_tid, tid);
+	return out_pkt(ch, n);
+}
+
+/* Reads and writes on consecutive, aligned guest pages go straight
+ * between guest RAM and the back end; scattered pages, an unaligned start
+ * and a buffer partly outside RAM use a bounce buffer (or fault) instead.
+ * The data is the same either way, in guest RAM and in the image. */
+static void test_direct_io(void **state)
+{
+	(void)state;
+	init_ch(ch0, 0x0602);
+	uint64_t seq[16], scat[16], ahead[2];
+	for (uint32_t i = 0; i < 16; i++) {
+		seq[i] = 0x200 + i;             /* GPA 2 MiB on */
+		scat[i] = 0x400 + (15 - i) * 2; /* backwards, with holes */
+	}
+	for (uint32_t i = 0; i < 16 * 4096; i++)
+		fake_ram[0x200000 + i] = (uint8_t)(i * 7 + i / 4096);
+	struct hvs_storvsp_stats s0 = stats();
+	unsigned maps0 = fake_gpa_maps;
+
+	/* direct write, then direct read of it elsewhere */
+	const struct vstor_packet *r = srb_pfns(ch0, SCSI_WRITE_16, 64, seq, 16);
+	assert_int_equal(r->vp_srb.vr_srb_status, SRB_STATUS_SUCCESS);
+	assert_int_equal(hv_le32(r->vp_srb.vr_data_transfer_length), 16 * 4096);
+	int fd = open(img, O_RDONLY);
+	static uint8_t chk[16 * 4096];
+	assert_int_equal(pread(fd, chk, sizeof(chk), 64 * 512), (ssize_t)sizeof(chk));
+	assert_memory_equal(chk, fake_ram + 0x200000, sizeof(chk));
+	for (uint32_t i = 0; i < 16; i++)
+		seq[i] = 0x300 + i;
+	r = srb_pfns(ch0, SCSI_READ_16, 64, seq, 16);
+	assert_int_equal(r->vp_srb.vr_srb_status, SRB_STATUS_SUCCESS);
+	assert_memory_equal(fake_ram + 0x300000, chk, sizeof(chk));
+	assert_int_equal(stats().ss_direct_ios, s0.ss_direct_ios + 2);
+	assert_true(fake_gpa_maps >= maps0 + 2);
+
+	/* scattered pages: bounce, page by page, same data */
+	r = srb_pfns(ch0, SCSI_READ_16, 64, scat, 16);
+	assert_int_equal(r->vp_srb.vr_srb_status, SRB_STATUS_SUCCESS);
+	for (uint32_t i = 0; i < 16; i++)
+		assert_memory_equal(fake_ram + scat[i] * 4096, chk + i * 4096, 4096);
+	assert_int_equal(stats().ss_direct_ios, s0.ss_direct_ios + 2);
+
+	/* the last page beyond guest RAM: no direct I/O, a GPA fault */
+	ahead[0] = FAKE_RAM_BYTES / 4096 - 1;
+	ahead[1] = FAKE_RAM_BYTES / 4096;
+	r = srb_pfns(ch0, SCSI_READ_16, 64, ahead, 2);
+	assert_int_equal(r->vp_srb.vr_srb_status, SRB_STATUS_ERROR);
+	assert_int_equal(stats().ss_direct_ios, s0.ss_direct_ios + 2);
+	assert_int_equal(stats().ss_gpa_faults, s0.ss_gpa_faults + 1);
+	/* PFN 0 is never guest memory the host may use */
+	ahead[0] = 0;
+	ahead[1] = 1;
+	r = srb_pfns(ch0, SCSI_WRITE_16, 64, ahead, 2);
+	assert_int_equal(r->vp_srb.vr_srb_status, SRB_STATUS_ERROR);
+	assert_int_equal(stats().ss_direct_ios, s0.ss_direct_ios + 2);
+	assert_int_equal(stats().ss_inflight, 0);
+}
+
 static void test_close_with_io_in_flight(void **state)
 {
 	(void)state;
@@ -715,11 +818,13 @@ static void test_close_with_io_in_flight(void **state)
 	for (int i = 0; i < 32; i++)
 		push_gpa(ch0, &v, 64, 0x100000 + (uint64_t)i * 65536, 65536);
 	signal_ch(ch0);
-	memset(fake_ram + 0x100000, 0xA5, 32 * 65536);
-	/* the guest goes away before anything completes */
+	/* the guest goes away before anything completes; reads straight
+	 * into guest RAM end before vo_close returns (the RAM may be unmapped
+	 * right after), the others are orphaned */
 	fake_srv.fs_ops->vo_close(fake_srv.fs_arg, ch0, 0);
 	fake_chan_free(ch0);
 	ch0 = NULL;
+	memset(fake_ram + 0x100000, 0xA5, 32 * 65536);
 	for (int i = 0; i < 50 && stats().ss_inflight > 0; i++)
 		hvs_loop_run_once(loop, 10);
 	assert_int_equal(stats().ss_inflight, 0);
@@ -776,6 +881,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ring_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_add_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errno_sense, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_with_io_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control, setup, teardown),
 	};

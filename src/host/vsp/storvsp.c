@@ -27,6 +27,7 @@
 
 #include "host/control.h"
 #include "host/loop.h"
+#include "host/partition.h"
 #include "host/vmbus_server.h"
 #include "hv/guid.h"
 #include "vmbus/errno.h"
@@ -131,10 +132,69 @@ static struct svsp_req *slot_get(struct svsp_chan *ch)
 	rq->rq_lun = NULL;
 	rq->rq_buf = NULL;
 	rq->rq_buflen = 0;
+	rq->rq_buf_cls = -1;
+	rq->rq_direct = false;
 	rq->rq_ext = NULL;
 	rq->rq_xfer = 0;
 	ch->sv_busy++;
 	return rq;
+}
+
+/* ---- bounce buffers: a per-controller pool ---------------------------------
+ *
+ * A fresh buffer per request costs page faults, zeroing and (for the
+ * large ones glibc maps) an munmap with TLB shootdowns on every request;
+ * kept buffers cost nothing after their first use. Class k holds buffers
+ * of 4 KiB << k; a free buffer's first bytes link it into its class. At
+ * most sc_max_inflight bytes are kept; more are freed. Loop thread only.
+ */
+
+static int pool_class(uint64_t len)
+{
+	for (int k = 0; k < SVSP_POOL_CLASSES; k++)
+		if (len <= (4096ull << k))
+			return k;
+	return -1;
+}
+
+static void pool_put(struct svsp_ctrl *c, void *buf, int cls)
+{
+	uint64_t sz = 4096ull << cls;
+
+	if (cls < 0 || c->sc_pool_bytes + sz > c->sc_cfg.sc_max_inflight) {
+		free(buf);
+		return;
+	}
+	memcpy(buf, &c->sc_pool[cls], sizeof(void *));
+	c->sc_pool[cls] = buf;
+	c->sc_pool_bytes += sz;
+}
+
+static void *pool_get(struct svsp_ctrl *c, int cls, uint64_t len)
+{
+	void *buf;
+
+	if (cls < 0) /* above every class: not pooled */
+		return aligned_alloc(4096, (size_t)((len + 4095u) & ~(uint64_t)4095u));
+	buf = c->sc_pool[cls];
+	if (buf != NULL) {
+		memcpy(&c->sc_pool[cls], buf, sizeof(void *));
+		c->sc_pool_bytes -= 4096ull << cls;
+		return buf;
+	}
+	return aligned_alloc(4096, (size_t)(4096ull << cls)); /* O_DIRECT-ready */
+}
+
+static void pool_free_all(struct svsp_ctrl *c)
+{
+	for (int k = 0; k < SVSP_POOL_CLASSES; k++) {
+		while (c->sc_pool[k] != NULL) {
+			void *buf = c->sc_pool[k];
+			memcpy(&c->sc_pool[k], buf, sizeof(void *));
+			free(buf);
+		}
+	}
+	c->sc_pool_bytes = 0;
 }
 
 static void slot_put(struct svsp_req *rq)
@@ -144,8 +204,13 @@ static void slot_put(struct svsp_req *rq)
 
 	if (rq->rq_buf != NULL) {
 		c->sc_bytes_inflight -= rq->rq_buflen;
-		free(rq->rq_buf);
+		pool_put(c, rq->rq_buf, rq->rq_buf_cls);
 		rq->rq_buf = NULL;
+	}
+	if (rq->rq_direct) {
+		c->sc_bytes_inflight -= rq->rq_buflen;
+		ch->sv_direct_io--;
+		rq->rq_direct = false;
 	}
 	free(rq->rq_ext);
 	rq->rq_ext = NULL;
@@ -163,14 +228,72 @@ static void slot_put(struct svsp_req *rq)
 static bool buf_alloc(struct svsp_req *rq, uint64_t len)
 {
 	struct svsp_ctrl *c = rq->rq_chan->sv_ctrl;
-	size_t sz = (size_t)((len + 4095u) & ~(uint64_t)4095u);
+	int cls = pool_class(len);
 
-	rq->rq_buf = aligned_alloc(4096, sz); /* O_DIRECT-ready */
+	rq->rq_buf = pool_get(c, cls, len);
 	if (rq->rq_buf == NULL)
 		return false;
+	rq->rq_buf_cls = cls;
 	rq->rq_buflen = len;
 	c->sc_bytes_inflight += len;
 	return true;
+}
+
+/*
+ * Direct I/O: when the first len bytes of a GPA-direct buffer lie on
+ * consecutive guest pages, the back end reads into / writes from guest RAM
+ * itself, with no bounce buffer and no copy. Only the private copy of the
+ * packet's range list is read (validated by hvs_chan_recv: byte_offset <
+ * 4096, enough PFNs); every PFN is checked here and the whole span
+ * against guest RAM by hvs_gpa_map. The start must be 512-aligned (the
+ * O_DIRECT rule; guests hand page-aligned buffers). The data itself is
+ * the guest's to change at any time: nothing here reads it. NULL: use a
+ * bounce buffer.
+ */
+static void *guest_span(struct svsp_req *rq, const struct hvs_pkt *pk,
+			uint64_t len)
+{
+	struct svsp_chan *ch = rq->rq_chan;
+	const uint8_t *r = pk->pk_ranges;
+
+	if (pk->pk_type != VMBUS_PACKET_TYPE_DATA_USING_GPA_DIRECT ||
+	    pk->pk_range_cnt == 0 || len == 0 || len > UINT32_MAX)
+		return NULL;
+	uint32_t bc = hv_get_le32(r + VMBUS_GPA_RANGE_BYTE_COUNT);
+	uint32_t bo = hv_get_le32(r + VMBUS_GPA_RANGE_BYTE_OFFSET);
+	if (bc < len || bo >= HV_PAGE_SIZE || (bo & 511u) != 0 ||
+	    pk->pk_ranges_len < VMBUS_GPA_RANGE_SIZE(VMBUS_GPA_RANGE_PFNS(bo, len)))
+		return NULL;
+	uint64_t npfn = VMBUS_GPA_RANGE_PFNS(bo, len);
+	uint64_t pfn0 = hv_get_le64(r + VMBUS_GPA_RANGE_PFN(0));
+	if (pfn0 == 0 || pfn0 >= (UINT64_MAX >> HV_PAGE_SHIFT) - npfn)
+		return NULL;
+	for (uint64_t i = 1; i < npfn; i++)
+		if (hv_get_le64(r + VMBUS_GPA_RANGE_PFN(i)) != pfn0 + i)
+			return NULL;
+	uint8_t *va = hvs_gpa_map(hvs_chan_partition(ch->sv_ch),
+				  (pfn0 << HV_PAGE_SHIFT) + bo, len);
+	if (va == NULL || ((uintptr_t)va & 511u) != 0)
+		return NULL; /* not RAM: the bounce path reports the fault */
+	return va;
+}
+
+/* Take guest memory for rq's medium I/O (see guest_span). */
+static void *direct_take(struct svsp_req *rq, const struct hvs_pkt *pk,
+			 uint64_t len)
+{
+	struct svsp_chan *ch = rq->rq_chan;
+	struct svsp_ctrl *c = ch->sv_ctrl;
+	void *va = guest_span(rq, pk, len);
+
+	if (va == NULL)
+		return NULL;
+	rq->rq_direct = true;
+	rq->rq_buflen = len;
+	c->sc_bytes_inflight += len;
+	ch->sv_direct_io++;
+	STAT(c, direct_ios);
+	return va;
 }
 
 /* ---- sending ---------------------------------------------------------------- */
@@ -401,11 +524,13 @@ static void io_complete(struct svsp_req *rq)
 	}
 	switch (dr->dr_op) {
 	case HVS_DISK_READ:
-		r = hvs_pkt_gpa_write(ch->sv_ch, &rq->rq_pk, 0, rq->rq_buf,
-				      rq->rq_xfer);
-		if (r != 0) {
-			gpa_fault(rq, r);
-			return;
+		if (!rq->rq_direct) {
+			r = hvs_pkt_gpa_write(ch->sv_ch, &rq->rq_pk, 0,
+					      rq->rq_buf, rq->rq_xfer);
+			if (r != 0) {
+				gpa_fault(rq, r);
+				return;
+			}
 		}
 		STAT_ADD(c, bytes_read, rq->rq_xfer);
 		break;
@@ -457,6 +582,19 @@ static void process_cq(struct svsp_ctrl *c)
 		io_complete(rq);
 		rq = next;
 	}
+}
+
+/* Wait (at most 100 ms) for back-end completions and process them; for
+ * teardown only. Channels get their kick from a later cq_ready. */
+static void cq_wait(struct svsp_ctrl *c)
+{
+	struct pollfd pfd = { .fd = c->sc_cq_fd, .events = POLLIN };
+	uint64_t v;
+
+	(void)poll(&pfd, 1, 100);
+	while (read(c->sc_cq_fd, &v, sizeof(v)) > 0)
+		;
+	process_cq(c);
 }
 
 static void cq_ready(void *arg, int fd, uint32_t events)
@@ -512,6 +650,7 @@ static void execute_srb(struct svsp_chan *ch, struct svsp_req *rq,
 	uint8_t cdb[VSTOR_CDB_SIZE];
 	uint8_t luns[HVS_DISK_MAX_LUNS];
 	unsigned nluns = 0;
+	void *gbuf;
 	int r;
 
 	STAT(c, srbs);
@@ -612,11 +751,21 @@ static void execute_srb(struct svsp_chan *ch, struct svsp_req *rq,
 	lun->lu_refs++;
 	switch (sr->sr_action) {
 	case HVS_SCSI_READ:
+		if (sr->sr_bytes == sr->sr_xfer &&
+		    (gbuf = direct_take(rq, pk, sr->sr_bytes)) != NULL) {
+			submit(rq, HVS_DISK_READ, sr->sr_offset, sr->sr_bytes, gbuf);
+			return;
+		}
 		if (!buf_alloc(rq, sr->sr_bytes))
 			goto nomem;
 		submit(rq, HVS_DISK_READ, sr->sr_offset, sr->sr_bytes, rq->rq_buf);
 		return;
 	case HVS_SCSI_WRITE:
+		if (sr->sr_bytes == sr->sr_xfer &&
+		    (gbuf = direct_take(rq, pk, sr->sr_bytes)) != NULL) {
+			submit(rq, HVS_DISK_WRITE, sr->sr_offset, sr->sr_bytes, gbuf);
+			return;
+		}
 		if (!buf_alloc(rq, sr->sr_bytes))
 			goto nomem;
 		r = hvs_pkt_gpa_read(ch->sv_ch, pk, 0, rq->rq_buf,
@@ -960,6 +1109,18 @@ static void sv_close(void *arg, struct hvs_channel *vc, int why)
 	 * after we return). */
 	ch->sv_ch = NULL;
 	ch->sv_busy++; /* hold ch while the send queue is dropped */
+	/* NOTE: back-end I/O into guest RAM (direct_take) ends before we
+	 * return: when the partition ends, its RAM is unmapped (and the
+	 * addresses may be reused) right after the channels are closed.
+	 * Bounded by the disk's latency; the other channels' completions
+	 * processed meanwhile get their kick from the eventfd written below. */
+	if (ch->sv_direct_io > 0) {
+		uint64_t one = 1;
+		while (ch->sv_direct_io > 0)
+			cq_wait(c);
+		ssize_t w = write(c->sc_cq_fd, &one, sizeof(one));
+		(void)w;
+	}
 	while (ch->sv_sendq != NULL) {
 		struct svsp_req *rq = ch->sv_sendq;
 		ch->sv_sendq = rq->rq_next;
@@ -985,14 +1146,8 @@ static void ctrl_free(struct svsp_ctrl *c)
 	hvs_loop_del_fd(c->sc_cq_watch);
 	c->sc_cq_watch = NULL;
 	/* every channel is closed by now: wait for orphaned I/O */
-	while (c->sc_inflight > 0) {
-		struct pollfd pfd = { .fd = c->sc_cq_fd, .events = POLLIN };
-		(void)poll(&pfd, 1, 100);
-		uint64_t v;
-		while (read(c->sc_cq_fd, &v, sizeof(v)) > 0)
-			;
-		process_cq(c);
-	}
+	while (c->sc_inflight > 0)
+		cq_wait(c);
 	for (unsigned i = 0; i <= HVS_STORVSP_MAX_SUBCHANNELS; i++) {
 		struct svsp_chan *ch = c->sc_chans[i];
 		if (ch != NULL) { /* not closed by the server: orphan it */
@@ -1011,6 +1166,7 @@ static void ctrl_free(struct svsp_ctrl *c)
 	for (unsigned i = 0; i < HVS_DISK_MAX_LUNS; i++)
 		if (c->sc_luns[i] != NULL)
 			lun_free(c->sc_luns[i]);
+	pool_free_all(c);
 	if (c->sc_cq_fd >= 0)
 		close(c->sc_cq_fd);
 	pthread_mutex_destroy(&c->sc_cq_lock);
@@ -1258,6 +1414,7 @@ int hvs_storage_get_stats(struct hvs_storage *st, unsigned idx,
 	o->ss_notifications = LD(notifications);
 	o->ss_bytes_read = LD(bytes_read);
 	o->ss_bytes_written = LD(bytes_written);
+	o->ss_direct_ios = LD(direct_ios);
 #undef LD
 	o->ss_version = c->sc_state >= SV_VERSIONED ? c->sc_version : 0;
 	for (unsigned i = 0; i <= HVS_STORVSP_MAX_SUBCHANNELS; i++)

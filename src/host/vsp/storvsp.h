@@ -68,6 +68,7 @@ struct hvs_storvsp_stats {
 	uint64_t ss_notifications;/* ENUMERATE_BUS / REMOVE_DEVICE sent */
 	uint64_t ss_bytes_read;
 	uint64_t ss_bytes_written;
+	uint64_t ss_direct_ios;   /* reads/writes done in guest RAM, no copy */
 	uint16_t ss_version;      /* negotiated VSTOR version, 0 = none */
 	uint32_t ss_channels;     /* open channels */
 	uint32_t ss_inflight;     /* requests waiting for the back end */

@@ -25,6 +25,10 @@
 struct svsp_ctrl;
 struct svsp_chan;
 
+/* Bounce-buffer pool classes: 4 KiB << 0 .. 4 KiB << 11 (8 MiB, the
+ * largest max_transfer). */
+#define SVSP_POOL_CLASSES 12
+
 struct svsp_lun {
 	struct hvs_disk *lu_disk;
 	struct hvs_scsi_lu lu_scsi;
@@ -60,8 +64,10 @@ struct svsp_req {
 	/* I/O */
 	struct hvs_disk_req rq_dr;
 	struct hvs_scsi_result rq_sr;
-	uint8_t *rq_buf;              /* private bounce buffer */
+	uint8_t *rq_buf;              /* private bounce buffer (or NULL) */
 	uint64_t rq_buflen;
+	int rq_buf_cls;               /* its pool class, -1: not pooled */
+	bool rq_direct;               /* medium I/O straight into guest RAM */
 	struct hvs_scsi_extent *rq_ext;
 	unsigned rq_next_ext, rq_n_ext;
 	uint32_t rq_xfer;             /* bytes reported back */
@@ -81,6 +87,7 @@ struct svsp_chan {
 	unsigned sv_busy;             /* slots not free */
 	struct svsp_req *sv_sendq, *sv_sendq_tail;
 	bool sv_draining;
+	unsigned sv_direct_io;        /* back-end I/O into guest RAM in flight */
 };
 
 enum svsp_state {
@@ -107,6 +114,10 @@ struct svsp_ctrl {
 	bool sc_notify_enum, sc_notify_remove;
 	uint64_t sc_bytes_inflight;
 	uint32_t sc_inflight;
+	/* bounce buffers kept for reuse: class k holds 4 KiB << k; at most
+	 * sc_cfg.sc_max_inflight bytes cached (loop thread only) */
+	void *sc_pool[SVSP_POOL_CLASSES];
+	uint64_t sc_pool_bytes;
 	/* completions from back-end threads */
 	pthread_mutex_t sc_cq_lock;
 	struct svsp_req *sc_cq_head, *sc_cq_tail;
@@ -116,7 +127,8 @@ struct svsp_ctrl {
 	struct {
 		atomic_uint_fast64_t requests, srbs, completions, bad_packets,
 			bad_srbs, gpa_faults, rsvd_nonzero, checks, io_errors,
-			send_waits, notifications, bytes_read, bytes_written;
+			send_waits, notifications, bytes_read, bytes_written,
+			direct_ios;
 	} sc_stat;
 };
 
