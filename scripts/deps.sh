@@ -6,7 +6,7 @@ set -euo pipefail
 
 VMBUS_DEBS=(build-essential cmake ninja-build pkg-config clang
             libcmocka-dev liburing-dev libslirp-dev libpcap-dev liblwip-dev
-            python3)
+            python3 curl libnbd-bin e2fsprogs)
 
 vmbus_missing_debs() {
 	local missing=() p

@@ -28,6 +28,16 @@
 #   hvsim_shutdown  hvsim ctl guest-shutdown of a guest that stays forever
 #   hvsim_kvp       hvsim ctl kvp-set, restart, the record is restored
 #   hvsim_full      hvsim --disk --net -- hvguest --full
+# The IP host (hvguest --full over lwIP), under hvsim with --net user:
+#   hvsim_ip        DHCP lease (log line, KVP NetworkAddressIPv4), the
+#                   status page through a port forward (curl: HTML, JSON,
+#                   404/405), nbdinfo and nbdcopy of the disk (a pattern
+#                   written, read back, compared, and found in the image),
+#                   then a clean shutdown
+#   hvsim_nbd_hostile  a misbehaving NBD client (nbd_hostile.py)
+#   hvsim_nbdfuse   mkfs.ext4 + e2fsck on the disk through nbdfuse (skipped
+#                   with a reason when nbdfuse or /dev/fuse cannot be used)
+#   hvsim_default   the default VM forwards and prints TCP 80 and 10809
 # Deadlines scale with VMBUS_TEST_TIME_SCALE.
 set -u
 SCENARIO=$1
@@ -183,7 +193,8 @@ full|polled)
 	has "$T/out" '^nic1: received a test frame from nic0' "nic1 saw nic0's frame"
 	has "$T/out" 'Protocol = VSTOR [0-9]\.[0-9], [0-9]+ queue\(s\), 1 disk\(s\)' "VSTOR in the listing"
 	has "$T/out" 'Protocol = NVSP [0-9.]+ \(NDIS [0-9.]+\)' "NVSP in the listing"
-	has "$T/out" '^status: .*disk 1: [0-9]+ I/Os .*nic0 up: rx 1 frames' "status counts disk and NIC"
+	# rx: the other NIC's test frame, plus its DHCP DISCOVERs
+	has "$T/out" '^status: .*disk 1: [0-9]+ I/Os .*nic0 up: rx [1-9][0-9]* frames' "status counts disk and NIC"
 	has "$T/out" '^unloaded \(0\); .* 0 pages leaked' "clean unload"
 	# refhost fails the run on any guest protocol error it saw.
 	;;
@@ -309,6 +320,238 @@ hvsim_full)
 	has "$T/out" '^\[vm0\] nic0: received a test frame from nic1' "nic0 saw nic1's frame"
 	has "$T/out" '^\[vm0\] nic1: received a test frame from nic0' "nic1 saw nic0's frame"
 	has "$T/out" '^\[vm0\] unloaded \(0\)' "clean unload"
+	;;
+hvsim_ip | hvsim_nbd_hostile | hvsim_nbdfuse)
+	[ -x "$HVSIM" ] || skip "no hvsim"
+	"$HVSIM" --version 2>&1 | grep -Eq 'net back ends:.* user' ||
+		skip "hvsim built without libslirp (no --net user)"
+	command -v curl >/dev/null || skip "no curl (Debian package curl)"
+	if [ "$SCENARIO" != hvsim_nbd_hostile ]; then
+		command -v nbdinfo >/dev/null && command -v nbdcopy >/dev/null ||
+			skip "no nbdinfo/nbdcopy (Debian package libnbd-bin)"
+	fi
+	if [ "$SCENARIO" = hvsim_nbdfuse ]; then
+		command -v nbdfuse >/dev/null ||
+			skip "no nbdfuse (Debian package libnbd-bin)"
+		command -v mkfs.ext4 >/dev/null && command -v e2fsck >/dev/null ||
+			skip "no mkfs.ext4/e2fsck (Debian package e2fsprogs)"
+		[ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ] ||
+			skip "/dev/fuse is missing or not usable here"
+	fi
+	# Two free TCP ports of 127.0.0.1 for the forwards.
+	# shellcheck disable=SC2046
+	set -- $(python3 -c 'import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+	HP=$1 NP=$2
+	DISK=$T/disk.img
+	SIZE=$((64 * 1024 * 1024))
+	# wait_for FILE PATTERN SECONDS: bounded wait for a line.
+	wait_for() {
+		i=0
+		while [ $i -lt $(($3 * 20 * SCALE)) ]; do
+			grep -Eq -- "$2" "$1" && return 0
+			kill -0 "$HVPID" 2>/dev/null || break
+			sleep 0.05
+			i=$((i + 1))
+		done
+		fail "no line matching '$2' in time"
+		tail -30 "$1" | sed 's/^/  | /'
+		return 1
+	}
+	"$HVSIM" --control "$T/ctl.sock" --timeout $((55 * SCALE)) \
+		--shutdown-timeout $((10 * SCALE)) \
+		--disk "$DISK,create,size=64M" \
+		--net "user,hostfwd=tcp:127.0.0.1:$HP-:80,hostfwd=tcp:127.0.0.1:$NP-:10809" \
+		-- "$G" --full --kvp-file none >"$T/out" 2>&1 &
+	HVPID=$!
+	wait_for "$T/out" '^\[vm0\] nic0: dhcp: lease 10\.0\.2\.15/24 router 10\.0\.2\.2 ' 20 &&
+		echo "ok: DHCP lease from slirp"
+	wait_for "$T/out" '^\[vm0\] net: NBD server on TCP port 10809' 10 || true
+	NBD=nbd://127.0.0.1:$NP/disk0
+	case "$SCENARIO" in
+	hvsim_ip)
+		has "$T/out" '^\[vm0\] nic0: dhcp: DISCOVER \(xid 0x[0-9a-f]{8}\)' "DISCOVER logged"
+		has "$T/out" '^\[vm0\] nic0: dhcp: OFFER 10\.0\.2\.15 from 10\.0\.2\.2' "OFFER logged"
+		has "$T/out" '^\[vm0\] net: HTTP status page on TCP port 80' "HTTP server up"
+		# The status page is rebuilt every 0.5 s: wait for the lease.
+		i=0
+		while [ $i -lt $((40 * SCALE)) ]; do
+			curl -sf -m 5 "http://127.0.0.1:$HP/status.json" >"$T/st.json" 2>/dev/null &&
+				grep -q '"address": "10.0.2.15"' "$T/st.json" && break
+			sleep 0.25
+			i=$((i + 1))
+		done
+		if python3 - "$T/st.json" "$SIZE" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["vmbus"]["version"], j["vmbus"]
+protos = [c["protocol"] or "" for c in j["channels"]]
+assert any(p.startswith("VSTOR ") for p in protos), protos
+assert any(p.startswith("NVSP ") for p in protos), protos
+assert sum(p.startswith("IC framework") for p in protos) == 4, protos
+assert j["ic"]["heartbeat"]["negotiated"] is True, j["ic"]
+assert j["disks"][0]["bytes"] == int(sys.argv[2]), j["disks"]
+n = j["nics"][0]
+assert n["link_up"] and n["ip"]["address"] == "10.0.2.15", n
+assert n["ip"]["router"] == "10.0.2.2" and n["ip"]["prefix"] == 24, n
+assert n["ip"]["dhcp_state"] == "bound" and n["rx_frames"] > 0, n
+EOF
+		then echo "ok: /status.json through the forward: channels, IC, disk, NIC lease"
+		else fail "bad /status.json"; head -c 3000 "$T/st.json" | sed 's/^/  | /'
+		fi
+		curl -sf -m 5 "http://127.0.0.1:$HP/" >"$T/st.html" ||
+			fail "curl / failed"
+		has "$T/st.html" '<h2>VMBus channels</h2>' "HTML page: channels"
+		has "$T/st.html" '<td>10\.0\.2\.15/24</td>' "HTML page: the lease"
+		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP/nope")
+		[ "$code" = 404 ] && echo "ok: 404 for an unknown path" || fail "unknown path: $code"
+		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$HP/")
+		[ "$code" = 405 ] && echo "ok: 405 for POST" || fail "POST: $code"
+		# The address reaches the host through KVP (NetworkAddressIPv4
+		# of the auto pool; 'refresh' asks the host to read it again).
+		i=0
+		while [ $i -lt $((20 * SCALE)) ]; do
+			"$HVSIM" ctl --control "$T/ctl.sock" kvp-get vm0 NetworkAddressIPv4 \
+				pool=2 refresh >"$T/kvp.out" 2>&1
+			grep -q '"value":"10\.0\.2\.15"' "$T/kvp.out" && break
+			sleep 0.25
+			i=$((i + 1))
+		done
+		has "$T/kvp.out" '"value":"10\.0\.2\.15"' "KVP NetworkAddressIPv4 = 10.0.2.15 (host side)"
+		# NBD: info, a pattern written and read back.
+		if timeout $((20 * SCALE)) nbdinfo --json "$NBD" >"$T/info.json" 2>"$T/info.err" &&
+			python3 -c 'import json,sys; j=json.load(open(sys.argv[1]));
+e=j["exports"][0]; assert e["export-size"]==int(sys.argv[2]) and e["block_size_minimum"]==512, e' \
+				"$T/info.json" "$SIZE"; then
+			echo "ok: nbdinfo: 64 MiB export, 512-byte blocks"
+		else
+			fail "nbdinfo"; cat "$T/info.err" "$T/info.json" | head -20 | sed 's/^/  | /'
+		fi
+		head -c $((8 * 1024 * 1024)) /dev/urandom >"$T/pat"
+		timeout $((30 * SCALE)) nbdcopy "$T/pat" "$NBD" 2>"$T/cp.err" ||
+			{ fail "nbdcopy to the disk"; cat "$T/cp.err"; }
+		timeout $((30 * SCALE)) nbdcopy "$NBD" "$T/back" 2>"$T/cp2.err" ||
+			{ fail "nbdcopy from the disk"; cat "$T/cp2.err"; }
+		[ "$(stat -c %s "$T/back" 2>/dev/null)" = "$SIZE" ] &&
+			echo "ok: read back the whole disk" || fail "read back size"
+		head -c $((8 * 1024 * 1024)) "$T/back" | cmp -s - "$T/pat" &&
+			echo "ok: nbdcopy pattern read back equal" || fail "pattern differs"
+		;;
+	hvsim_nbd_hostile)
+		python3 "$(dirname "$0")/nbd_hostile.py" 127.0.0.1 "$NP" "$SIZE" ||
+			fail "hostile NBD client"
+		;;
+	hvsim_nbdfuse)
+		mkdir -p "$T/mnt"
+		nbdfuse "$T/mnt/disk" "$NBD" >"$T/fuse.log" 2>&1 &
+		FPID=$!
+		i=0
+		while [ ! -f "$T/mnt/disk" ] && [ $i -lt $((100 * SCALE)) ]; do
+			kill -0 $FPID 2>/dev/null || break
+			sleep 0.1
+			i=$((i + 1))
+		done
+		if [ ! -f "$T/mnt/disk" ]; then
+			kill $FPID 2>/dev/null
+			echo "SKIP: nbdfuse could not mount here: $(head -c 300 "$T/fuse.log")"
+			kill -INT "$HVPID"
+			wait "$HVPID"
+			HVPID=
+			exit 77
+		fi
+		if timeout $((30 * SCALE)) mkfs.ext4 -q -F "$T/mnt/disk" >"$T/mkfs.log" 2>&1; then
+			echo "ok: mkfs.ext4 through nbdfuse"
+		else
+			fail "mkfs.ext4"; cat "$T/mkfs.log"
+		fi
+		if timeout $((30 * SCALE)) e2fsck -fn "$T/mnt/disk" >"$T/fsck.log" 2>&1; then
+			echo "ok: e2fsck -fn clean: $(tail -1 "$T/fsck.log")"
+		else
+			fail "e2fsck"; tail -10 "$T/fsck.log"
+		fi
+		fusermount3 -u "$T/mnt" 2>/dev/null || umount "$T/mnt" 2>/dev/null ||
+			fusermount -u "$T/mnt" 2>/dev/null
+		i=0
+		while kill -0 $FPID 2>/dev/null && [ $i -lt 100 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill $FPID 2>/dev/null
+		if grep -q 'command failed' "$T/fuse.log"; then
+			fail "nbdfuse saw failed commands: $(grep 'command failed' "$T/fuse.log" | head -3)"
+		fi
+		;;
+	esac
+	# A clean end: Ctrl-C -> shutdown IC -> UNLOAD.
+	kill -INT "$HVPID" 2>/dev/null
+	i=0
+	while kill -0 "$HVPID" 2>/dev/null && [ $i -lt $((300 * SCALE)) ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	wait "$HVPID"
+	st=$?
+	HVPID=
+	[ "$st" = 0 ] && echo "ok: hvsim exited 0" || fail "hvsim exited $st"
+	has "$T/out" '^\[vm0\] unloaded \(0\); .* 0 pages leaked' "clean unload"
+	if grep -q 'AddressSanitizer\|runtime error' "$T/out"; then
+		fail "sanitizer report"
+		grep -A15 'AddressSanitizer\|runtime error' "$T/out" | head -40
+	fi
+	if [ "$SCENARIO" = hvsim_ip ]; then
+		head -c $((8 * 1024 * 1024)) "$DISK" | cmp -s - "$T/pat" &&
+			echo "ok: the pattern is in the disk image" ||
+			fail "the disk image does not hold the pattern"
+	fi
+	;;
+hvsim_default)
+	[ -x "$HVSIM" ] || skip "no hvsim"
+	"$HVSIM" --version 2>&1 | grep -Eq 'net back ends:.* user' ||
+		skip "hvsim built without libslirp (no --net user)"
+	command -v curl >/dev/null || skip "no curl (Debian package curl)"
+	# The default VM, its image and state kept inside $T.
+	env HOME="$T" XDG_CACHE_HOME="$T/cache" XDG_STATE_HOME="$T/state" \
+		XDG_RUNTIME_DIR="$T" "$HVSIM" --timeout $((55 * SCALE)) \
+		--status off >"$T/out" 2>&1 &
+	HVPID=$!
+	i=0
+	while ! grep -q "vm0's TCP port 10809" "$T/out" && [ $i -lt $((100 * SCALE)) ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	hp=$(sed -n "s|^hvsim: vm0's TCP port 80 is at http://127.0.0.1:\([0-9]*\)/\$|\1|p" "$T/out")
+	np=$(sed -n "s|^hvsim: vm0's TCP port 10809 (NBD) is at nbd://127.0.0.1:\([0-9]*\)/disk0\$|\1|p" "$T/out")
+	[ -n "$hp" ] && echo "ok: port 80 forward printed ($hp)" || fail "no port 80 forward printed"
+	[ -n "$np" ] && echo "ok: port 10809 forward printed ($np)" || fail "no port 10809 forward printed"
+	i=0
+	while [ -n "$hp" ] && [ $i -lt $((80 * SCALE)) ]; do
+		curl -sf -m 5 "http://127.0.0.1:$hp/status.json" >"$T/st.json" 2>/dev/null &&
+			grep -q '"dhcp_state": "bound"' "$T/st.json" && break
+		sleep 0.25
+		i=$((i + 1))
+	done
+	if grep -q '"dhcp_state": "bound"' "$T/st.json" 2>/dev/null; then
+		echo "ok: the default guest's status page, with a lease"
+	else
+		fail "no status page with a lease from the default VM"
+	fi
+	if [ -n "$np" ] && command -v nbdinfo >/dev/null; then
+		timeout $((20 * SCALE)) nbdinfo --size "nbd://127.0.0.1:$np/disk0" >"$T/size" 2>&1
+		[ "$(cat "$T/size")" = 1073741824 ] && echo "ok: nbdinfo of the default disk: 1 GiB" ||
+			fail "nbdinfo of the default VM: $(cat "$T/size")"
+	fi
+	kill -INT "$HVPID" 2>/dev/null
+	i=0
+	while kill -0 "$HVPID" 2>/dev/null && [ $i -lt $((300 * SCALE)) ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	wait "$HVPID"
+	st=$?
+	HVPID=
+	[ "$st" = 0 ] && echo "ok: hvsim exited 0" || fail "hvsim exited $st"
 	;;
 *)
 	echo "unknown scenario $SCENARIO"

@@ -14,6 +14,7 @@
 
 #include "hv/guid.h"
 #include "hv/nvsp.h"
+#include "hvg_net.h"
 #include "hvguest.h"
 #include "vmbus/netvsc.h"
 #include "vmbus/storvsc.h"
@@ -27,6 +28,7 @@ struct nic {
 	uint32_t n_index;		/* nicN, in attach order */
 	bool n_need_up;			/* attached, netvsc_up not tried yet */
 	int n_up_result;
+	struct hvg_netif *n_if;		/* lwIP interface, or NULL */
 	_Atomic uint64_t n_rx_frames;
 	_Atomic uint64_t n_rx_bytes;
 	_Atomic uint64_t n_link_events;
@@ -92,9 +94,9 @@ static void on_rx(void *arg, struct netvsc_dev *nd, uint32_t q,
 
 	(void)nd;
 	(void)q;
-	(void)ri;
 	atomic_fetch_add(&n->n_rx_frames, 1);
 	atomic_fetch_add(&n->n_rx_bytes, len);
+	hvg_netif_rx(n->n_if, frame, len, ri);
 	/* A --net-selftest frame (ours or another guest's): say so. */
 	if (len >= 14 + ml + 1 && f[12] == (TEST_ETHERTYPE >> 8) &&
 	    f[13] == (TEST_ETHERTYPE & 0xFFu) && memcmp(f + 14, TEST_MAGIC,
@@ -120,6 +122,7 @@ static void on_link(void *arg, struct netvsc_dev *nd,
 
 	(void)nd;
 	atomic_fetch_add(&n->n_link_events, 1);
+	hvg_netif_link(n->n_if, nl);
 	speed_str(nl->nl_speed_bps, sp, sizeof(sp));
 	hvg_event("nic%u: link %s, %s%s", n->n_index,
 	    nl->nl_up ? "up" : "down", sp,
@@ -150,12 +153,17 @@ static int nic_attach(void *arg, struct netvsc_dev *nd)
 	pthread_mutex_unlock(&nic_mu);
 	if (n == NULL)
 		return -VMBUS_ENOSPC;
+	/* NOTE: no NIC lock held here: the netif attach takes lwIP's core
+	 * lock (hvg_net.h's lock order). Callbacks are not installed yet. */
+	n->n_if = hvg_netif_attach(nd, n->n_index);
 	netvsc_set_callbacks(nd, &nic_cbs, n);
 	return 0;
 }
 
 static void nic_detach(void *arg, struct netvsc_dev *nd)
 {
+	struct hvg_netif *ni = NULL;
+
 	(void)arg;
 	pthread_mutex_lock(&nic_mu);
 	for (uint32_t i = 0; i < NETVSC_MAX_DEVICES; i++) {
@@ -166,8 +174,13 @@ static void nic_detach(void *arg, struct netvsc_dev *nd)
 			    "frames)", nics[i].n_index, (unsigned long long)
 			    atomic_load(&nics[i].n_rx_frames));
 		nics[i].n_nd = NULL;
+		ni = nics[i].n_if;
+		nics[i].n_if = NULL;
 	}
 	pthread_mutex_unlock(&nic_mu);
+	/* nd is freed when we return: lwIP lets go of it first (outside
+	 * nic_mu, see hvg_net.h). */
+	hvg_netif_detach(ni);
 }
 
 /* nic_mu held. Open the interface and print what it is. */
@@ -192,6 +205,8 @@ static void nic_bring_up(struct nic *n)
 	if (n->n_up_result)
 		hvg_event("nic%u: netvsc_up failed (%d)", n->n_index,
 		    n->n_up_result);
+	else
+		hvg_netif_up(n->n_if);
 }
 
 /* nic_mu held. --net-selftest: one broadcast frame naming this NIC. */
@@ -408,6 +423,10 @@ int hvg_dev_register(void)
 	struct netvsc_config nc;
 	int r;
 
+	/* lwIP first: NICs attach (and get a netif) during the connect. */
+	if (!g.opt.no_ip && hvg_net_init() != 0)
+		hvg_event("net: no IP stack (lwIP did not start)");
+
 	memset(&sc, 0, sizeof(sc));
 	sc.sc_disk_event = disk_event;
 	r = storvsc_create(g.vb, &sc, &g.sv);
@@ -567,6 +586,26 @@ void hvg_dev_status(char *buf, size_t size)
 	pthread_mutex_unlock(&nic_mu);
 }
 
+int hvg_dev_nic_snap(uint32_t slot, struct hvg_nic_snap *out)
+{
+	int r = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (slot >= NETVSC_MAX_DEVICES || !g.net)
+		return -1;
+	pthread_mutex_lock(&nic_mu);
+	if (nics[slot].n_nd != NULL &&
+	    netvsc_get_info(nics[slot].n_nd, &out->sn_info) == 0 &&
+	    netvsc_get_stats(nics[slot].n_nd, &out->sn_stats) == 0) {
+		out->sn_index = nics[slot].n_index;
+		out->sn_has_if = hvg_netif_get_info(nics[slot].n_if,
+		    &out->sn_if) == 0;
+		r = 0;
+	}
+	pthread_mutex_unlock(&nic_mu);
+	return r;
+}
+
 void hvg_dev_json(void)
 {
 	char vendor[64], product[64], mac[24], vb[16];
@@ -640,6 +679,7 @@ void hvg_dev_json(void)
 
 void hvg_dev_free(void)
 {
+	hvg_net_stop();
 	if (g.net)
 		netvsc_unregister(g.vb);
 	g.net = false;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "hv/icmsg.h"
+#include "hvg_net.h"
 #include "hvguest.h"
 
 static struct {
@@ -389,6 +390,9 @@ int hvg_ic_register(void)
 	cfg.icc_kvp.kc_load = kvp_load;
 	cfg.icc_kvp.kc_save = kvp_save;
 	cfg.icc_kvp.kc_changed = kvp_changed;
+	/* NetworkAddressIPv4: the DHCP leases (empty until bound). */
+	if (g.opt.full && !g.opt.no_ip)
+		cfg.icc_kvp.kc_net_addrs = hvg_net_kvp_addrs;
 	r = ic_services_register(g.vb, &cfg, &g.ics);
 	if (r != 0 && g.ics == NULL) {
 		fprintf(stderr, "hvguest: integration services: %d\n", r);

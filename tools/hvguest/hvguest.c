@@ -23,6 +23,7 @@
 
 #include "hv/guid.h"
 #include "hv/vmbus_msg.h"
+#include "hvg_net.h"
 #include "hvguest.h"
 #include "vmbus/echo.h"
 #include "vmbus/posix.h"
@@ -103,7 +104,7 @@ static void usage(FILE *f)
 	    "usage: hvguest [--json] [--echo N] [--open-all-echo] [--stay SECONDS]\n"
 	    "               [--ring BYTES] [--payload BYTES] [--max-version X.Y]\n"
 	    "               [--ic | --full] [--kvp-file PATH] [--disk-selftest]\n"
-	    "               [--net-selftest] [--status SECONDS]\n"
+	    "               [--net-selftest] [--status SECONDS] [--no-ip]\n"
 	    "Runs as a guest partition (HVSIM_FD or HVSIM_SOCKET + HVSIM_VM_NAME):\n"
 	    "connects to VMBus, lists the offered channels, then unloads.\n"
 	    "  --json            machine-readable output (events go to stderr)\n"
@@ -125,7 +126,9 @@ static void usage(FILE *f)
 	    "                    of every disk (--full)\n"
 	    "  --net-selftest    send one broadcast test frame (EtherType 0x88B5)\n"
 	    "                    from every NIC (--full)\n"
-	    "  --status SECONDS  print a status line this often (default: never)\n");
+	    "  --status SECONDS  print a status line this often (default: never)\n"
+	    "  --no-ip           (--full) no IP stack: no DHCP, HTTP status page\n"
+	    "                    (TCP 80) or NBD server (TCP 10809)\n");
 }
 
 static int parse_version(const char *s, uint32_t *v)
@@ -155,6 +158,7 @@ static int parse_args(int argc, char **argv)
 		{ "disk-selftest", no_argument, NULL, 'D' },
 		{ "net-selftest", no_argument, NULL, 'N' },
 		{ "status", required_argument, NULL, 'S' },
+		{ "no-ip", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -223,6 +227,9 @@ static int parse_args(int argc, char **argv)
 			if (*end || end == optarg || !(opt.status_s >= 0) ||
 			    opt.status_s > 1e6)
 				return -1;
+			break;
+		case 'X':
+			opt.no_ip = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -414,6 +421,7 @@ static void status_line(const char *tag)
 	    (double)(mono_ns() - g.t0_ns) / 1e9);
 	hvg_ic_status(line, sizeof(line));
 	hvg_dev_status(line, sizeof(line));
+	hvg_net_status(line, sizeof(line));
 	hvg_append(line, sizeof(line), ", vmbus %llu messages",
 	    (unsigned long long)st.bs_messages);
 	hvg_event("%s", line);
@@ -501,6 +509,8 @@ static void stay_loop(uint64_t stay_ns)
 			hvg_dev_tick();
 			next_tick = now + 250 * 1000 * 1000;
 		}
+		if (opt.full)
+			hvg_net_tick();
 		if (status_ns && now >= next_status) {
 			status_line("");
 			next_status += status_ns;
@@ -578,6 +588,8 @@ int main(int argc, char **argv)
 	if (opt.full && hvg_dev_report() != 0)
 		rc = 1;
 	g.booted = 1;
+	if (opt.full)
+		hvg_net_servers_start();
 	if (opt.echo_n && run_echo(g.vb, opt.json) != 0)
 		rc = 1;
 	if (opt.json && opt.ic) {

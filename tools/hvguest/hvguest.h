@@ -42,6 +42,7 @@ struct hvg_options {
 	bool disk_selftest;	/* --disk-selftest */
 	bool net_selftest;	/* --net-selftest */
 	double status_s;	/* --status: 0 = no status lines */
+	bool no_ip;		/* --no-ip: no lwIP, DHCP, HTTP, NBD */
 };
 
 struct hvg {

@@ -769,8 +769,8 @@ static unsigned free_tcp_port(void)
 static void default_vm(void)
 {
 	struct vm *vm = vm_new();
-	char spec[128], disk[PATH_MAX + 16];
-	unsigned port = 0;
+	char spec[160], disk[PATH_MAX + 16];
+	unsigned port = 0, nbd_port = 0;
 
 	g.default_run = true;
 	snprintf(vm->name, sizeof(vm->name), "vm0");
@@ -778,8 +778,18 @@ static void default_vm(void)
 	vm->ram = DEFAULT_VM_RAM;
 	default_disk(vm, disk, sizeof(disk));
 	if (hvs_net_have_slirp()) {
+		/* The reference guest's HTTP status page (80) and NBD
+		 * server (10809). */
 		port = free_tcp_port();
-		if (port)
+		nbd_port = free_tcp_port();
+		if (nbd_port == port)
+			nbd_port = 0;
+		if (port && nbd_port)
+			snprintf(spec, sizeof(spec),
+				 "user,hostfwd=tcp:127.0.0.1:%u-:80,"
+				 "hostfwd=tcp:127.0.0.1:%u-:10809", port,
+				 nbd_port);
+		else if (port)
 			snprintf(spec, sizeof(spec),
 				 "user,hostfwd=tcp:127.0.0.1:%u-:80", port);
 		else
@@ -798,6 +808,9 @@ static void default_vm(void)
 	if (port)
 		printf("hvsim: vm0's TCP port 80 is at http://127.0.0.1:%u/\n",
 		       port);
+	if (nbd_port)
+		printf("hvsim: vm0's TCP port 10809 (NBD) is at "
+		       "nbd://127.0.0.1:%u/disk0\n", nbd_port);
 	printf("hvsim: Ctrl-C shuts the guest down; meanwhile try "
 	       "'hvsim ctl list' or 'hvsim ctl kvp-list vm0'\n");
 	fflush(stdout);
