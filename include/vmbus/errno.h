@@ -17,8 +17,8 @@
  *   -VMBUS_EINVAL     a caller bug (bad argument); never a peer fault.
  *   -VMBUS_EISCONN    failed, and the memory is still shared with the other
  *                     side: the caller must not free or reuse it.
- *   -VMBUS_EROFS      the medium is write-protected: a write was refused
- *                     (storage; reads still work).
+ * Drivers document their other codes (a write-protected disk, for one, is
+ * -VMBUS_EPERM: vmbus/storvsc.h).
  */
 #ifndef VMBUS_ERRNO_H
 #define VMBUS_ERRNO_H
@@ -34,7 +34,6 @@
 #define VMBUS_ENODEV     19
 #define VMBUS_EINVAL     22
 #define VMBUS_ENOSPC     28
-#define VMBUS_EROFS      30
 #define VMBUS_ERANGE     34
 #define VMBUS_ENOSYS     38
 #define VMBUS_EMSGSIZE   90

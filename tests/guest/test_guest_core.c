@@ -2020,7 +2020,6 @@ static void test_errno_values(void **state)
 	assert_int_equal(VMBUS_ENODEV, ENODEV);
 	assert_int_equal(VMBUS_EINVAL, EINVAL);
 	assert_int_equal(VMBUS_ENOSPC, ENOSPC);
-	assert_int_equal(VMBUS_EROFS, EROFS);
 	assert_int_equal(VMBUS_ERANGE, ERANGE);
 	assert_int_equal(VMBUS_ENOSYS, ENOSYS);
 	assert_int_equal(VMBUS_EPROTO, EPROTO);
