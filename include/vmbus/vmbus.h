@@ -12,6 +12,9 @@
  * Every wait is bounded by a deadline on the port's clock (now_ns). In a
  * polled port (no irq_attach / wait, vmbus/platform.h) a bounded wait spins
  * on vmbus_poll() instead of sleeping, so everything below still works.
+ * Once the port reports the partition gone (-VMBUS_ENODEV from its wait or
+ * a hypercall), every wait, running or later, ends at once with
+ * -VMBUS_ENODEV instead of at its deadline, until the next vmbus_connect.
  *
  * Errors are negative VMBUS_E* codes (vmbus/errno.h) with their fixed
  * meanings; -VMBUS_EISCONN always means "memory is still shared with the
@@ -259,11 +262,13 @@ typedef void vmbus_chan_callback_t(struct vmbus_channel *ch, void *arg);
  * Context: thread. Returns 0, or:
  *   -VMBUS_EINVAL     bad sizes, udlen > 120, channel not OFFERED/CLOSED;
  *   -VMBUS_ENOMEM     ring allocation failed;
- *   -VMBUS_ENODEV     rescinded (before or during the open);
+ *   -VMBUS_ENODEV     rescinded (before or during the open), or the
+ *                     partition is gone;
  *   -VMBUS_EIO        the host refused (GPADL_CREATED or OPEN status != 0);
  *   -VMBUS_ETIMEDOUT  no answer in time.
  * On failure the rings are freed, or leaked on purpose (counted) if the
- * host may still own them.
+ * host may still own them, and one warning names the channel, the answer
+ * it waited for, how long it waited and why the open ended.
  */
 int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
     uint32_t rxbytes, const void *userdata, uint32_t udlen,
@@ -553,8 +558,8 @@ void vmbus_xact_activate(struct vmbus_xact *xa);
  * channel callback, this also drains the channel's receive ring (packets
  * other than completions for this table are dropped and counted then).
  * Context: thread. Returns 0 (response ready), -VMBUS_ETIMEDOUT (a late
- * completion is later dropped as stale), -VMBUS_ENODEV (rescinded/closed),
- * -VMBUS_EPROTO (channel BROKEN).
+ * completion is later dropped as stale), -VMBUS_ENODEV (rescinded/closed,
+ * or the partition is gone), -VMBUS_EPROTO (channel BROKEN).
  */
 int vmbus_xact_wait(struct vmbus_xact *xa, uint64_t timeout_ns);
 
