@@ -8,6 +8,13 @@
  * the model, and optionally writes the model to a file so the test script
  * can compare it with the image file on the host.
  *
+ * With --durability N (the crash test): after the workload and a final
+ * SYNCHRONIZE CACHE, it writes the model (the durable state), prints
+ * "storvsc_e2e: DURABLE", then makes N more writes that it never flushes,
+ * each 512-byte block stamped with E2E_UNFLUSHED_MAGIC and its LBA,
+ * prints "storvsc_e2e: UNFLUSHED N" and waits for the host to be killed
+ * (it exits when its parent, the host, goes away).
+ *
  * Exit status: 0 all checks passed, 1 a check failed, 2 bad usage.
  */
 #include <errno.h>
@@ -22,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vmbus/posix.h"
 #include "vmbus/storvsc.h"
@@ -43,6 +51,7 @@ static struct {
 	const char *model_path;
 	double time_limit;
 	uint32_t budget_mb;
+	uint32_t durability;
 } opt = {
 	.qd = 32, .ops = 2000, .min_size = 512, .max_size = 4u << 20,
 	.seed = 1, .time_limit = 120, .budget_mb = 48,
@@ -137,7 +146,8 @@ static void usage(FILE *f)
 	    "                      used and removed by the host\n"
 	    "  --polled            no interrupt threads\n"
 	    "  --model FILE        write the final model here\n"
-	    "  --time-limit S      give up after S seconds (default 120)\n");
+	    "  --time-limit S      give up after S seconds (default 120)\n"
+	    "  --durability N      then N unflushed writes; wait to be killed\n");
 }
 
 static uint16_t parse_version(const char *s)
@@ -178,6 +188,7 @@ static int parse_args(int argc, char **argv)
 		{ "hotplug", no_argument, NULL, 'H' },
 		{ "model", required_argument, NULL, 'm' },
 		{ "time-limit", required_argument, NULL, 't' },
+		{ "durability", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -199,10 +210,13 @@ static int parse_args(int argc, char **argv)
 		case 'H': opt.hotplug = true; break;
 		case 'm': opt.model_path = optarg; break;
 		case 't': opt.time_limit = strtod(optarg, NULL); break;
+		case 'U': opt.durability = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
 	}
+	if (opt.durability && opt.model_path == NULL)
+		return -1;
 	if (opt.qd == 0 || opt.qd > 1024 || opt.min_size < BS ||
 	    opt.max_size < opt.min_size || opt.min_size % BS ||
 	    opt.max_size % BS)
@@ -417,6 +431,57 @@ static int verify_all(struct run *w, uint8_t *buf, size_t cap)
 	return 0;
 }
 
+/*
+ * The crash test's second half: writes nobody flushes, then wait. Each
+ * block says what it is, so the checker can tell an unflushed write the
+ * cache happened to write back (allowed) from corruption.
+ */
+#define E2E_UNFLUSHED_MAGIC "E2E-UNFLUSHED-1"
+
+static int unflushed_writes(struct run *w)
+{
+	uint8_t *buf = storvsc_buf_alloc(w->sv, 16 * BS);
+	pid_t parent = getppid();
+	uint64_t end, distinct = 0;
+
+	if (buf == NULL)
+		return -1;
+	memset(w->busy, 0, w->blocks);	/* now: stamped blocks */
+	for (uint32_t k = 0; k < opt.durability; k++) {
+		uint32_t nb = 1 + (uint32_t)(rnd() % 16);
+		uint64_t lba = rnd() % (w->blocks - nb + 1);
+		int r;
+
+		for (uint32_t b = 0; b < nb; b++) {
+			uint8_t *p = buf + (size_t)b * BS;
+			uint64_t v = lba + b;
+
+			memcpy(p, E2E_UNFLUSHED_MAGIC, 16);
+			memcpy(p + 16, &v, 8);
+			memcpy(p + 24, &k, 4);
+			for (size_t i = 28; i < BS; i++)
+				p[i] = (uint8_t)rnd();
+			distinct += !w->busy[lba + b];
+			w->busy[lba + b] = 1;
+		}
+		r = storvsc_write_sync(w->d, lba, nb, buf);
+		if (r != 0) {
+			fail(w, "unflushed write %u: %s", k, storvsc_strerror(r));
+			return -1;
+		}
+	}
+	printf("storvsc_e2e: UNFLUSHED %u writes, %" PRIu64 " blocks\n",
+	    opt.durability, distinct);
+	fflush(stdout);
+	/* The test kills the host now; then we are an orphan. */
+	end = mono_ns() + (uint64_t)(opt.time_limit * 1e9);
+	while (getppid() == parent && mono_ns() < end)
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	if (getppid() == parent)
+		fail(w, "the host was not killed");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct vmbus_posix_options po;
@@ -603,6 +668,14 @@ int main(int argc, char **argv)
 	/* Flush so the host's image holds everything before we go. */
 	if (storvsc_flush_sync(w.d) != 0)
 		fail(&w, "final flush");
+	if (opt.durability && w.errors == 0) {
+		/* Acknowledged and flushed: this must survive the host. */
+		printf("storvsc_e2e: DURABLE\n");
+		fflush(stdout);
+		if (unflushed_writes(&w) == 0 && w.errors == 0)
+			_exit(0); /* the partition is gone: no teardown */
+		return 1;
+	}
 
 	for (uint32_t i = 0; i < opt.qd; i++) {
 		if (reqs[i].heap)
