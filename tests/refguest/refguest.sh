@@ -438,6 +438,18 @@ e=j["exports"][0]; assert e["export-size"]==int(sys.argv[2]) and e["block_size_m
 			echo "ok: read back the whole disk" || fail "read back size"
 		head -c $((8 * 1024 * 1024)) "$T/back" | cmp -s - "$T/pat" &&
 			echo "ok: nbdcopy pattern read back equal" || fail "pattern differs"
+		# Queue depth: nbdcopy keeps many requests in flight; the
+		# server had more than one in the driver at once.
+		sleep 0.6	# the page is rebuilt every 0.5 s
+		curl -sf -m 5 "http://127.0.0.1:$HP/status.json" >"$T/st2.json"
+		qd=$(python3 -c 'import json,sys; n=json.load(open(sys.argv[1]))["nbd"];
+print(n["max_inflight"], n["bytes_written"], n["errors"])' "$T/st2.json" 2>/dev/null)
+		set -- $qd
+		if [ "${1:-0}" -ge 2 ] && [ "${2:-0}" -ge $((8 * 1024 * 1024)) ] && [ "${3:-1}" = 0 ]; then
+			echo "ok: NBD queue depth reached $1, $2 bytes written, no errors"
+		else
+			fail "NBD counters: max_inflight/bytes_written/errors = '$qd'"
+		fi
 		;;
 	hvsim_nbd_hostile)
 		python3 "$(dirname "$0")/nbd_hostile.py" 127.0.0.1 "$NP" "$SIZE" ||

@@ -182,6 +182,7 @@ static struct nbd_req *done_head, *done_tail;
 static struct {
 	_Atomic uint64_t connections, active, requests, errors, rejected;
 	_Atomic uint64_t bytes_read, bytes_written;
+	_Atomic uint64_t max_inflight;
 } st;
 
 void hvg_nbd_get_stats(struct hvg_nbd_stats *o)
@@ -193,6 +194,7 @@ void hvg_nbd_get_stats(struct hvg_nbd_stats *o)
 	o->nb_rejected = atomic_load(&st.rejected);
 	o->nb_bytes_read = atomic_load(&st.bytes_read);
 	o->nb_bytes_written = atomic_load(&st.bytes_written);
+	o->nb_max_inflight = atomic_load(&st.max_inflight);
 }
 
 static void be16(uint8_t *p, uint16_t v)
@@ -736,6 +738,8 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 	}
 	if (e == 0) {
 		c->c_submitted++;
+		if (c->c_submitted > atomic_load(&st.max_inflight))
+			atomic_store(&st.max_inflight, c->c_submitted);
 		return;
 	}
 	r->r_err = nbd_errno(e);

@@ -105,6 +105,8 @@ void hvg_nbd_stop(void);
 struct hvg_nbd_stats {
 	uint64_t nb_connections, nb_active, nb_requests, nb_errors;
 	uint64_t nb_bytes_read, nb_bytes_written, nb_rejected;
+	uint64_t nb_max_inflight;	/* most requests one connection had
+					 * in the driver at once */
 };
 void hvg_nbd_get_stats(struct hvg_nbd_stats *out);
 uint64_t hvg_http_requests(void);

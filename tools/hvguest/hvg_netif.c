@@ -448,6 +448,11 @@ static void tick(void *arg)
 		pthread_mutex_lock(&slots_mu);
 		ni->ni_state = ni->ni_dhcp.dc_state;
 		ni->ni_dstats = ni->ni_dhcp.dc_stats;
+		if (ni->ni_bound && ni->ni_dhcp.dc_have_lease) {
+			/* a renewal keeps the address: new times */
+			ni->ni_lease = ni->ni_dhcp.dc_lease;
+			ni->ni_bound_ms = ni->ni_dhcp.dc_bound_ms;
+		}
 		pthread_mutex_unlock(&slots_mu);
 	}
 	sys_timeout(TICK_MS, tick, NULL);

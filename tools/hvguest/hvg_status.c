@@ -338,7 +338,8 @@ static void emit_json(struct sb *s, const struct page *pg)
 	sb_add(s, "%s],\n  \"http\": {\"requests\": %llu},\n  \"nbd\": "
 	    "{\"connections\": %llu, \"active\": %llu, \"requests\": %llu, "
 	    "\"errors\": %llu, \"rejected\": %llu, \"bytes_read\": %llu, "
-	    "\"bytes_written\": %llu}\n}\n", pg->nnic ? "\n  " : "",
+	    "\"bytes_written\": %llu, \"max_inflight\": %llu}\n}\n",
+	    pg->nnic ? "\n  " : "",
 	    (unsigned long long)pg->http_requests,
 	    (unsigned long long)pg->nbd.nb_connections,
 	    (unsigned long long)pg->nbd.nb_active,
@@ -346,7 +347,8 @@ static void emit_json(struct sb *s, const struct page *pg)
 	    (unsigned long long)pg->nbd.nb_errors,
 	    (unsigned long long)pg->nbd.nb_rejected,
 	    (unsigned long long)pg->nbd.nb_bytes_read,
-	    (unsigned long long)pg->nbd.nb_bytes_written);
+	    (unsigned long long)pg->nbd.nb_bytes_written,
+	    (unsigned long long)pg->nbd.nb_max_inflight);
 }
 
 static void emit_html(struct sb *s, const struct page *pg)
