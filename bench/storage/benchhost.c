@@ -226,7 +226,7 @@ int main(int argc, char **argv)
 			    "\"bytes_written\": %llu, \"channels\": %u, "
 			    "\"bad_packets\": %llu, \"bad_srbs\": %llu, "
 			    "\"gpa_faults\": %llu, \"io_errors\": %llu, "
-			    "\"send_waits\": %llu}",
+			    "\"send_waits\": %llu, \"direct_ios\": %llu}",
 			    (unsigned long long)ss.ss_srbs,
 			    (unsigned long long)ss.ss_completions,
 			    ss.ss_inflight,
@@ -237,7 +237,8 @@ int main(int argc, char **argv)
 			    (unsigned long long)ss.ss_bad_srbs,
 			    (unsigned long long)ss.ss_gpa_faults,
 			    (unsigned long long)ss.ss_io_errors,
-			    (unsigned long long)ss.ss_send_waits);
+			    (unsigned long long)ss.ss_send_waits,
+			    (unsigned long long)ss.ss_direct_ios);
 			if (ss.ss_bad_packets || ss.ss_bad_srbs ||
 			    ss.ss_gpa_faults || ss.ss_io_errors)
 				bad = 1;
