@@ -34,7 +34,8 @@
 #                   404/405), nbdinfo and nbdcopy of the disk (a pattern
 #                   written, read back, compared, and found in the image),
 #                   then a clean shutdown
-#   hvsim_nbd_hostile  a misbehaving NBD client (nbd_hostile.py)
+#   hvsim_hostile   misbehaving NBD and HTTP clients (nbd_hostile.py,
+#                   http_hostile.py)
 #   hvsim_nbdfuse   mkfs.ext4 + e2fsck on the disk through nbdfuse (skipped
 #                   with a reason when nbdfuse or /dev/fuse cannot be used)
 #   hvsim_default   the default VM forwards and prints TCP 80 and 10809
@@ -321,12 +322,12 @@ hvsim_full)
 	has "$T/out" '^\[vm0\] nic1: received a test frame from nic0' "nic1 saw nic0's frame"
 	has "$T/out" '^\[vm0\] unloaded \(0\)' "clean unload"
 	;;
-hvsim_ip | hvsim_nbd_hostile | hvsim_nbdfuse)
+hvsim_ip | hvsim_hostile | hvsim_nbdfuse)
 	[ -x "$HVSIM" ] || skip "no hvsim"
 	"$HVSIM" --version 2>&1 | grep -Eq 'net back ends:.* user' ||
 		skip "hvsim built without libslirp (no --net user)"
 	command -v curl >/dev/null || skip "no curl (Debian package curl)"
-	if [ "$SCENARIO" != hvsim_nbd_hostile ]; then
+	if [ "$SCENARIO" != hvsim_hostile ]; then
 		command -v nbdinfo >/dev/null && command -v nbdcopy >/dev/null ||
 			skip "no nbdinfo/nbdcopy (Debian package libnbd-bin)"
 	fi
@@ -451,9 +452,11 @@ print(n["max_inflight"], n["bytes_written"], n["errors"])' "$T/st2.json" 2>/dev/
 			fail "NBD counters: max_inflight/bytes_written/errors = '$qd'"
 		fi
 		;;
-	hvsim_nbd_hostile)
+	hvsim_hostile)
 		python3 "$(dirname "$0")/nbd_hostile.py" 127.0.0.1 "$NP" "$SIZE" ||
 			fail "hostile NBD client"
+		python3 "$(dirname "$0")/http_hostile.py" 127.0.0.1 "$HP" ||
+			fail "hostile HTTP client"
 		;;
 	hvsim_nbdfuse)
 		mkdir -p "$T/mnt"

@@ -134,8 +134,9 @@ static void respond(struct http_conn *c, int code, const char *reason,
 	if (!head_only && body_len)
 		memcpy(c->hc_out + n, body, body_len);
 	c->hc_out_off = 0;
+	/* NOTE: on_recv stays installed and drops the rest of the request
+	 * (and a FIN): lwIP's default would close the pcb under us. */
 	c->hc_closing = true;
-	tcp_recv(c->hc_pcb, NULL);	/* the rest of the request: ignored */
 	conn_push(c);
 }
 
