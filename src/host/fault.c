@@ -374,6 +374,8 @@ int hvs_fault_foreach(int (*fn)(void *ctx, const struct hvs_fault_info *fi),
 	}
 }
 
+static void sendpath_reset(void);
+
 void hvs_fault_reset_all(void)
 {
 	pthread_mutex_lock(&fault_lock);
@@ -388,6 +390,7 @@ void hvs_fault_reset_all(void)
 		h->fh_vm[0] = 0;
 	}
 	pthread_mutex_unlock(&fault_lock);
+	sendpath_reset();
 }
 
 /* ---- the host's send paths ------------------------------------------------ */
@@ -650,6 +653,20 @@ void hvs_fault_chan_gone(const void *key)
 			held[i].hp_key = NULL;
 			atomic_fetch_sub(&nheld, 1);
 		}
+	pthread_mutex_unlock(&held_lock);
+}
+
+/* hvs_fault_reset_all: no held packet, the mutator idle. */
+static void sendpath_reset(void)
+{
+	pthread_mutex_lock(&mut.m_lock);
+	mut.m_armed = false;
+	mut.m_key = NULL;
+	pthread_mutex_unlock(&mut.m_lock);
+	pthread_mutex_lock(&held_lock);
+	for (unsigned i = 0; i < HELD_MAX; i++)
+		held[i].hp_key = NULL;
+	atomic_store(&nheld, 0);
 	pthread_mutex_unlock(&held_lock);
 }
 
