@@ -451,6 +451,23 @@ print(n["max_inflight"], n["bytes_written"], n["errors"])' "$T/st2.json" 2>/dev/
 		else
 			fail "NBD counters: max_inflight/bytes_written/errors = '$qd'"
 		fi
+		# Cable out and in: a new DHCP exchange, and the page again.
+		"$HVSIM" ctl --control "$T/ctl.sock" nic-link vm0 0 down >/dev/null ||
+			fail "nic-link down"
+		wait_for "$T/out" '^\[vm0\] nic0: link down' 10
+		"$HVSIM" ctl --control "$T/ctl.sock" nic-link vm0 0 up >/dev/null ||
+			fail "nic-link up"
+		i=0
+		while [ "$(count "$T/out" '^\[vm0\] nic0: dhcp: lease 10\.0\.2\.15/24')" -lt 2 ] &&
+			[ $i -lt $((200 * SCALE)) ]; do
+			sleep 0.05
+			i=$((i + 1))
+		done
+		[ "$(count "$T/out" '^\[vm0\] nic0: dhcp: lease 10\.0\.2\.15/24')" -ge 2 ] &&
+			echo "ok: link down/up: a new lease" || fail "no new lease after link up"
+		curl -sf -m 5 -o /dev/null "http://127.0.0.1:$HP/status.json" &&
+			echo "ok: status page after the link came back" ||
+			fail "no status page after the link came back"
 		;;
 	hvsim_hostile)
 		python3 "$(dirname "$0")/nbd_hostile.py" 127.0.0.1 "$NP" "$SIZE" ||

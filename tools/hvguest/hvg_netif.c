@@ -63,6 +63,8 @@ struct hvg_netif {
 	/* from the NetVSC callbacks to the tick */
 	_Atomic int ni_link;		/* -1 none yet, 0 down, 1 up */
 	_Atomic bool ni_renew;		/* NETWORK_CHANGE: new lease */
+	_Atomic bool ni_flapped;	/* went down and up: new lease */
+	_Atomic bool ni_was_down;
 	_Atomic bool ni_start;		/* hvg_netif_up: start DHCP */
 	bool ni_link_applied;		/* tcpip thread */
 	bool ni_running;		/* DHCP started (tcpip thread) */
@@ -314,6 +316,11 @@ void hvg_netif_link(struct hvg_netif *ni, const struct netvsc_link *nl)
 	if (ni == NULL)
 		return;
 	atomic_store(&ni->ni_link, nl->nl_up ? 1 : 0);
+	/* A flap shorter than the tick still means another cable. */
+	if (!nl->nl_up)
+		atomic_store(&ni->ni_was_down, true);
+	else if (atomic_exchange(&ni->ni_was_down, false))
+		atomic_store(&ni->ni_flapped, true);
 	if (nl->nl_event == NETVSC_LINK_EV_NETWORK_CHANGE)
 		atomic_store(&ni->ni_renew, true);
 }
@@ -427,16 +434,20 @@ static void tick(void *arg)
 			ni->ni_link_applied = link != 0;
 			ni->ni_running = true;
 			dhcp_start(&ni->ni_dhcp, now);
-		} else if (ni->ni_running && link >= 0 &&
-		    (link == 1) != ni->ni_link_applied) {
-			ni->ni_link_applied = link == 1;
-			if (link == 1) {
-				netif_set_link_up(&ni->ni_netif);
-				/* another network may be behind the cable */
-				dhcp_start(&ni->ni_dhcp, now);
-			} else {
-				netif_set_link_down(&ni->ni_netif);
+		} else if (ni->ni_running && link >= 0) {
+			bool flapped = atomic_exchange(&ni->ni_flapped, false);
+
+			if ((link == 1) != ni->ni_link_applied) {
+				ni->ni_link_applied = link == 1;
+				if (link == 1)
+					netif_set_link_up(&ni->ni_netif);
+				else
+					netif_set_link_down(&ni->ni_netif);
+				flapped |= link == 1;
 			}
+			/* another network may be behind the cable */
+			if (link == 1 && flapped)
+				dhcp_start(&ni->ni_dhcp, now);
 		}
 		if (ni->ni_running && atomic_exchange(&ni->ni_renew, false)) {
 			hvg_event("nic%u: dhcp: the host says the network "
@@ -580,6 +591,8 @@ struct hvg_netif *hvg_netif_attach(struct netvsc_dev *nd, uint32_t index)
 	pthread_mutex_unlock(&ni->ni_mu);
 	atomic_store(&ni->ni_link, -1);
 	atomic_store(&ni->ni_renew, false);
+	atomic_store(&ni->ni_flapped, false);
+	atomic_store(&ni->ni_was_down, false);
 	atomic_store(&ni->ni_start, false);
 	ni->ni_running = false;
 	ni->ni_link_applied = false;
