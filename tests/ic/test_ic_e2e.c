@@ -321,10 +321,17 @@ struct gen_case {
 static const struct gen_case gens[] = {
 	{ HVS_IC_GEN_WS2008, HVS_VMBUS_VERSION_IRON,
 	  { { 1, 0 }, { 1, 0 }, { 1, 0 }, { 1, 0 } } },
+	{ HVS_IC_GEN_WS2008R2, HVS_VMBUS_VERSION_IRON,
+	  { { 3, 0 }, { 3, 0 }, { 3, 0 }, { 3, 0 } } },
+	{ HVS_IC_GEN_WS2012, HVS_VMBUS_VERSION_IRON,
+	  { { 3, 0 }, { 3, 0 }, { 3, 0 }, { 4, 0 } } },
 	{ HVS_IC_GEN_WS2012R2, HVS_VMBUS_VERSION_IRON,
 	  { { 3, 0 }, { 3, 0 }, { 3, 0 }, { 4, 0 } } },
 	{ HVS_IC_GEN_WS2016, HVS_VMBUS_VERSION_IRON,
 	  { { 3, 0 }, { 3, 1 }, { 4, 0 }, { 4, 0 } } },
+	/* KVP 5.0 offered, not spoken by the guest: 4.0 */
+	{ HVS_IC_GEN_WS2019, HVS_VMBUS_VERSION_IRON,
+	  { { 3, 0 }, { 3, 2 }, { 4, 0 }, { 4, 0 } } },
 	{ HVS_IC_GEN_WS2022, HVS_VMBUS_VERSION_IRON,
 	  { { 3, 0 }, { 3, 2 }, { 4, 0 }, { 4, 0 } } },
 	{ HVS_IC_GEN_FUTURE, HVS_VMBUS_VERSION_IRON,
