@@ -7,7 +7,7 @@ host's log line, and that neither side has a sanitizer report or crash.
 
 usage: fault_matrix.py [--group G] [--only SUBSTRING] [--list] [--markdown]
   --group G     run the cases of group G (ring, vmbus, faults, storage,
-                ic, net); default all
+                ic, net, netrx); default all
   --only S      run the cases whose name contains S
   --list        print the cases, run nothing
   --markdown    print the matrix table for docs/testing.md, run nothing
@@ -368,13 +368,13 @@ case(name='21 rescind during GPADL creation', item=21, group='faults',
 
 # 22. host stops consuming / replying
 case(name='22 host stops consuming (forever)', item=22, group='faults',
-     guest=echo(3), faults=[['chan.stall', 'on', 'relid=1']],
+     guest=echo(1), faults=[['chan.stall', 'on', 'relid=1']],
      exit=1, hlog=[r'fault chan.stall: relid 1: not consuming'],
      ok=lambda r: (dev(r, 1)['received'] == 0 and
                    r['first_error'] == ETIMEDOUT and healthy(r, (2, 3))),
      expect='each wait times out with -ETIMEDOUT; other channels run')
 case(name='22 host stops replying (forever)', item=22, group='faults',
-     guest=echo(3), faults=[['pkt.drop', 'on', 'relid=1']],
+     guest=echo(1), faults=[['pkt.drop', 'on', 'relid=1']],
      exit=1, hlog=[r'fault pkt.drop: f/echo0: type \d+'],
      ok=lambda r: (dev(r, 1)['received'] == 0 and
                    r['first_error'] == ETIMEDOUT and healthy(r, (2, 3))),
@@ -537,6 +537,64 @@ for what, value in (('before 1970', 1),
 
 NET = ['--ic', 'off', '--net', 'switch']
 NET_GUEST = ['--full', '--net-selftest', '--stay', '0.2', '--kvp-file', 'none']
+# 13 and 14 need a received frame: a second VM (g) on the same virtual
+# switch sends a broadcast once f's NIC is up and the hook is on for f.
+NET2 = NET + ['--vm', '--name', 'g', '--memory', '128M'] + NET
+NET_RX_GUEST = ['--full', '--stay', '1.5', '--kvp-file', 'none']
+
+
+def peer_sends(fault):
+    def during(hv, tmp, chk, c):
+        up = integ.wait_until(lambda: re.search(r'nic0: MAC', c['gtext']()),
+                              integ.scaled(20))
+        chk.check(up, '%s: f\'s NIC is up' % c['name'])
+        rc, js = hv.ctl('fault', *(fault + ['vm=f']))
+        chk.check(rc == 0 and js and js.get('ok'),
+                  '%s: %s switched on' % (c['name'], fault[0]), js)
+        peer = integ.Proc([integ.prog('INTEG_HVGUEST'), '--full',
+                           '--net-selftest', '--stay', '0.2', '--kvp-file',
+                           'none'], tag='peer',
+                          env={'HVSIM_SOCKET': tmp + '/l.sock',
+                               'HVSIM_VM_NAME': 'g'})
+        try:
+            chk.check(peer.wait(integ.scaled(30)) == 0,
+                      '%s: the peer sent its frame and exited 0' % c['name'])
+            chk.check(re.search(r'nic0: sent a broadcast test frame',
+                                peer.text()), '%s: peer frame sent' % c['name'])
+            integ.no_crash(chk, peer)
+        finally:
+            peer.cleanup()
+    return during
+
+
+RX_DROPPED = [r'nic0 up: rx 0 frames 0 B, tx \d+ frames, [1-9]\d* drops',
+              r'unloaded \(0\)']
+for item, what, fault, glog in (
+        (13, 'range count too large for the packet',
+         ['netvsp.xfer', 'field=3', 'value=1000'],
+         r'netvsc1: queue 0: range count does not fit the packet: dropped'),
+        (13, 'range outside the receive buffer',
+         ['netvsp.xfer', 'field=1', 'value=4294963200'],
+         r'netvsc1: queue 0: range outside the receive buffer: dropped'),
+        (13, 'zero-length range', ['netvsp.xfer', 'field=2', 'value=0'],
+         r'netvsc1: queue 0: range outside the receive buffer: dropped'),
+        (13, 'unknown transfer-page set id',
+         ['netvsp.xfer', 'field=0', 'value=7'],
+         r'netvsc1: queue 0: unknown transfer page set: dropped'),
+        (14, 'RNDIS message length > the range',
+         ['netvsp.rndis_rx', 'field=0', 'value=100000'],
+         r'netvsc1: queue 0: RNDIS length outside the range: dropped'),
+        (14, 'RNDIS data offset beyond the message',
+         ['netvsp.rndis_rx', 'field=1', 'value=4000'],
+         r'netvsc1: queue 0: data offset/length outside the message: '
+         r'dropped')):
+    hvguest_case(name='%02d receive: %s' % (item, what), item=item,
+                 group='netrx', hvsim=NET2, guest=NET_RX_GUEST,
+                 faults=[], during=peer_sends([fault[0], 'on'] + fault[1:]),
+                 glog=[glog] + RX_DROPPED,
+                 expect='the frame is dropped and counted (drops), no '
+                        'out-of-bounds read; the NIC keeps working')
+
 hvguest_case(name='12 receive buffer reply with 2 sections', item=12,
              group='net', hvsim=NET, guest=NET_GUEST,
              faults=[['netvsp.recv_buf_comp', 'on', 'field=1', 'value=2']],
@@ -631,11 +689,7 @@ def run_case(chk, c):
 
 
 # Items no case covers yet, with the reason (docs/testing.md shows them).
-NOT_COVERED = {
-    13: 'needs frames received by the guest (hvguest on a switch receives '
-        'none); hook netvsp.xfer exists',
-    14: 'as 13; hook netvsp.rndis_rx exists',
-}
+NOT_COVERED = {}
 
 
 def markdown():
