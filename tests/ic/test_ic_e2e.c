@@ -452,6 +452,17 @@ static uint64_t clock_tol(uint64_t err)
 	return err + 1000000u + 5000000u * scale;
 }
 
+/*
+ * After a 4.0 SYNC the guest ages the host's time by the partition's own
+ * reference counter, so delivery delays cancel out: issue 4's bar, 1 ms
+ * (per time-scale unit, for a slow sanitizer run), plus the measurement's
+ * own error. Typical: tens of microseconds.
+ */
+static uint64_t clock_tol_v4(uint64_t err)
+{
+	return err + 1000000u * scale;
+}
+
 static void test_heartbeat_and_time_v4(void **state)
 {
 	struct hvs_ic_config c;
@@ -493,7 +504,7 @@ static void test_heartbeat_and_time_v4(void **state)
 	off = measure(&err);
 	print_message("  after v4 sync: guest %+lld us (+- %llu us)\n",
 		      (long long)(off / 1000), (unsigned long long)(err / 1000));
-	assert_true((uint64_t)abs64(off) <= clock_tol(err));
+	assert_true((uint64_t)abs64(off) <= clock_tol_v4(err));
 
 	/* The host clock moves 40 ms: samples slew the guest after it (a
 	 * guest that did not follow would be 40 ms off, beyond clock_tol). */
