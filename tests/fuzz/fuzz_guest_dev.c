@@ -332,35 +332,20 @@ static void dev_io(struct dev *d)
 }
 #endif
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/*
+ * One input, after the set-up: everything that may end in a longjmp to the
+ * budget (FUZZ_SKIP_KNOWN) runs here, in its own frame, so that the frame
+ * holding the setjmp keeps nothing in registers across it (gcc -O3 warned
+ * that data and size might be clobbered).
+ */
+static __attribute__((noinline)) void run_input(struct fz *f, struct dev *devp)
 {
 	struct vmbus_config cfg;
 	struct vmbus_stats st;
-	struct vmbus *volatile vb = NULL;
+	struct vmbus *vb = NULL;
 	uint64_t uncounted;
-	static jmp_buf budget;
-	struct dev *volatile devp;
-	struct fz f;
 
-	g_verbose = getenv("FUZZ_VERBOSE") != NULL;
-	if (g_fpp == NULL && (g_fpp = malloc(sizeof(*g_fpp))) == NULL)
-		abort();
-	devp = calloc(1, sizeof(struct dev));
-	if (devp == NULL)
-		abort();
 #define dev (*devp)
-	fz_init(&f, data, size);
-	fzp_init(&g_fp, dev_vcpus(data, size), 0, NULL, 0);
-	if (getenv("FUZZ_SKIP_KNOWN") != NULL) {
-		g_fp.fp_budget_ns = 300ull * 1000000000ull;
-		g_fp.fp_budget_jmp = &budget;
-	}
-	if (setjmp(budget) != 0) {
-		/* Abandoned (see FUZZ_SKIP_KNOWN above). */
-		fzp_abandon(&g_fp);
-		free(devp);
-		return 0;
-	}
 	g_fp.fp_plat.wallclock_get = wall_get;
 	g_fp.fp_plat.wallclock_step = wall_step;
 	g_fp.fp_plat.wallclock_slew = wall_slew;
@@ -370,16 +355,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.vc_timeout_ns = 50000000;	/* 50 ticks of the port clock */
 	cfg.vc_max_channels = 16;
 	cfg.vc_max_relid = 64;
-	{
-		struct vmbus *nb = NULL;
-
-		FZ_CHECK(vmbus_create(&g_fp.fp_plat, &cfg, &nb) == 0, "create");
-		vb = nb;
-	}
-	dev_config(&dev, vb, &f);
+	FZ_CHECK(vmbus_create(&g_fp.fp_plat, &cfg, &vb) == 0, "create");
+	dev_config(&dev, vb, f);
 	/* The rest of the input is the host. */
-	g_fp.fp_s = f.p;
-	g_fp.fp_slen = fz_left(&f);
+	g_fp.fp_s = f->p;
+	g_fp.fp_slen = fz_left(f);
 
 	if (vmbus_connect(vb) == 0) {
 		for (unsigned i = 0; i < 4096 && (i < 8 || !fzp_done(&g_fp));
@@ -408,8 +388,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 "core + %llu by the driver", (unsigned long long)g_fp.fp_pages_live,
 		 (unsigned long long)st.bs_leaked_pages,
 		 (unsigned long long)uncounted);
+#undef dev
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static jmp_buf budget;
+	struct dev *volatile devp;
+	struct fz f;
+
+	g_verbose = getenv("FUZZ_VERBOSE") != NULL;
+	if (g_fpp == NULL && (g_fpp = malloc(sizeof(*g_fpp))) == NULL)
+		abort();
+	devp = calloc(1, sizeof(struct dev));
+	if (devp == NULL)
+		abort();
+	fz_init(&f, data, size);
+	fzp_init(&g_fp, dev_vcpus(data, size), 0, NULL, 0);
+	if (getenv("FUZZ_SKIP_KNOWN") != NULL) {
+		g_fp.fp_budget_ns = 300ull * 1000000000ull;
+		g_fp.fp_budget_jmp = &budget;
+	}
+	if (setjmp(budget) != 0) {
+		/* Abandoned (see FUZZ_SKIP_KNOWN above). */
+		fzp_abandon(&g_fp);
+		free(devp);
+		return 0;
+	}
+	run_input(&f, devp);
 	fzp_fini(&g_fp);
 	free(devp);
 	return 0;
-#undef dev
 }
