@@ -73,6 +73,7 @@ def no_leak(r):
 # exit      the guest's exit status (None = any reported status, not a
 #           signal)
 # glog/hlog regexes the guest / host output must match
+# gnot      regexes the guest output must not match
 # ok        predicate on the guest's RESULT (None: no RESULT expected)
 # during    callable(hv, tmp, chk, case): actions while the guest runs
 # expect    the expected behaviour in words (docs/testing.md's matrix)
@@ -89,6 +90,8 @@ CASES = []
 def case(**kw):
     kw.setdefault('guest', echo())
     kw.setdefault('glog', [])
+    kw.setdefault('gnot', [])
+    kw.setdefault('faults', [])
     kw.setdefault('hlog', [])
     kw.setdefault('exit', None)
     kw.setdefault('ok', None)
@@ -180,7 +183,7 @@ for field, value, what in ((1, 1, 'interrupt_mask := 1 (RX ring)'),
                            (0, -2, 'read_index unaligned (RX ring)'),
                            (2, -3, 'write_index > the ring (TX ring)')):
     case(name='05 scribble: %s' % what, item=5, group='ring',
-         guest=echo(8),
+         guest=echo(3),
          faults=[['ring.scribble', 'on', 'relid=1', 'field=%d' % field,
                   'value=%d' % value, 'times=1']],
          exit=None, hlog=[r'fault ring.scribble: f/echo0: '],
@@ -535,6 +538,57 @@ for what, value in (('before 1970', 1),
                  expect='refused with a failure status; the clock is not '
                         'stepped')
 
+def ic_request(wait_rx, fault, ctl):
+    """Once the guest printed wait_rx, switch fault on and send a host
+    request with `hvsim ctl CTL...`."""
+    def during(hv, tmp, chk, c):
+        up = integ.wait_until(lambda: re.search(wait_rx, c['gtext']()),
+                              integ.scaled(20))
+        chk.check(up, '%s: guest ready (/%s/)' % (c['name'], wait_rx))
+        rc, js = hv.ctl('fault', *(fault + ['vm=f']))
+        chk.check(rc == 0 and js and js.get('ok'),
+                  '%s: %s switched on' % (c['name'], fault[0]), js)
+        rc, js = hv.ctl(*ctl)
+        chk.check(rc == 0 and js and js.get('ok'),
+                  '%s: hvsim ctl %s' % (c['name'], ' '.join(ctl)), js)
+    return during
+
+
+IC_LONG = ['--ic', '--stay', '1', '--kvp-file', 'none']
+KVP_READY = r'ic: kvp: host set VirtualMachineName'
+for what, field, glog in (
+        ('pool index out of range', ['off=45', 'width=1', 'value=9'],
+         r'ic-kvp: pool 9 out of range'),
+        ('key length > the field', ['off=52', 'value=9999'],
+         r'ic-kvp: operation 1 with a bad key or value refused'),
+        ('odd key byte count', ['off=52', 'value=7'],
+         r'ic-kvp: operation 1 with a bad key or value refused'),
+        ('value length > the field', ['off=56', 'value=99999'],
+         r'ic-kvp: operation 1 with a bad key or value refused')):
+    hvguest_case(name='20 KVP SET: %s' % what, item=20, group='ic',
+                 hvsim=IC, guest=IC_LONG,
+                 during=ic_request(KVP_READY, ['pkt.corrupt', 'on', 'relid=4',
+                                               'times=1'] + field,
+                                   ['kvp-set', 'f', 'Key1', 'Val1']),
+                 hlog=[r'fault pkt.corrupt: f/kvp: type 6 byte',
+                       r'kvp: set Key1 in pool 0 failed: .*guest status '
+                       r'0x80004005'],
+                 glog=[glog] + IC_UP, gnot=[r'host set Key1'],
+                 expect='answered with a failure status; the store is not '
+                        'changed')
+hvguest_case(name='20 shutdown with unknown flags', item=20, group='ic',
+             hvsim=IC, guest=IC_LONG,
+             during=ic_request(r'ic: shutdown negotiated',
+                               ['pkt.corrupt', 'on', 'relid=2', 'off=52',
+                                'value=128', 'times=1'],
+                               ['guest-shutdown', 'f']),
+             hlog=[r'fault pkt.corrupt: f/shutdown: type 6 byte 52',
+                   r'ic-shutdown: the guest refused'],
+             glog=[r'ic-shutdown: unknown flags 0x80 refused',
+                   r'ic: shutdown: refused a request'] + IC_UP,
+             expect='refused with a failure status; no shutdown')
+
+
 NET = ['--ic', 'off', '--net', 'switch']
 NET_GUEST = ['--full', '--net-selftest', '--stay', '0.2', '--kvp-file', 'none']
 # 13 and 14 need a received frame: a second VM (g) on the same virtual
@@ -615,6 +669,14 @@ hvguest_case(name='16 more subchannels than requested', item=16,
              glog=[r'netvsc1: NVSP \S+ NDIS \S+, 2 queue\(s\)',
                    r'nic0: sent a broadcast test frame', r'unloaded \(0\)'],
              expect='clamped to what was requested and supported')
+hvguest_case(name='16 subchannel offer never arrives', item=16,
+             group='net', hvsim=NET, guest=NET_GUEST,
+             faults=[['drop_message', 'on', 'type=%d' % OFFER, 'after=1']],
+             hlog=[r'fault drop_message: type 1 dropped'],
+             glog=[r'netvsc1: no subchannel offer \(-110\)',
+                   r'netvsc1: NVSP \S+ NDIS \S+, 1 queue\(s\)',
+                   r'nic0: sent a broadcast test frame', r'unloaded \(0\)'],
+             expect='the wait times out and the NIC runs with fewer queues')
 hvguest_case(name='15 RNDIS reply with an unknown request id', item=15,
              group='net', hvsim=NET, guest=NET_GUEST,
              faults=[['netvsp.rndis_ctrl', 'on', 'field=0', 'value=999',
@@ -667,6 +729,9 @@ def run_case(chk, c):
             gtext = g.text()
             for rx in c['glog']:
                 chk.check(re.search(rx, gtext), '%s: guest logs /%s/' % (tag, rx))
+            for rx in c['gnot']:
+                chk.check(not re.search(rx, gtext),
+                          '%s: guest does not log /%s/' % (tag, rx))
             if c['ok']:
                 res = integ.results(g.text('out').splitlines())
                 if chk.check(res, '%s: guest reported' % tag):
