@@ -698,8 +698,23 @@ static void nvh_rndis_pkt(struct nvhost *h, uint32_t q, const uint8_t *nv,
 	if (rd32(buf) == REMOTE_NDIS_PACKET_MSG) {
 		if (ctype != NVSP_RNDIS_CHANNEL_TYPE_DATA)
 			h->bad_guest++;
-		nvh_rndis_data(h, q, buf, len, sidx != NVSP_SEND_BUF_SECTION_NONE,
-		    sidx, nranges);
+		/* One or more messages (batched ones padded, spec 1.7). */
+		for (uint32_t off = 0, n = 0; len - off >= 8; n++) {
+			uint32_t ty = rd32(buf + off), ml = rd32(buf + off + 4);
+
+			if (ty == 0 && ml == 0 && nvh_zero(buf, off, len))
+				break;	/* padding after the last one */
+			if (ty != REMOTE_NDIS_PACKET_MSG || ml < 44 ||
+			    ml > len - off || n >= RNDIS_PKTMAXCNT_DEFAULT) {
+				h->bad_guest++;
+				break;
+			}
+			nvh_rndis_data(h, q, buf + off, ml,
+			    sidx != NVSP_SEND_BUF_SECTION_NONE, sidx, nranges);
+			if (n > 0 && (off % (1u << RNDIS_ALIGN_DEFAULT)) != 0)
+				h->bad_guest++;	/* not on the alignment */
+			off += ml;
+		}
 	} else {
 		if (ctype != NVSP_RNDIS_CHANNEL_TYPE_CONTROL)
 			h->bad_guest++;

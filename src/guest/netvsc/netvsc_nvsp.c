@@ -44,6 +44,7 @@ int nv_queue_alloc(struct netvsc_dev *nd, uint32_t idx,
 	}
 	for (uint32_t i = 0; i < NV_TX_SLOTS; i++)
 		q->q_slot[i].ts_chunk = NV_CHUNK_NONE;
+	q->q_agg_slot = -1;
 	nd->nd_q[idx] = q;
 	return 0;
 }
@@ -663,5 +664,6 @@ void nv_chan_callback(struct vmbus_channel *ch, void *arg)
 		}
 	}
 	nv_rxc_flush(q);
+	nv_tx_flush(q);
 	nv_tx_kick_ready(q);
 }

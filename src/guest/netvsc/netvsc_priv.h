@@ -50,6 +50,7 @@
 #define NV_TX_MAX_PFNS		96u	/* PFNs of one GPA send */
 #define NV_TX_MAX_FRAME		(65536u + 256u)	/* LSO frame bound, bytes */
 #define NV_RNDIS_SLOTS		8u
+#define NV_AGG_MAX		64u	/* RNDIS messages per batch, at most */
 #define NV_RNDIS_RESP_MAX	4096u	/* private copy of one reply */
 #define NV_RNDIS_REQ_MAX	4096u	/* one control request */
 #define NV_RXC_QUEUE		512u	/* deferred receive completions */
@@ -99,6 +100,7 @@ struct nv_txslot {
 	uint16_t ts_nchunks;		/* copy-area chunks held */
 	uint32_t ts_chunk;		/* first chunk, NV_CHUNK_NONE = none */
 	uint32_t ts_bytes;		/* frame bytes (stats) */
+	uint32_t ts_frames;		/* frames it carries (a batch: 1..) */
 	netvsc_tx_done_fn *ts_done;
 	void    *ts_cookie;
 	uint32_t ts_resp_len;		/* NVSP completion payload bytes */
@@ -143,6 +145,20 @@ struct nv_queue {
 	uint32_t q_slots_used;
 	uint8_t *q_hdr_va;		/* NV_TX_SLOTS * NV_TX_HDR_BYTES, shared */
 	uint64_t q_hdr_pfn[NV_TX_HDR_PAGES];
+	/*
+	 * Send batching (spec 1.7; q_tx_lock): copied frames that fit a
+	 * section are appended to the queue's open batch, one section and
+	 * one slot, sent as one NVSP message when nothing of this queue is
+	 * in flight, the section or the host's packet count is full, or
+	 * the last data completion arrives. A batch the ring refused waits
+	 * (q_agg_ready) and goes first, before any other frame of the queue.
+	 */
+	int32_t  q_agg_slot;		/* open batch's slot, -1 = none */
+	uint32_t q_agg_len;		/* bytes in its section */
+	uint32_t q_agg_last;		/* offset of its last RNDIS message */
+	uint32_t q_agg_cnt;		/* messages in it */
+	bool     q_agg_ready;		/* closed, waits for ring room */
+	uint32_t q_inflight;		/* data sends the host has not completed */
 	_Atomic bool q_tx_want;		/* -EAGAIN given: call tx_ready */
 	_Atomic uint32_t q_tx_need;	/* chunks the refused send needed */
 
@@ -337,6 +353,8 @@ void nv_tx_complete(struct nv_queue *q, uint64_t tid, const uint8_t *payload,
 void nv_tx_fail_all(struct nv_queue *q, int status, bool leak);
 uint32_t nv_tx_outstanding(struct netvsc_dev *nd);
 void nv_tx_kick_ready(struct nv_queue *q);
+/* Send the queue's batch if nothing else will (callback context). */
+void nv_tx_flush(struct nv_queue *q);
 
 /* ---- receive (netvsc_rx.c) ---- */
 void nv_rx_xfer(struct nv_queue *q, const uint8_t *pkt, uint32_t len,

@@ -36,6 +36,7 @@ int nv_slot_get(struct nv_queue *q, uint8_t kind)
 		ts->ts_chunk = NV_CHUNK_NONE;
 		ts->ts_nchunks = 0;
 		ts->ts_bytes = 0;
+		ts->ts_frames = 0;
 		ts->ts_done = NULL;
 		ts->ts_cookie = NULL;
 		ts->ts_resp_len = 0;
@@ -419,6 +420,8 @@ static void nv_tx_undo(struct nv_queue *q, uint32_t s, int r)
 	struct nv_txslot *ts = &q->q_slot[s];
 
 	nv_lock(nd, &q->q_tx_lock);
+	if (ts->ts_kind == NV_TS_DATA && q->q_inflight > 0)
+		q->q_inflight--;
 	nv_ca_put(nd, ts->ts_chunk, ts->ts_nchunks);
 	ts->ts_chunk = NV_CHUNK_NONE;
 	ts->ts_nchunks = 0;
@@ -427,6 +430,183 @@ static void nv_tx_undo(struct nv_queue *q, uint32_t s, int r)
 		q->q_stats.qs_tx_busy++;
 		atomic_store(&q->q_tx_want, true);
 	}
+	nv_unlock(nd, &q->q_tx_lock);
+}
+
+/* ---- send batching (spec 1.7) ---- */
+
+/*
+ * Send the open batch as one NVSP message (q_tx_lock held). -VMBUS_EAGAIN:
+ * the ring is full; the batch stays, closed (q_agg_ready), and goes out
+ * before anything else of this queue (the core set pending_send_sz, so the
+ * host signals the channel when room appears: nv_tx_flush). Another error:
+ * the channel is gone and the batch's frames with it (counted as done with
+ * an error, so nothing waits for them).
+ */
+static int nv_agg_publish(struct nv_queue *q)
+{
+	struct netvsc_dev *nd = q->q_nd;
+	struct nv_txslot *ts;
+	uint32_t s;
+	union nvsp_msg m;
+	int r;
+
+	if (q->q_agg_slot < 0)
+		return 0;
+	s = (uint32_t)q->q_agg_slot;
+	ts = &q->q_slot[s];
+	nv_nvsp_rndis_msg(&m, NVSP_RNDIS_CHANNEL_TYPE_DATA, ts->ts_chunk,
+	    q->q_agg_len);
+	r = vmbus_chan_send(q->q_chan, VMBUS_PACKET_TYPE_DATA_INBAND,
+	    VMBUS_PACKET_FLAG_COMPLETION_REQUESTED, &m, NVSP_MSG_SIZE,
+	    nv_tid(q, s));
+	if (r == -VMBUS_EAGAIN) {
+		q->q_agg_ready = true;
+		return r;
+	}
+	if (r == 0) {
+		q->q_inflight++;
+	} else {
+		q->q_stats.qs_tx_done += ts->ts_frames;
+		q->q_stats.qs_tx_errors += ts->ts_frames;
+		nv_ca_put(nd, ts->ts_chunk, ts->ts_nchunks);
+		ts->ts_chunk = NV_CHUNK_NONE;
+		ts->ts_nchunks = 0;
+		nv_slot_put(q, s);
+	}
+	q->q_agg_slot = -1;
+	q->q_agg_ready = false;
+	q->q_agg_len = 0;
+	q->q_agg_cnt = 0;
+	return r;
+}
+
+/* Most RNDIS messages per NVSP send: the host's limit, and what one section
+ * can hold at all; 1 = no batching. */
+static uint32_t nv_agg_max(const struct netvsc_dev *nd)
+{
+	uint32_t n = nd->nd_rndis_max_pkts;
+
+	if (!nd->nd_ca.ca_sendbuf || nd->nd_rndis_align == 0)
+		return 1;
+	return n < NV_AGG_MAX ? n : NV_AGG_MAX;
+}
+
+/*
+ * A copied frame that fits one section, appended to q's open batch (one is
+ * opened when there is none). Every RNDIS message but the last is padded
+ * to the host's alignment, its msg_len counting the padding. The batch is
+ * sent when nothing of this queue is in flight (no completion would come
+ * to send it), or when it is full; otherwise the next data completion
+ * sends it (nv_tx_complete).
+ */
+static int nv_send_batched(struct nv_queue *q,
+    const struct netvsc_frag *frags, uint32_t nfrag,
+    const struct netvsc_tx_meta *meta, uint32_t len, uint32_t total,
+    uint32_t max)
+{
+	struct netvsc_dev *nd = q->q_nd;
+	struct nv_copy_area *ca = &nd->nd_ca;
+	uint32_t align = nd->nd_rndis_align, off = 0;
+	struct nv_txslot *ts;
+	uint8_t *p;
+	int s, r;
+
+	nv_lock(nd, &q->q_tx_lock);
+	atomic_store(&q->q_tx_need, 0);
+	if (q->q_agg_slot >= 0) {
+		off = (q->q_agg_len + align - 1u) & ~(align - 1u);
+		if (q->q_agg_ready || q->q_agg_cnt >= max ||
+		    off + total > ca->ca_chunk) {
+			r = nv_agg_publish(q);
+			if (r != 0)
+				goto busy;
+			off = 0;
+		}
+	}
+	if (q->q_agg_slot < 0) {
+		uint32_t c;
+
+		s = nv_slot_get(q, NV_TS_DATA);
+		if (s < 0) {
+			r = s;
+			goto busy;
+		}
+		c = nv_ca_alloc(nd, 1);
+		if (c == NV_CHUNK_NONE) {
+			nv_slot_put(q, (uint32_t)s);
+			atomic_store(&q->q_tx_need, 1);
+			r = -VMBUS_EAGAIN;
+			goto busy;
+		}
+		q->q_slot[s].ts_chunk = c;
+		q->q_slot[s].ts_nchunks = 1;
+		q->q_agg_slot = s;
+		q->q_agg_len = 0;
+		q->q_agg_cnt = 0;
+		off = 0;
+	}
+	ts = &q->q_slot[q->q_agg_slot];
+	p = ca->ca_va + (uint64_t)ts->ts_chunk * ca->ca_chunk;
+	if (off > q->q_agg_len) {
+		/* Pad the previous message; its msg_len covers the padding. */
+		uint8_t *prev = p + q->q_agg_last;
+
+		vmbus_memset(p + q->q_agg_len, 0, off - q->q_agg_len);
+		hv_put_le32(prev + 4, hv_get_le32(prev + 4) +
+		    (off - q->q_agg_len));
+	}
+	p += off;
+	p += nv_rndis_pkt_hdr(p, len, meta);
+	for (uint32_t i = 0; i < nfrag; i++) {
+		if (frags[i].nf_len)
+			vmbus_memcpy(p, frags[i].nf_data, frags[i].nf_len);
+		p += frags[i].nf_len;
+	}
+	q->q_agg_last = off;
+	q->q_agg_len = off + total;
+	q->q_agg_cnt++;
+	ts->ts_frames++;
+	ts->ts_bytes += len;
+	q->q_stats.qs_tx_frames++;
+	q->q_stats.qs_tx_bytes += len;
+	q->q_stats.qs_tx_copied++;
+	if (q->q_inflight == 0 || q->q_agg_cnt >= max ||
+	    q->q_agg_len + RNDIS_PACKET_MSG_SIZE + NETVSC_ETHER_HDR_LEN + align >
+	    ca->ca_chunk) {
+		r = nv_agg_publish(q);
+		if (r != 0 && r != -VMBUS_EAGAIN) {
+			/* Gone with the channel: this frame is not sent (the
+			 * publish counted it as done with an error). */
+			q->q_stats.qs_tx_frames--;
+			q->q_stats.qs_tx_bytes -= len;
+			q->q_stats.qs_tx_copied--;
+			q->q_stats.qs_tx_done--;
+			q->q_stats.qs_tx_errors--;
+			nv_unlock(nd, &q->q_tx_lock);
+			return r;
+		}
+		if (r == -VMBUS_EAGAIN)
+			atomic_store(&q->q_tx_want, true);
+	}
+	nv_unlock(nd, &q->q_tx_lock);
+	return 0;
+busy:
+	if (r == -VMBUS_EAGAIN) {
+		q->q_stats.qs_tx_busy++;
+		atomic_store(&q->q_tx_want, true);
+	}
+	nv_unlock(nd, &q->q_tx_lock);
+	return r;
+}
+
+void nv_tx_flush(struct nv_queue *q)
+{
+	struct netvsc_dev *nd = q->q_nd;
+
+	nv_lock(nd, &q->q_tx_lock);
+	if (q->q_agg_slot >= 0 && (q->q_agg_ready || q->q_inflight == 0))
+		(void)nv_agg_publish(q);
 	nv_unlock(nd, &q->q_tx_lock);
 }
 
@@ -464,8 +644,27 @@ static int nv_send(struct netvsc_dev *nd, uint32_t qi,
 	    (nd->nd_cfg.nc_copy_max == 0 || len <= nd->nd_cfg.nc_copy_max));
 	if (done == NULL && (nch == 0 || nch > ca->ca_nchunks))
 		return -VMBUS_EMSGSIZE;
+	if (done == NULL && nch == 1) {
+		uint32_t max = nv_agg_max(nd);
+
+		if (max > 1)
+			return nv_send_batched(q, frags, nfrag, meta, len,
+			    total, max);
+	}
 
 	nv_lock(nd, &q->q_tx_lock);
+	if (q->q_agg_slot >= 0) {
+		/* Frames of a queue leave in order: the batch first. */
+		r = nv_agg_publish(q);
+		if (r != 0) {
+			if (r == -VMBUS_EAGAIN) {
+				q->q_stats.qs_tx_busy++;
+				atomic_store(&q->q_tx_want, true);
+			}
+			nv_unlock(nd, &q->q_tx_lock);
+			return r;
+		}
+	}
 	s = nv_slot_get(q, NV_TS_DATA);
 	atomic_store(&q->q_tx_need, 0);
 	if (s >= 0 && copy) {
@@ -489,6 +688,8 @@ static int nv_send(struct netvsc_dev *nd, uint32_t qi,
 	ts->ts_done = done;
 	ts->ts_cookie = cookie;
 	ts->ts_bytes = len;
+	ts->ts_frames = 1;
+	q->q_inflight++;	/* before the send: its completion may beat us */
 	if (copy) {
 		ts->ts_chunk = c;
 		ts->ts_nchunks = (uint16_t)nch;
@@ -698,9 +899,11 @@ void nv_tx_complete(struct nv_queue *q, uint64_t tid, const uint8_t *payload,
 		st = -VMBUS_EIO;
 	}
 	if (ts->ts_kind == NV_TS_DATA) {
-		q->q_stats.qs_tx_done++;
+		q->q_stats.qs_tx_done += ts->ts_frames;
 		if (st != 0)
-			q->q_stats.qs_tx_errors++;
+			q->q_stats.qs_tx_errors += ts->ts_frames;
+		if (q->q_inflight > 0)
+			q->q_inflight--;
 	}
 	done = ts->ts_done;
 	cookie = ts->ts_cookie;
@@ -708,6 +911,10 @@ void nv_tx_complete(struct nv_queue *q, uint64_t tid, const uint8_t *payload,
 	ts->ts_chunk = NV_CHUNK_NONE;
 	ts->ts_nchunks = 0;
 	nv_slot_put(q, (uint32_t)(slot1 - 1u));
+	/* Nothing in flight now: no later completion would send the open
+	 * batch, so it goes now. */
+	if (q->q_agg_slot >= 0 && q->q_inflight == 0)
+		(void)nv_agg_publish(q);
 	drained = q->q_slots_used == 0;
 	nv_unlock(nd, &q->q_tx_lock);
 	if (done != NULL)
@@ -740,6 +947,14 @@ void nv_tx_fail_all(struct nv_queue *q, int status, bool leak)
 			ts->ts_chunk = NV_CHUNK_NONE;
 			ts->ts_nchunks = 0;
 			nv_slot_put(q, i);
+		}
+		if (!found) {
+			/* The open batch's slot was among them. */
+			q->q_agg_slot = -1;
+			q->q_agg_ready = false;
+			q->q_agg_len = 0;
+			q->q_agg_cnt = 0;
+			q->q_inflight = 0;
 		}
 		nv_unlock(nd, &q->q_tx_lock);
 		if (!found)

@@ -41,7 +41,7 @@ struct hvs_loop_timer;
 #define NETVSP_RSS_TABLE_MAX	NDIS_RSS_INDIRECT_MAX /* 256 entries */
 #define NETVSP_RSS_TABLE_ADV	NDIS_RSS_INDIRECT_DEFAULT /* 128 */
 #define NETVSP_LINK_BPS		10000000000ull /* 10 Gbit/s */
-#define NETVSP_MAX_PKTS_PER_MSG	RNDIS_PKTMAXCNT_DEFAULT /* 8 */
+#define NETVSP_MAX_PKTS_PER_MSG	64u	/* advertised; up to NETVSP_TX_MAX_PKTS taken */
 #define NETVSP_ALIGN_SHIFT	RNDIS_ALIGN_DEFAULT /* 8 bytes */
 
 /* ---- receive slots ---------------------------------------------------------- */
