@@ -118,20 +118,12 @@ void hvs_srv_send_msg(struct hvs_vmbus *s, const void *msg, uint32_t len)
 bool hvs_srv_fault(struct hvs_vmbus *s, const char *name, const char *filter,
 		   int64_t value, struct hvs_fault_args *a)
 {
-	/* Per-packet paths: no registry lock while the hook is off. */
-	if (!hvs_fault_enabled(name))
-		return false;
-	if (filter != NULL) {
-		struct hvs_fault_info fi;
-		if (hvs_fault_get(name, &fi) != 0 || !fi.fi_enabled)
-			return false;
-		for (unsigned i = 0; i < fi.fi_nparams; i++)
-			if (strcmp(fi.fi_params[i].fp_name, filter) == 0 &&
-			    fi.fi_params[i].fp_value != 0 &&
-			    fi.fi_params[i].fp_value != value)
-				return false;
-	}
-	return hvs_fault_check_vm(name, s->vs_name, a);
+	/* Lock-free while the hook is off; a filtered-out event is not
+	 * counted (host/fault.h). */
+	const char *const keys[1] = { filter };
+
+	return hvs_fault_check_match(name, s->vs_name, keys, &value,
+				     filter != NULL ? 1u : 0u, a);
 }
 
 /* ---- connection state ----------------------------------------------------- */
