@@ -520,6 +520,10 @@ int hvg_net_init(void)
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 		    (*c >= '0' && *c <= '9') || *c == '-'))
 			*c = '-';
+	/* lwIP's LWIP_RAND() is rand(): TCP initial sequence numbers and
+	 * local ports; not the same on every boot. */
+	srand((unsigned)(hvg_now_ns() ^ (uint64_t)time(NULL) ^
+	    ((uint64_t)getpid() << 20)));
 	tcpip_init(tcpip_ready, NULL);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 5;
