@@ -51,6 +51,10 @@ HVPID=
 cleanup() {
 	[ -n "$HVPID" ] && kill "$HVPID" 2>/dev/null && sleep 0.2 &&
 		kill -9 "$HVPID" 2>/dev/null
+	# an nbdfuse mount a failed run left behind
+	if [ -d "$T/mnt" ]; then
+		fusermount3 -u "$T/mnt" 2>/dev/null || umount -l "$T/mnt" 2>/dev/null
+	fi
 	rm -rf "$T"
 }
 trap cleanup EXIT
