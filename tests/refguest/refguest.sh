@@ -20,7 +20,8 @@
 #             NIC listing, test frames seen by the other NIC, protocols in
 #             the listing, no protocol error on the host
 #   polled    --full --polled, with a shutdown
-#   json      --full --json: stdout is one JSON document with the devices
+#   json      --full --json --no-ip: stdout is one JSON document with the
+#             devices, and no IP stack runs
 # Scenarios under hvsim (exit 77 = skipped while hvsim lacks what they need):
 #   hvsim_ic        hvsim -- hvguest --ic --stay 2, twice with one KVP file;
 #                   with hvsim's ICs the host's auto-external records are
@@ -206,7 +207,7 @@ full|polled)
 json)
 	run "$T/out" 0 "$REFHOST" --ic --disk "$T/disk.img,create,size=8M" \
 		--net switch=rgj --shutdown-after 0.5 \
-		-- "$G" --full --json --kvp-file none
+		-- "$G" --full --json --no-ip --kvp-file none
 	grep -v '^refhost: ' "$T/out" >"$T/doc.json"
 	if python3 - "$T/doc.json" <<'EOF'
 import json, sys
@@ -225,6 +226,11 @@ EOF
 	else fail "bad JSON document"; sed 's/^/  | /' "$T/doc.json" | head -40
 	fi
 	has "$T/out.err" '^ic: kvp negotiated' "events on stderr with --json"
+	if grep -Eq '^(net|nic[0-9]+: dhcp):' "$T/out.err"; then
+		fail "--no-ip: an IP stack line appeared"
+	else
+		echo "ok: --no-ip: no IP stack"
+	fi
 	;;
 hvsim_ic)
 	[ -x "$HVSIM" ] || skip "no hvsim"
