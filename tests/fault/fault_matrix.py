@@ -310,6 +310,49 @@ case(name='10 reserved and pad bytes sent as zero', item=10, group='vmbus',
      expect='all zero; the host logs and counts nonzero ones (0 here)')
 
 
+def counters(js, names):
+    """Every integer member named in names anywhere in js: [(name, v)]."""
+    out = []
+    if isinstance(js, dict):
+        for k, v in js.items():
+            if k in names and isinstance(v, int):
+                out.append((k, v))
+            else:
+                out += counters(v, names)
+    elif isinstance(js, list):
+        for v in js:
+            out += counters(v, names)
+    return out
+
+
+def rsvd_zero_devices(hv, tmp, chk, c):
+    ready = integ.wait_until(
+        lambda: (re.search(r'nic0: sent a broadcast test frame', c['gtext']()) and
+                 re.search(r'disk0: self-test .* ok', c['gtext']()) and
+                 re.search(r'ic: kvp negotiated', c['gtext']())),
+        integ.scaled(20))
+    chk.check(ready, '%s: every device ran' % c['name'])
+    names = ('rsvd_nonzero', 'msgs_bad', 'bad_packets', 'bad_srbs',
+             'bad_replies', 'bad')
+    for what in ('channels', 'nics', 'disks', 'ic'):
+        _, js = hv.ctl(what, 'f')
+        got = counters(js, names) if js and js.get('ok') else None
+        chk.check(got and all(v == 0 for _, v in got),
+                  '%s: hvsim ctl %s: nothing nonzero or bad' % (c['name'], what),
+                  got)
+
+
+case(name='10 device protocols: reserved bytes zero', item=10,
+             group='vmbus', prog='INTEG_HVGUEST', exit=0,
+             hvsim=['--ic', 'on', '--net', 'switch', '--disk',
+                    '{tmp}/d.img,size=16M,create'],
+             guest=['--full', '--disk-selftest', '--net-selftest', '--stay',
+                    '1.5', '--kvp-file', 'none'],
+             during=rsvd_zero_devices, glog=[r'unloaded \(0\)'],
+             expect='all zero: VMBus, NVSP/RNDIS, VSTOR and IC messages of '
+                    'hvguest count no nonzero reserved byte and nothing bad')
+
+
 # 21. rescind during I/O and during open
 def rescind_mid(relid):
     def during(hv, tmp, chk, c):
