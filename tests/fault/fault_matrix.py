@@ -74,6 +74,8 @@ def no_leak(r):
 #           signal)
 # glog/hlog regexes the guest / host output must match
 # gnot      regexes the guest output must not match
+# fired     hooks that must have fired (hits >= 1 in `hvsim ctl faults`
+#           while the guest runs): for hooks that log nothing themselves
 # ok        predicate on the guest's RESULT (None: no RESULT expected)
 # during    callable(hv, tmp, chk, case): actions while the guest runs
 # expect    the expected behaviour in words (docs/testing.md's matrix)
@@ -91,6 +93,7 @@ def case(**kw):
     kw.setdefault('guest', echo())
     kw.setdefault('glog', [])
     kw.setdefault('gnot', [])
+    kw.setdefault('fired', [])
     kw.setdefault('faults', [])
     kw.setdefault('hlog', [])
     kw.setdefault('exit', None)
@@ -251,6 +254,9 @@ for what, fault, glog, relids in (
                                          'off=8', 'op=2', 'value=255',
                                          'times=1'],
          None, 2),
+        ('connection id 0', ['msg.corrupt', 'type=%d' % OFFER, 'off=192',
+                             'value=0', 'times=1'],
+         r'offer relid \d+ rejected: bad connection id', 2),
         ('short offer (100 bytes)', ['malformed_offer', 'field=0',
                                      'value=100', 'relid=2'],
          r'dropped message type 1 len 100: short', (1, 3))):
@@ -695,6 +701,7 @@ for item, what, fault, glog in (
 hvguest_case(name='12 receive buffer reply with 2 sections', item=12,
              group='net', hvsim=NET, guest=NET_GUEST,
              faults=[['netvsp.recv_buf_comp', 'on', 'field=1', 'value=2']],
+             fired=['netvsp.recv_buf_comp'],
              glog=[r'netvsc1: receive buffer refused or bad sections',
                    r'netvsc1: bring-up failed \(-71\)', r'network: 0 NIC',
                    r'unloaded \(0\)'],
@@ -702,6 +709,7 @@ hvguest_case(name='12 receive buffer reply with 2 sections', item=12,
 hvguest_case(name='12 send section size 0', item=12, group='net',
              hvsim=NET, guest=NET_GUEST,
              faults=[['netvsp.send_buf_comp', 'on', 'field=1', 'value=0']],
+             fired=['netvsp.send_buf_comp'],
              glog=[r'netvsc1: send buffer section size out of range: using '
                    r'bounce pages', r'nic0: sent a broadcast test frame',
                    r'unloaded \(0\)'],
@@ -709,6 +717,7 @@ hvguest_case(name='12 send section size 0', item=12, group='net',
 hvguest_case(name='16 more subchannels than requested', item=16,
              group='net', hvsim=NET, guest=NET_GUEST,
              faults=[['netvsp.subchannel_comp', 'on', 'value=64']],
+             fired=['netvsp.subchannel_comp'],
              glog=[r'netvsc1: NVSP \S+ NDIS \S+, 2 queue\(s\)',
                    r'nic0: sent a broadcast test frame', r'unloaded \(0\)'],
              expect='clamped to what was requested and supported')
@@ -724,9 +733,29 @@ hvguest_case(name='15 RNDIS reply with an unknown request id', item=15,
              group='net', hvsim=NET, guest=NET_GUEST,
              faults=[['netvsp.rndis_ctrl', 'on', 'field=0', 'value=999',
                       'times=1']],
+             fired=['netvsp.rndis_ctrl'],
              glog=[r'netvsc1: RNDIS INITIALIZE failed \(-110\)',
                    r'netvsc/1: attach failed \(-110\)', r'unloaded \(0\)'],
              expect='ignored; the request it answered times out cleanly')
+for what, field in (('info buffer longer than the message', 2),
+                    ('info buffer offset outside the message', 3)):
+    hvguest_case(name='15 RNDIS QUERY reply: %s' % what, item=15,
+                 group='net', hvsim=NET, guest=NET_GUEST,
+                 faults=[['netvsp.rndis_ctrl', 'on', 'field=%d' % field,
+                          'value=60000', 'after=1', 'times=1']],
+                 fired=['netvsp.rndis_ctrl'],
+                 glog=[r'netvsc1: malformed QUERY_CMPLT for 0x[0-9a-f]+',
+                       r'nic0: sent a broadcast test frame',
+                       r'unloaded \(0\)'],
+                 expect='refused without overflowing anything (-EPROTO to '
+                        'the query; an optional OID, so the NIC attaches)')
+hvguest_case(name='15 RNDIS QUERY reply with a failure status', item=15,
+             group='net', hvsim=NET, guest=NET_GUEST,
+             faults=[['netvsp.rndis_ctrl', 'on', 'field=1',
+                      'value=%d' % 0xC0000001, 'after=1', 'times=1']],
+             fired=['netvsp.rndis_ctrl'],
+             glog=[r'nic0: sent a broadcast test frame', r'unloaded \(0\)'],
+             expect='the query fails; an optional OID, so the NIC attaches')
 hvguest_case(name='11 NVSP reply shorter than its type', item=11,
              group='net', hvsim=NET, guest=NET_GUEST,
              faults=[['pkt.resize', 'on', 'relid=1', 'len=24', 'times=1']],
@@ -762,6 +791,19 @@ def run_case(chk, c):
             c['gtext'] = g.text
             if c['during']:
                 c['during'](hv, tmp, chk, c)
+            if c['fired']:
+                seen = set()
+
+                def fired():
+                    _, js = hv.ctl('faults')
+                    for f in (js or {}).get('faults', []):
+                        if f.get('name') in c['fired'] and f.get('hits', 0) > 0:
+                            seen.add(f['name'])
+                    return len(seen) == len(c['fired'])
+                integ.wait_until(lambda: fired() or g.p.poll() is not None,
+                                 integ.scaled(20))
+                chk.check(len(seen) == len(c['fired']),
+                          '%s: %s fired' % (tag, ', '.join(c['fired'])), seen)
             grc = g.wait(integ.scaled(60))
             if c['exit'] is None:
                 chk.check(grc is not None and grc >= 0,
