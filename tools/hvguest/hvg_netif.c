@@ -513,6 +513,8 @@ int hvg_net_init(void)
 	struct timespec ts;
 	int r = 0;
 
+	for (uint32_t i = 0; i < NETVSC_MAX_DEVICES; i++)
+		pthread_mutex_init(&slots[i].ni_mu, NULL);
 	/* DHCP option 12: the VM's name, made a valid host name. */
 	snprintf(dhcp_hostname, sizeof(dhcp_hostname), "%s",
 	    vm && *vm ? vm : "hvguest");
