@@ -466,14 +466,22 @@ static void io_done(struct hvs_disk_req *dr)
 	struct svsp_ctrl *c = rq->rq_chan->sv_ctrl;
 	uint64_t one = 1;
 
+	bool was_empty;
+
 	pthread_mutex_lock(&c->sc_cq_lock);
 	rq->rq_next = NULL;
-	if (c->sc_cq_tail != NULL)
+	was_empty = c->sc_cq_tail == NULL;
+	if (!was_empty)
 		c->sc_cq_tail->rq_next = rq;
 	else
 		c->sc_cq_head = rq;
 	c->sc_cq_tail = rq;
 	pthread_mutex_unlock(&c->sc_cq_lock);
+	/* NOTE: one wakeup per batch: the loop reads the eventfd before it
+	 * takes the whole list, so a list that was not empty already has a
+	 * wakeup coming that will find this request too. */
+	if (!was_empty)
+		return;
 	ssize_t w = write(c->sc_cq_fd, &one, sizeof(one));
 	(void)w; /* EAGAIN only at counter overflow: a wakeup is pending */
 }
