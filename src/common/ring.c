@@ -67,37 +67,54 @@ vmbus_shm_full_fence(void)
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
-/* Copy len bytes of the data area at off (< dsize) out, wrapping at the end. */
-static void
+/*
+ * Copy len bytes of the data area at off (< dsize) out, wrapping at the end.
+ * Inline: the common case (no wrap) is one memcpy in the caller.
+ */
+static inline void
 vmbus_shm_copy_in(const struct vmbus_ring *r, uint32_t off, void *dst,
     uint32_t len)
 {
 	uint32_t first = r->rb_dsize - off;
 
 	if (len == 0)
+		return;		/* dst may be NULL (vmbus_ring_skip) */
+	if (__builtin_expect(len <= first, 1)) {
+		__builtin_memcpy(dst, r->rb_data + off, len);
 		return;
-	if (first > len)
-		first = len;
+	}
 	__builtin_memcpy(dst, r->rb_data + off, first);
-	if (len > first)
-		__builtin_memcpy((uint8_t *)dst + first, r->rb_data, len - first);
+	__builtin_memcpy((uint8_t *)dst + first, r->rb_data, len - first);
 }
 
 /* Copy len bytes into the data area at off (< dsize), wrapping at the end. */
-static void
+static inline void
 vmbus_shm_copy_out(struct vmbus_ring *r, uint32_t off, const void *src,
     uint32_t len)
 {
 	uint32_t first = r->rb_dsize - off;
 
-	if (len == 0)
+	if (__builtin_expect(len <= first, 1)) {
+		__builtin_memcpy(r->rb_data + off, src, len);
 		return;
-	if (first > len)
-		first = len;
+	}
 	__builtin_memcpy(r->rb_data + off, src, first);
-	if (len > first)
-		__builtin_memcpy(r->rb_data, (const uint8_t *)src + first,
-		    len - first);
+	__builtin_memcpy(r->rb_data, (const uint8_t *)src + first,
+	    len - first);
+}
+
+/*
+ * The 8-byte trailer at off: off and dsize are multiples of 8, so it never
+ * wraps; one aligned 8-byte store.
+ */
+static inline void
+vmbus_shm_put_trailer(struct vmbus_ring *r, uint32_t off, uint32_t start)
+{
+	struct hv_ring_trailer tr;
+
+	tr.rt_reserved = 0;
+	tr.rt_offset = hv_cpu_to_le32(start);
+	__builtin_memcpy(r->rb_data + off, &tr, sizeof(tr));
 }
 
 static void
@@ -265,7 +282,6 @@ int
 vmbus_ring_write_nopub(struct vmbus_ring *r, const struct vmbus_iov *iov,
     unsigned iovcnt)
 {
-	struct hv_ring_trailer tr;
 	uint64_t total = 0;
 	uint32_t need, start, off;
 	unsigned i;
@@ -310,10 +326,8 @@ vmbus_ring_write_nopub(struct vmbus_ring *r, const struct vmbus_iov *iov,
 		off = ring_add(r, off, iov[i].iov_len);
 	}
 	/* Trailer: start offset in bytes 4-7 (spec 3.3). */
-	tr.rt_reserved = 0;
-	tr.rt_offset = hv_cpu_to_le32(start);
-	vmbus_shm_copy_out(r, off, &tr, sizeof(tr));
-	r->rb_cur = ring_add(r, off, sizeof(tr));
+	vmbus_shm_put_trailer(r, off, start);
+	r->rb_cur = ring_add(r, off, sizeof(struct hv_ring_trailer));
 
 	r->rb_packets++;
 	r->rb_bytes += total;
