@@ -40,6 +40,9 @@
 #   hvsim_nbdfuse   mkfs.ext4 + e2fsck on the disk through nbdfuse (skipped
 #                   with a reason when nbdfuse or /dev/fuse cannot be used)
 #   hvsim_default   the default VM forwards and prints TCP 80 and 10809
+#   hvsim_tap       --ip on a TAP in a private network namespace (root):
+#                   ICMP echo, the status page and NBD from the kernel's
+#                   own IP stack
 # Deadlines scale with VMBUS_TEST_TIME_SCALE.
 set -u
 SCENARIO=$1
@@ -546,6 +549,82 @@ print(n["max_inflight"], n["bytes_written"], n["errors"])' "$T/st2.json" 2>/dev/
 		head -c $((8 * 1024 * 1024)) "$DISK" | cmp -s - "$T/pat" &&
 			echo "ok: the pattern is in the disk image" ||
 			fail "the disk image does not hold the pattern"
+	fi
+	;;
+hvsim_tap)
+	# A TAP device in a private network namespace: the Linux kernel's own
+	# IP stack talks to the guest (--ip, no DHCP there) and checks every
+	# checksum the guest's offload requests made the host fill in.
+	[ -x "$HVSIM" ] || skip "no hvsim"
+	"$HVSIM" --version 2>&1 | grep -Eq 'net back ends:.* tap' ||
+		skip "hvsim built without TAP"
+	command -v unshare >/dev/null && command -v ip >/dev/null ||
+		skip "no unshare or ip (util-linux, iproute2)"
+	command -v curl >/dev/null || skip "no curl (Debian package curl)"
+	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+	unshare -n true 2>/dev/null || skip "cannot make a network namespace (needs root)"
+	HAVE_NBD=0
+	command -v nbdinfo >/dev/null && command -v nbdcopy >/dev/null && HAVE_NBD=1
+	HERE=$(cd "$(dirname "$0")" && pwd)
+	head -c $((4 * 1024 * 1024)) /dev/urandom >"$T/pat"
+	export HVSIM G T SCALE HERE HAVE_NBD
+	timeout -k 5 $((60 * SCALE)) unshare -n sh -c '
+		ip link set lo up
+		ip tuntap add dev hvt0 mode tap || exit 77
+		ip addr add 10.77.0.1/24 dev hvt0
+		ip link set hvt0 up
+		"$HVSIM" --control none --timeout $((50 * SCALE)) \
+			--disk "$T/disk.img,create,size=64M" --net tap=hvt0 \
+			-- "$G" --full --kvp-file none --ip 10.77.0.2/24,10.77.0.1 \
+			>"$T/out" 2>&1 &
+		H=$!
+		i=0
+		while ! grep -q "net: NBD server" "$T/out" && [ $i -lt $((200 * SCALE)) ]; do
+			sleep 0.05
+			i=$((i + 1))
+		done
+		python3 "$HERE/icmp_echo.py" 10.77.0.2 >"$T/icmp" 2>&1
+		echo "icmp=$?" >"$T/res"
+		i=0	# the page is rebuilt every 0.5 s
+		while [ $i -lt $((40 * SCALE)) ]; do
+			curl -sf -m 5 http://10.77.0.2/status.json >"$T/st.json"
+			r=$?
+			[ $r = 0 ] && grep -q "\"static\"" "$T/st.json" && break
+			sleep 0.1
+			i=$((i + 1))
+		done
+		echo "curl=$r" >>"$T/res"
+		if [ "$HAVE_NBD" = 1 ]; then
+			timeout $((20 * SCALE)) nbdcopy "$T/pat" nbd://10.77.0.2/disk0 &&
+				timeout $((20 * SCALE)) nbdcopy nbd://10.77.0.2/disk0 "$T/back"
+			echo "nbd=$?" >>"$T/res"
+		fi
+		kill -INT $H
+		wait $H
+		echo "hvsim=$?" >>"$T/res"
+		ip link del hvt0 2>/dev/null
+		exit 0
+	'
+	st=$?
+	[ "$st" = 77 ] && skip "cannot create a TAP device here"
+	[ "$st" = 0 ] || fail "the namespace run ended with $st"
+	has "$T/out" '^\[vm0\] nic0: ip 10\.77\.0\.2/24 router 10\.77\.0\.1 \(static, --ip\)' "static address"
+	has "$T/res" '^icmp=0$' "ICMP echo from the kernel answered ($(cat "$T/icmp" 2>/dev/null))"
+	has "$T/res" '^curl=0$' "status page straight from the kernel's TCP (no forward)"
+	grep -q '"dhcp_state": "static"' "$T/st.json" 2>/dev/null &&
+		echo "ok: status page says static" || fail "status page: no static address"
+	if [ "$HAVE_NBD" = 1 ]; then
+		has "$T/res" '^nbd=0$' "nbdcopy both ways over the TAP"
+		head -c $((4 * 1024 * 1024)) "$T/back" 2>/dev/null | cmp -s - "$T/pat" &&
+			echo "ok: pattern read back equal" || fail "pattern differs"
+	else
+		echo "note: no nbdinfo/nbdcopy: NBD over the TAP not checked"
+	fi
+	has "$T/res" '^hvsim=0$' "hvsim exited 0"
+	has "$T/out" '^\[vm0\] unloaded \(0\); .* 0 pages leaked' "clean unload"
+	if grep -q 'AddressSanitizer\|runtime error' "$T/out"; then
+		fail "sanitizer report"
+		grep -A15 'AddressSanitizer\|runtime error' "$T/out" | head -40
 	fi
 	;;
 hvsim_default)

@@ -68,6 +68,7 @@ struct hvg_netif {
 	_Atomic bool ni_start;		/* hvg_netif_up: start DHCP */
 	bool ni_link_applied;		/* tcpip thread */
 	bool ni_running;		/* DHCP started (tcpip thread) */
+	bool ni_static;			/* --ip: no DHCP on this one */
 	struct dhcp_client ni_dhcp;	/* tcpip thread */
 	/* counters */
 	_Atomic uint64_t ni_rx_frames, ni_rx_drops;
@@ -413,6 +414,29 @@ static const struct dhcp_ops dhcp_glue = {
 	dhcp_send, dhcp_bind, dhcp_unbind, dhcp_log, dhcp_random,
 };
 
+/* --ip: nic0's address, no DHCP (tcpip thread). */
+static void set_static(struct hvg_netif *ni)
+{
+	struct dhcp_lease l;
+	char a[16], gw[16];
+	unsigned prefix = 0;
+
+	memset(&l, 0, sizeof(l));
+	l.dl_ip = g.opt.static_ip;
+	l.dl_mask = g.opt.static_mask;
+	l.dl_router = g.opt.static_gw;
+	l.dl_lease_s = 0xFFFFFFFFu;
+	ni->ni_static = true;
+	ni->ni_dhcp.dc_lease = l;
+	ni->ni_dhcp.dc_have_lease = false;	/* DHCP's own stays empty */
+	dhcp_bind(ni, &l);
+	for (uint32_t m = l.dl_mask; m; m <<= 1)
+		prefix++;
+	hvg_event("nic%u: ip %s/%u router %s (static, --ip)", ni->ni_index,
+	    hvg_ip_str(l.dl_ip, a, sizeof(a)), prefix, l.dl_router ?
+	    hvg_ip_str(l.dl_router, gw, sizeof(gw)) : "none");
+}
+
 /* ---- the tick (tcpip thread) ---- */
 
 static void tick(void *arg)
@@ -433,7 +457,10 @@ static void tick(void *arg)
 				netif_set_link_up(&ni->ni_netif);
 			ni->ni_link_applied = link != 0;
 			ni->ni_running = true;
-			dhcp_start(&ni->ni_dhcp, now);
+			if (ni->ni_index == 0 && g.opt.static_ip != 0)
+				set_static(ni);
+			else
+				dhcp_start(&ni->ni_dhcp, now);
 		} else if (ni->ni_running && link >= 0) {
 			bool flapped = atomic_exchange(&ni->ni_flapped, false);
 
@@ -446,10 +473,11 @@ static void tick(void *arg)
 				flapped |= link == 1;
 			}
 			/* another network may be behind the cable */
-			if (link == 1 && flapped)
+			if (link == 1 && flapped && !ni->ni_static)
 				dhcp_start(&ni->ni_dhcp, now);
 		}
-		if (ni->ni_running && atomic_exchange(&ni->ni_renew, false)) {
+		if (ni->ni_running && atomic_exchange(&ni->ni_renew, false) &&
+		    !ni->ni_static) {
 			hvg_event("nic%u: dhcp: the host says the network "
 			    "changed; asking again", ni->ni_index);
 			dhcp_start(&ni->ni_dhcp, now);
@@ -601,6 +629,7 @@ struct hvg_netif *hvg_netif_attach(struct netvsc_dev *nd, uint32_t index)
 	atomic_store(&ni->ni_was_down, false);
 	atomic_store(&ni->ni_start, false);
 	ni->ni_running = false;
+	ni->ni_static = false;
 	ni->ni_link_applied = false;
 	atomic_store(&ni->ni_rx_frames, 0);
 	atomic_store(&ni->ni_rx_drops, 0);
@@ -671,7 +700,7 @@ int hvg_netif_get_info(const struct hvg_netif *ni, struct hvg_netif_info *o)
 		return -1;
 	pthread_mutex_lock(&slots_mu);
 	snprintf(o->nf_dhcp_state, sizeof(o->nf_dhcp_state), "%s",
-	    dhcp_state_name(ni->ni_state));
+	    ni->ni_static ? "static" : dhcp_state_name(ni->ni_state));
 	if (ni->ni_bound) {
 		o->nf_ip = ni->ni_lease.dl_ip;
 		o->nf_mask = ni->ni_lease.dl_mask;
@@ -745,9 +774,10 @@ void hvg_net_status(char *buf, size_t size)
 		}
 		for (uint32_t m = ni->ni_lease.dl_mask; m; m <<= 1)
 			prefix++;
-		hvg_append(buf, size, ", nic%u ip %s/%u (dhcp %s)",
+		hvg_append(buf, size, ", nic%u ip %s/%u (%s%s)",
 		    ni->ni_index, hvg_ip_str(ni->ni_lease.dl_ip, a, sizeof(a)),
-		    prefix, dhcp_state_name(ni->ni_state));
+		    prefix, ni->ni_static ? "static" : "dhcp ",
+		    ni->ni_static ? "" : dhcp_state_name(ni->ni_state));
 	}
 	pthread_mutex_unlock(&slots_mu);
 }

@@ -11,6 +11,7 @@
  * the host shuts it down (shutdown IC -> main loop -> port power_off -> our
  * hook: UNLOAD -> RESET -> exit) or --stay passes. docs/hvguest.md describes it all.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -105,6 +106,7 @@ static void usage(FILE *f)
 	    "               [--ring BYTES] [--payload BYTES] [--max-version X.Y]\n"
 	    "               [--ic | --full] [--kvp-file PATH] [--disk-selftest]\n"
 	    "               [--net-selftest] [--status SECONDS] [--no-ip]\n"
+	    "               [--ip A.B.C.D/N[,GATEWAY]]\n"
 	    "Runs as a guest partition (HVSIM_FD or HVSIM_SOCKET + HVSIM_VM_NAME):\n"
 	    "connects to VMBus, lists the offered channels, then unloads.\n"
 	    "  --json            machine-readable output (events go to stderr)\n"
@@ -128,7 +130,8 @@ static void usage(FILE *f)
 	    "                    from every NIC (--full)\n"
 	    "  --status SECONDS  print a status line this often (default: never)\n"
 	    "  --no-ip           (--full) no IP stack: no DHCP, HTTP status page\n"
-	    "                    (TCP 80) or NBD server (TCP 10809)\n");
+	    "                    (TCP 80) or NBD server (TCP 10809)\n"
+	    "  --ip A.B.C.D/N[,GW] (--full) nic0's IPv4 address, instead of DHCP\n");
 }
 
 static int parse_version(const char *s, uint32_t *v)
@@ -138,6 +141,47 @@ static int parse_version(const char *s, uint32_t *v)
 	if (sscanf(s, "%u.%u", &maj, &min) != 2 || maj > 0xFFFF || min > 0xFFFF)
 		return -1;
 	*v = VMBUS_VERSION(maj, min);
+	return 0;
+}
+
+/* --ip A.B.C.D/N[,GW]: a unicast address, N in 8..30, a gateway inside
+ * the subnet. */
+static int parse_static_ip(const char *s)
+{
+	char buf[64], *slash, *comma, *end;
+	struct in_addr a, gw;
+	unsigned long n;
+	uint32_t ip, mask;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	comma = strchr(buf, ',');
+	if (comma != NULL)
+		*comma++ = '\0';
+	slash = strchr(buf, '/');
+	if (slash == NULL)
+		return -1;
+	*slash++ = '\0';
+	n = strtoul(slash, &end, 10);
+	if (*end || end == slash || n < 8 || n > 30 ||
+	    inet_pton(AF_INET, buf, &a) != 1)
+		return -1;
+	ip = ntohl(a.s_addr);
+	mask = 0xFFFFFFFFu << (32 - n);
+	if ((ip >> 24) == 0 || (ip >> 24) == 127 || (ip >> 24) >= 224 ||
+	    (ip & ~mask) == 0 || (ip & ~mask) == ~mask)
+		return -1;
+	opt.static_gw = 0;
+	if (comma != NULL) {
+		if (inet_pton(AF_INET, comma, &gw) != 1 ||
+		    (ntohl(gw.s_addr) & mask) != (ip & mask) ||
+		    ntohl(gw.s_addr) == ip)
+			return -1;
+		opt.static_gw = ntohl(gw.s_addr);
+	}
+	opt.static_ip = ip;
+	opt.static_mask = mask;
 	return 0;
 }
 
@@ -159,6 +203,7 @@ static int parse_args(int argc, char **argv)
 		{ "net-selftest", no_argument, NULL, 'N' },
 		{ "status", required_argument, NULL, 'S' },
 		{ "no-ip", no_argument, NULL, 'X' },
+		{ "ip", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -230,6 +275,10 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'X':
 			opt.no_ip = true;
+			break;
+		case 'A':
+			if (parse_static_ip(optarg) != 0)
+				return -1;
 			break;
 		case 'h':
 			usage(stdout);

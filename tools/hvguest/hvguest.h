@@ -43,6 +43,9 @@ struct hvg_options {
 	bool net_selftest;	/* --net-selftest */
 	double status_s;	/* --status: 0 = no status lines */
 	bool no_ip;		/* --no-ip: no lwIP, DHCP, HTTP, NBD */
+	/* --ip A.B.C.D/N[,GW]: nic0's address without DHCP (host order;
+	 * ip 0 = DHCP) */
+	uint32_t static_ip, static_mask, static_gw;
 };
 
 struct hvg {
