@@ -51,6 +51,8 @@
 #define NV_TX_MAX_FRAME		(65536u + 256u)	/* LSO frame bound, bytes */
 #define NV_RNDIS_SLOTS		8u
 #define NV_AGG_MAX		64u	/* RNDIS messages per batch, at most */
+#define NV_AGG_PER_SECTION	4u	/* fewer frames fit a section: a run */
+#define NV_AGG_RUN		4u	/* sections in such a run */
 #define NV_RNDIS_RESP_MAX	4096u	/* private copy of one reply */
 #define NV_RNDIS_REQ_MAX	4096u	/* one control request */
 #define NV_RXC_QUEUE		512u	/* deferred receive completions */
@@ -147,14 +149,16 @@ struct nv_queue {
 	uint64_t q_hdr_pfn[NV_TX_HDR_PAGES];
 	/*
 	 * Send batching (spec 1.7; q_tx_lock): copied frames that fit a
-	 * section are appended to the queue's open batch, one section and
-	 * one slot, sent as one NVSP message when nothing of this queue is
+	 * section are appended to the queue's open batch, one slot and one
+	 * section (a run of them for large frames, sent by GPA), sent as
+	 * one NVSP message when nothing of this queue is
 	 * in flight, the section or the host's packet count is full, or
 	 * the last data completion arrives. A batch the ring refused waits
 	 * (q_agg_ready) and goes first, before any other frame of the queue.
 	 */
 	int32_t  q_agg_slot;		/* open batch's slot, -1 = none */
-	uint32_t q_agg_len;		/* bytes in its section */
+	uint32_t q_agg_len;		/* bytes in its section(s) */
+	uint32_t q_agg_cap;		/* bytes its section run holds */
 	uint32_t q_agg_last;		/* offset of its last RNDIS message */
 	uint32_t q_agg_cnt;		/* messages in it */
 	bool     q_agg_ready;		/* closed, waits for ring room */

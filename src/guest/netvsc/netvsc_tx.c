@@ -447,19 +447,21 @@ static int nv_agg_publish(struct nv_queue *q)
 {
 	struct netvsc_dev *nd = q->q_nd;
 	struct nv_txslot *ts;
-	uint32_t s;
-	union nvsp_msg m;
+	uint32_t s, used;
 	int r;
 
 	if (q->q_agg_slot < 0)
 		return 0;
 	s = (uint32_t)q->q_agg_slot;
 	ts = &q->q_slot[s];
-	nv_nvsp_rndis_msg(&m, NVSP_RNDIS_CHANNEL_TYPE_DATA, ts->ts_chunk,
-	    q->q_agg_len);
-	r = vmbus_chan_send(q->q_chan, VMBUS_PACKET_TYPE_DATA_INBAND,
-	    VMBUS_PACKET_FLAG_COMPLETION_REQUESTED, &m, NVSP_MSG_SIZE,
-	    nv_tid(q, s));
+	used = nv_ca_chunks_for(&nd->nd_ca, q->q_agg_len);
+	if (used < ts->ts_nchunks) {
+		/* Give back the run's unused tail. */
+		nv_ca_put(nd, ts->ts_chunk + used, ts->ts_nchunks - used);
+		ts->ts_nchunks = (uint16_t)used;
+	}
+	r = nv_send_copied(q, ts->ts_chunk, used, q->q_agg_len,
+	    NVSP_RNDIS_CHANNEL_TYPE_DATA, nv_tid(q, s));
 	if (r == -VMBUS_EAGAIN) {
 		q->q_agg_ready = true;
 		return r;
@@ -507,7 +509,7 @@ static int nv_send_batched(struct nv_queue *q,
 {
 	struct netvsc_dev *nd = q->q_nd;
 	struct nv_copy_area *ca = &nd->nd_ca;
-	uint32_t align = nd->nd_rndis_align, off = 0;
+	uint32_t align = nd->nd_rndis_align, off = 0, n;
 	struct nv_txslot *ts;
 	uint8_t *p;
 	int s, r;
@@ -517,7 +519,7 @@ static int nv_send_batched(struct nv_queue *q,
 	if (q->q_agg_slot >= 0) {
 		off = (q->q_agg_len + align - 1u) & ~(align - 1u);
 		if (q->q_agg_ready || q->q_agg_cnt >= max ||
-		    off + total > ca->ca_chunk) {
+		    off + total > q->q_agg_cap) {
 			r = nv_agg_publish(q);
 			if (r != 0)
 				goto busy;
@@ -532,7 +534,15 @@ static int nv_send_batched(struct nv_queue *q,
 			r = s;
 			goto busy;
 		}
-		c = nv_ca_alloc(nd, 1);
+		/* Fewer than NV_AGG_PER_SECTION frames of this size fit a
+		 * section: take a run of sections, sent by GPA when the
+		 * batch outgrows the first (as a large copied frame is). */
+		n = total * NV_AGG_PER_SECTION > ca->ca_chunk ? NV_AGG_RUN : 1u;
+		c = nv_ca_alloc(nd, n);
+		if (c == NV_CHUNK_NONE && n > 1u) {
+			n = 1;
+			c = nv_ca_alloc(nd, n);
+		}
 		if (c == NV_CHUNK_NONE) {
 			nv_slot_put(q, (uint32_t)s);
 			atomic_store(&q->q_tx_need, 1);
@@ -540,7 +550,8 @@ static int nv_send_batched(struct nv_queue *q,
 			goto busy;
 		}
 		q->q_slot[s].ts_chunk = c;
-		q->q_slot[s].ts_nchunks = 1;
+		q->q_slot[s].ts_nchunks = (uint16_t)n;
+		q->q_agg_cap = n * ca->ca_chunk;
 		q->q_agg_slot = s;
 		q->q_agg_len = 0;
 		q->q_agg_cnt = 0;
@@ -573,7 +584,7 @@ static int nv_send_batched(struct nv_queue *q,
 	q->q_stats.qs_tx_copied++;
 	if (q->q_inflight == 0 || q->q_agg_cnt >= max ||
 	    q->q_agg_len + RNDIS_PACKET_MSG_SIZE + NETVSC_ETHER_HDR_LEN + align >
-	    ca->ca_chunk) {
+	    q->q_agg_cap) {
 		r = nv_agg_publish(q);
 		if (r != 0 && r != -VMBUS_EAGAIN) {
 			/* Gone with the channel: this frame is not sent (the
