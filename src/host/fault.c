@@ -67,6 +67,9 @@ static const struct {
 	 * Send-path hooks (applied by hvs_fault_msg / hvs_fault_pkt_send).
 	 * A field mutation is off, width (1/2/4/8, default 4), op (0 set,
 	 * 1 add, 2 xor = bit flip), value; filters absent/0/-1 = any.
+	 * Every pkt.* hook (and ring.scribble, mutate_after_read,
+	 * flood_events) also takes moff/mwidth/mval: only packets whose
+	 * field at byte moff equals mval.
 	 */
 	{ "msg.corrupt", "SynIC message of VMBus type `type`: field at "
 	  "byte `off` (width 1/2/4/8, default 4) op 0 set/1 add/2 xor "
@@ -689,13 +692,38 @@ bool hvs_fault_chan_stalled(const char *vm, uint32_t relid)
 	return true;
 }
 
+/*
+ * Packet hooks filter on relid, ptype and, with `moff` set, on the
+ * packet's field at byte moff (width `mwidth`, default 4) equalling `mval`
+ * (e.g. a device protocol's message type; 0 cannot be asked for).
+ */
 static bool pkt_hook(const char *name, const struct hvs_fault_chan *fc,
-		     uint16_t ptype, struct hvs_fault_args *a)
+		     uint16_t ptype, const uint8_t *buf, uint32_t len,
+		     struct hvs_fault_args *a)
 {
-	static const char *const keys[] = { "relid", "ptype" };
-	int64_t v[2] = { fc->fc_relid, ptype };
+	static const char *const keys[] = { "relid", "ptype", "mval" };
+	int64_t v[3] = { fc->fc_relid, ptype, -1 };
+	struct hvs_fault_info fi;
 
-	return hvs_fault_check_match(name, fc->fc_vm, keys, v, 2, a);
+	if (!hvs_fault_enabled(name))
+		return false;
+	if (hvs_fault_get(name, &fi) == 0) {
+		struct hvs_fault_args p = { .fa_nparams = fi.fi_nparams };
+		memcpy(p.fa_params, fi.fi_params, sizeof(p.fa_params));
+		int64_t off = hvs_fault_param(&p, "moff", -1);
+		int64_t w = hvs_fault_param(&p, "mwidth", 4);
+		if (off >= 0) {
+			uint64_t x = 0;
+			v[2] = -2;  /* outside the packet: matches no mval */
+			if ((w == 1 || w == 2 || w == 4 || w == 8) &&
+			    (uint64_t)off + (uint64_t)w <= len) {
+				for (int64_t i = 0; i < w; i++)
+					x |= (uint64_t)buf[off + i] << (8 * i);
+				v[2] = (int64_t)x;
+			}
+		}
+	}
+	return hvs_fault_check_match(name, fc->fc_vm, keys, v, 3, a);
 }
 
 static int write_one(hvs_fault_write_fn wr, void *ctx, const uint8_t *buf,
@@ -881,7 +909,7 @@ int hvs_fault_pkt_send(const struct hvs_fault_chan *fc,
 	}
 	ptype = hv_get_le16(buf);
 
-	if (pkt_hook("pkt.drop", fc, ptype, &a)) {
+	if (pkt_hook("pkt.drop", fc, ptype, buf, len, &a)) {
 		if (a.fa_hit <= LOG_FIRST)
 			HVS_INFO(fc->fc_vm, "fault pkt.drop: %s: type %u trans "
 				 "id 0x%llx dropped", fc->fc_name, ptype,
@@ -889,7 +917,7 @@ int hvs_fault_pkt_send(const struct hvs_fault_chan *fc,
 		free(buf);
 		return release_held(fc, wr, ctx, -1);
 	}
-	if (pkt_hook("pkt.corrupt", fc, ptype, &a)) {
+	if (pkt_hook("pkt.corrupt", fc, ptype, buf, len, &a)) {
 		if (hvs_fault_mutate(&a, buf, len, &was, &now)) {
 			if (a.fa_hit <= LOG_FIRST)
 				HVS_INFO(fc->fc_vm, "fault pkt.corrupt: %s: type "
@@ -903,7 +931,7 @@ int hvs_fault_pkt_send(const struct hvs_fault_chan *fc,
 				 "outside the %u-byte packet", fc->fc_name, len);
 		}
 	}
-	if (pkt_hook("pkt.resize", fc, ptype, &a)) {
+	if (pkt_hook("pkt.resize", fc, ptype, buf, len, &a)) {
 		int64_t n = hvs_fault_param(&a, "len", len);
 
 		n = (n + 7) & ~(int64_t)7;
@@ -919,7 +947,7 @@ int hvs_fault_pkt_send(const struct hvs_fault_chan *fc,
 		len = (uint32_t)n;
 		hv_put_le16(buf + 4, (uint16_t)(len / 8u));
 	}
-	if (pkt_hook("pkt.duplicate", fc, ptype, &a)) {
+	if (pkt_hook("pkt.duplicate", fc, ptype, buf, len, &a)) {
 		int64_t n = hvs_fault_param(&a, "count", 1);
 
 		copies += n < 1 || n > 64 ? 1u : (unsigned)n;
@@ -929,7 +957,7 @@ int hvs_fault_pkt_send(const struct hvs_fault_chan *fc,
 				 ptype, (unsigned long long)hv_get_le64(buf + 8),
 				 copies);
 	}
-	if (pkt_hook("pkt.delay", fc, ptype, &a)) {
+	if (pkt_hook("pkt.delay", fc, ptype, buf, len, &a)) {
 		held_slot = hold(fc, buf, len, hvs_fault_param(&a, "count", 1));
 		if (a.fa_hit <= LOG_FIRST)
 			HVS_INFO(fc->fc_vm, "fault pkt.delay: %s: type %u trans "
@@ -939,7 +967,7 @@ int hvs_fault_pkt_send(const struct hvs_fault_chan *fc,
 		if (held_slot >= 0)
 			copies = 0;
 	}
-	bool inj = pkt_hook("pkt.inject", fc, ptype, &a);
+	bool inj = pkt_hook("pkt.inject", fc, ptype, buf, len, &a);
 	if (inj && hvs_fault_param(&a, "before", 0) == 1) {
 		r = inject(fc, &a, wr, ctx);
 		inj = false;
@@ -949,11 +977,10 @@ int hvs_fault_pkt_send(const struct hvs_fault_chan *fc,
 		r = write_one(wr, ctx, buf, len);
 	if (inj && r == 0)
 		r = inject(fc, &a, wr, ctx);
-	free(buf);
 	if (copies && r == 0 && fc->fc_out && fc->fc_out->rb_ctl) {
-		if (pkt_hook("ring.scribble", fc, ptype, &a))
+		if (pkt_hook("ring.scribble", fc, ptype, buf, len, &a))
 			scribble(fc, &a);
-		if (pkt_hook("mutate_after_read", fc, ptype, &a)) {
+		if (pkt_hook("mutate_after_read", fc, ptype, buf, len, &a)) {
 			if (a.fa_hit <= LOG_FIRST)
 				HVS_INFO(fc->fc_vm, "fault mutate_after_read: %s: "
 					 "type %u, %u bytes at 0x%x", fc->fc_name,
@@ -961,8 +988,9 @@ int hvs_fault_pkt_send(const struct hvs_fault_chan *fc,
 			mutator_arm(fc, &a, pos, len);
 		}
 	}
-	if (pkt_hook("flood_events", fc, ptype, &a))
+	if (pkt_hook("flood_events", fc, ptype, buf, len, &a))
 		flood(fc, &a);
+	free(buf);
 	int rr = release_held(fc, wr, ctx, held_slot);
 	return r ? r : rr;
 }

@@ -129,7 +129,9 @@ bool hvs_fault_mutate(const struct hvs_fault_args *a, uint8_t *buf,
  * The hooks below are applied where the host writes to a guest; the code
  * there hands its message or packet to these functions. Every hook's
  * parameters are in its help text (`hvsim ctl faults`); a filter parameter
- * that is absent, 0 or -1 matches anything.
+ * that is absent, 0 or -1 matches anything. The packet hooks also select
+ * by content: moff (byte offset in the packet, descriptor included),
+ * mwidth (1/2/4/8, default 4) and mval (the value that field must have).
  */
 
 #define HVS_FAULT_MSG_MAX 240u  /* HV_MESSAGE_PAYLOAD_MAX */

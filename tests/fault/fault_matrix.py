@@ -639,7 +639,10 @@ for what, field, glog in (
          r'ic-kvp: operation 1 with a bad key or value refused')):
     hvguest_case(name='20 KVP SET: %s' % what, item=20, group='ic',
                  hvsim=IC, guest=IC_LONG,
+                 # only the SET (operation 1 at byte 44: after the
+                 # descriptor and the IC header): the host sends others
                  during=ic_request(KVP_READY, ['pkt.corrupt', 'on', 'relid=4',
+                                               'moff=44', 'mwidth=1', 'mval=1',
                                                'times=1'] + field,
                                    ['kvp-set', 'f', 'Key1', 'Val1']),
                  hlog=[r'fault pkt.corrupt: f/kvp: type 6 byte',

@@ -180,6 +180,21 @@ static void test_pkt_hooks(void **state)
 	assert_int_equal(tid_of(&r, 0), 2);
 	hvs_fault_reset_all();
 
+	/* content filter: the byte at moff must equal mval */
+	memset(&r, 0, sizeof(r));
+	on("pkt.drop", (const char *const[]){ "moff=8", "mwidth=1",
+						"mval=3" }, 3);
+	assert_int_equal(send_pkt(&fc, &r, 11, 2), 0);
+	assert_int_equal(send_pkt(&fc, &r, 11, 3), 0);
+	assert_int_equal(send_pkt(&fc, &r, 11, 4), 0);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(tid_of(&r, 0), 2);
+	assert_int_equal(tid_of(&r, 1), 4);
+	on("pkt.drop", (const char *const[]){ "moff=30", "mval=1" }, 2);
+	assert_int_equal(send_pkt(&fc, &r, 11, 5), 0);  /* field outside */
+	assert_int_equal(r.n, 3);
+	hvs_fault_reset_all();
+
 	/* duplicate + inject after */
 	memset(&r, 0, sizeof(r));
 	on("pkt.duplicate", (const char *const[]){ "times=1" }, 1);
