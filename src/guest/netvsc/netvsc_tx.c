@@ -435,6 +435,14 @@ static void nv_tx_undo(struct nv_queue *q, uint32_t s, int r)
 
 /* ---- send batching (spec 1.7) ---- */
 
+/* q_tx_need back to 0 (q_tx_lock held): a plain load first, as a
+ * seq_cst store is a full barrier on every send. */
+static inline void nv_tx_need_clear(struct nv_queue *q)
+{
+	if (atomic_load_explicit(&q->q_tx_need, memory_order_relaxed) != 0)
+		atomic_store(&q->q_tx_need, 0);
+}
+
 /*
  * Send the open batch as one NVSP message (q_tx_lock held). -VMBUS_EAGAIN:
  * the ring is full; the batch stays, closed (q_agg_ready), and goes out
@@ -515,7 +523,7 @@ static int nv_send_batched(struct nv_queue *q,
 	int s, r;
 
 	nv_lock(nd, &q->q_tx_lock);
-	atomic_store(&q->q_tx_need, 0);
+	nv_tx_need_clear(q);
 	if (q->q_agg_slot >= 0) {
 		off = (q->q_agg_len + align - 1u) & ~(align - 1u);
 		if (q->q_agg_ready || q->q_agg_cnt >= max ||
@@ -677,7 +685,7 @@ static int nv_send(struct netvsc_dev *nd, uint32_t qi,
 		}
 	}
 	s = nv_slot_get(q, NV_TS_DATA);
-	atomic_store(&q->q_tx_need, 0);
+	nv_tx_need_clear(q);
 	if (s >= 0 && copy) {
 		c = nv_ca_alloc(nd, nch);
 		if (c == NV_CHUNK_NONE && done == NULL) {
