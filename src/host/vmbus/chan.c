@@ -207,6 +207,7 @@ void hvs_chan_handle_open(struct hvs_vmbus *s, const uint8_t *m, uint32_t len)
 	memcpy(ch->ch_userdata, op.op_userdata, sizeof(ch->ch_userdata));
 	ch->ch_broken = false;
 	ch->ch_pending_set = false;
+	ch->ch_scribbled = false;
 	ch->ch_priv = NULL;
 	ch->ch_state = HVS_CHAN_OPEN;
 	g->gp_ring_user = relid;
@@ -256,6 +257,7 @@ static void chan_teardown(struct hvs_channel *ch, int why)
 	ch->ch_priv = NULL;
 	ch->ch_broken = false;
 	ch->ch_pending_set = false;
+	ch->ch_scribbled = false;
 }
 
 void hvs_chan_close_host(struct hvs_channel *ch, int why)

@@ -90,6 +90,9 @@ struct hvs_channel {
 	uint32_t ch_in_bytes;        /* whole ring incl. control page */
 	uint32_t ch_out_bytes;
 	bool ch_pending_set;         /* we set pending_send_sz on ch_out */
+	bool ch_scribbled;           /* fault bad_ring_index fired: every later
+					write republishes ch_scribble_wi */
+	uint32_t ch_scribble_wi;
 	void *ch_priv;
 	char ch_name[128];
 	/* counters */

@@ -320,6 +320,12 @@ int hvs_pkt_gpa_write(struct hvs_channel *ch, const struct hvs_pkt *pk,
  * Fault hook bad_ring_index (params: relid = channel filter, value = the
  * write_index to publish; -1 = data size (default), -2 = data size + 8,
  * -3 = current + 4 (unaligned), else the literal value).
+ *
+ * The bad index stays: a guest that read the good index just before the
+ * scribble, and whose wake-up for the scribble coalesced with the one for
+ * the packet, would otherwise never see it before our next packet
+ * overwrote it. So every later write on the channel (until it is opened
+ * again) stores the bad index again and signals instead of writing.
  */
 static void fault_bad_ring_index(struct hvs_channel *ch)
 {
@@ -341,6 +347,8 @@ static void fault_bad_ring_index(struct hvs_channel *ch)
 	}
 	HVS_INFO(s->vs_name, "vmbus: fault bad_ring_index: %s write_index "
 		 "0x%x -> 0x%x", ch->ch_name, cur, v);
+	ch->ch_scribbled = true;
+	ch->ch_scribble_wi = v;
 	__atomic_store_n(&ch->ch_out.rb_ctl->rc_write_index, hv_cpu_to_le32(v),
 			 __ATOMIC_RELEASE);
 	hvs_chan_signal(ch);
@@ -356,6 +364,13 @@ static int chan_write_raw(struct hvs_channel *ch, const struct vmbus_iov *iov,
 		return -VMBUS_ENODEV;
 	if (ch->ch_broken)
 		return -VMBUS_EPROTO;
+	if (ch->ch_scribbled) {
+		__atomic_store_n(&ch->ch_out.rb_ctl->rc_write_index,
+				 hv_cpu_to_le32(ch->ch_scribble_wi),
+				 __ATOMIC_RELEASE);
+		hvs_chan_signal(ch);
+		return 0;
+	}
 	for (unsigned i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	int r = vmbus_ring_write(&ch->ch_out, iov, iovcnt, &need_signal);
