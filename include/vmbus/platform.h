@@ -169,7 +169,9 @@ struct vmbus_platform {
 	 * Wait objects (condition-variable semantics). wait() atomically
 	 * releases `l`, sleeps until woken or until now_ns() >= deadline_ns,
 	 * then re-takes `l`; it may return early (spurious wakeup), so callers
-	 * loop on their condition. Returns 0 or -VMBUS_ETIMEDOUT. wake_all
+	 * loop on their condition. Returns 0, -VMBUS_ETIMEDOUT, or
+	 * -VMBUS_ENODEV once the partition is gone (the core then fails every
+	 * wait at once). wake_all
 	 * never sleeps and may be called from the ISR with or without `l`.
 	 * NULL wait/wake = polled port.
 	 */

@@ -65,7 +65,9 @@ struct vmbus_config {
 
 /*
  * vmbus_create - allocate a bus bound to a platform port.
- *   plat: the port table; must stay valid until vmbus_destroy.
+ *   plat: the port table; must stay valid until vmbus_destroy has
+ *         returned and the port has run or dropped every call of defer()
+ *         it accepted (the posix port: vmbus_posix_destroy).
  *   cfg:  NULL for defaults; copied.
  *   out:  receives the handle.
  * Touches no MSR. Context: thread. Returns 0, -VMBUS_EINVAL (NULL plat or
@@ -113,8 +115,10 @@ void vmbus_isr(void *arg, uint32_t vp);
 /*
  * vmbus_unload - detach every driver, close every channel, send UNLOAD
  * (negotiated version >= 3.0) and wait for UNLOAD_RESPONSE, then undo the
- * SynIC and hypercall set-up. Idempotent. Context: thread.
- * Returns 0, -VMBUS_ETIMEDOUT (no UNLOAD_RESPONSE; state undone anyway),
+ * SynIC and hypercall set-up. Idempotent. Context: thread, not a channel
+ * or driver callback: it first waits (bounded, 4 x vc_timeout_ns) for a
+ * pass of the core's deferred work running on another thread, and holds
+ * further passes off until it is done. Returns 0, -VMBUS_ETIMEDOUT (no UNLOAD_RESPONSE; state undone anyway),
  * -VMBUS_EISCONN (some ring/GPADL memory could not be reclaimed and was
  * leaked on purpose; see vmbus_stats.bs_leaked_pages).
  */
@@ -122,7 +126,11 @@ int vmbus_unload(struct vmbus *vb);
 
 /*
  * vmbus_destroy - vmbus_unload if still connected, then free the bus.
- * NULL is a no-op. Context: thread. Memory leaked on purpose stays leaked.
+ * NULL is a no-op. Context: thread, not a channel or driver callback.
+ * Memory leaked on purpose stays leaked. A deferred call the port has not
+ * finished yet (a rescind being completed) is waited for by the unload;
+ * one still queued frees the bus when it runs, so the bus handle is
+ * invalid from here on either way.
  */
 void vmbus_destroy(struct vmbus *vb);
 

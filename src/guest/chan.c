@@ -1145,13 +1145,12 @@ int vmbus_chan_set_rescind_cb(struct vmbus_channel *ch,
 	return r;
 }
 
-void vmbus_run_work(struct vmbus *vb)
+/* One pass over the queued work; the caller holds the work token. Returns
+ * whether a channel is still busy. */
+static bool vmbus_work_pass(struct vmbus *vb)
 {
 	bool redispatch = false;
 
-again:
-	if (atomic_exchange(&vb->vb_in_work, true))
-		return;		/* the running one sees vb_work_pending */
 	while (atomic_exchange(&vb->vb_work_pending, false)) {
 		for (uint32_t i = 0; i < vb->vb_nchans; i++) {
 			struct vmbus_channel *ch = &vb->vb_chans[i];
@@ -1179,6 +1178,18 @@ again:
 			}
 		}
 	}
+	return redispatch;
+}
+
+void vmbus_run_work(struct vmbus *vb)
+{
+	bool redispatch = false;
+
+again:
+	if (atomic_exchange(&vb->vb_in_work, true))
+		return;		/* the running one sees vb_work_pending */
+	if (vmbus_work_pass(vb))
+		redispatch = true;
 	atomic_store(&vb->vb_in_work, false);
 	/* Work queued after our last check but refused by vb_in_work. */
 	if (atomic_load(&vb->vb_work_pending))
@@ -1190,10 +1201,46 @@ again:
 		vmbus_schedule_work(vb);
 }
 
+bool vmbus_work_hold(struct vmbus *vb)
+{
+	/* A pass may finish rescinds, each a close with its own bounded
+	 * waits: allow a few of them. */
+	uint64_t deadline = vmbus_deadline(vb, 4 * vb->vb_cfg.vc_timeout_ns);
+
+	while (atomic_exchange(&vb->vb_in_work, true)) {
+		if (vmbus_now(vb) >= deadline) {
+			vmbus_log(vb, VMBUS_LOG_ERR,
+			    "vmbus: deferred work still running after %llu ms "
+			    "(called from a channel or driver callback?); "
+			    "going on without it",
+			    (unsigned long long)(4 * vb->vb_cfg.vc_timeout_ns /
+			    1000000u));
+			return false;
+		}
+		/* Waiters poll, so the pass we wait for makes progress. */
+		vmbus_poll_nested(vb);
+		if (!vmbus_polled(vb)) {
+			vmbus_lock(vb, &vb->vb_lock);
+			(void)vb->vb_plat->wait(vb->vb_plat->ctx, &vb->vb_wait,
+			    &vb->vb_lock, vmbus_now(vb) + VMBUS_WAIT_SLICE_NS / 4);
+			vmbus_unlock(vb, &vb->vb_lock);
+		}
+	}
+	(void)vmbus_work_pass(vb);
+	return true;
+}
+
+void vmbus_work_release(struct vmbus *vb)
+{
+	/* NOTE: work queued meanwhile named channels vmbus_unload has
+	 * forgotten; the next pass finds nothing to do. */
+	atomic_store(&vb->vb_in_work, false);
+}
+
+/* The caller holds the work token, with the queued work run (rescinds
+ * finished, so their relids are released properly). */
 void vmbus_detach_all(struct vmbus *vb)
 {
-	/* Finish rescinds first, so their relids are released properly. */
-	vmbus_run_work(vb);
 	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
 		struct vmbus_channel *ch = &vb->vb_chans[i];
 

@@ -209,12 +209,18 @@ void vmbus_isr(void *arg, uint32_t vp)
 	vmbus_event_drain(vb, vp);
 }
 
+static void vmbus_free_bus(struct vmbus *vb);
+
 static void vmbus_deferred_work(void *arg)
 {
 	struct vmbus *vb = arg;
 
 	atomic_store(&vb->vb_work_scheduled, false);
-	vmbus_run_work(vb);
+	if (!(atomic_load(&vb->vb_defer_live) & VMBUS_BUS_DEAD))
+		vmbus_run_work(vb);
+	/* vmbus_destroy came first and left the bus to the last of us. */
+	if (atomic_fetch_sub(&vb->vb_defer_live, 1) == (VMBUS_BUS_DEAD | 1u))
+		vmbus_free_bus(vb);
 }
 
 void vmbus_schedule_work(struct vmbus *vb)
@@ -224,8 +230,14 @@ void vmbus_schedule_work(struct vmbus *vb)
 		return;			/* vmbus_poll runs it */
 	if (atomic_exchange(&vb->vb_work_scheduled, true))
 		return;
-	if (vb->vb_plat->defer(vb->vb_plat->ctx, vmbus_deferred_work, vb) != 0)
+	/* NOTE: never after vmbus_destroy except from a deferred call,
+	 * which holds the count above zero meanwhile. */
+	atomic_fetch_add(&vb->vb_defer_live, 1);
+	if (vb->vb_plat->defer(vb->vb_plat->ctx, vmbus_deferred_work, vb) !=
+	    0) {
+		atomic_fetch_sub(&vb->vb_defer_live, 1);
 		atomic_store(&vb->vb_work_scheduled, false); /* poll retries */
+	}
 }
 
 void vmbus_poll(struct vmbus *vb)
@@ -372,6 +384,10 @@ int vmbus_unload(struct vmbus *vb)
 		return 0;
 	leaked_before = vmbus_counter_get(&vb->vb_ctr.bc_leaked_pages);
 
+	/* Deferred work (a rescind being finished) must not detach or free
+	 * what we tear down here: hold it off until the bus is forgotten. */
+	bool held = vmbus_work_hold(vb);
+
 	/* Drivers first (they close their channels), then anything left. */
 	vmbus_detach_all(vb);
 
@@ -387,20 +403,18 @@ int vmbus_unload(struct vmbus *vb)
 	 * interrupt and monitor pages: leak them rather than reuse. */
 	vmbus_hv_teardown(vb, r != 0);
 	vmbus_chan_free_all(vb);
+	if (held)
+		vmbus_work_release(vb);
 	if (r == 0 &&
 	    vmbus_counter_get(&vb->vb_ctr.bc_leaked_pages) != leaked_before)
 		r = -VMBUS_EISCONN;
 	return r;
 }
 
-void vmbus_destroy(struct vmbus *vb)
+static void vmbus_free_bus(struct vmbus *vb)
 {
-	const struct vmbus_platform *plat;
+	const struct vmbus_platform *plat = vb->vb_plat;
 
-	if (vb == NULL)
-		return;
-	(void)vmbus_unload(vb);
-	plat = vb->vb_plat;
 	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
 		struct vmbus_channel *ch = &vb->vb_chans[i];
 
@@ -417,6 +431,18 @@ void vmbus_destroy(struct vmbus *vb)
 	plat->free(plat->ctx, vb->vb_relid,
 	    sizeof(vb->vb_relid[0]) * vb->vb_max_relid);
 	plat->free(plat->ctx, vb, sizeof(*vb));
+}
+
+void vmbus_destroy(struct vmbus *vb)
+{
+	if (vb == NULL)
+		return;
+	(void)vmbus_unload(vb);
+	/* A deferred call the port still holds (queued, or running its last
+	 * lines) names the bus: the last of those frees it instead. */
+	if ((atomic_fetch_or(&vb->vb_defer_live, VMBUS_BUS_DEAD) &
+	    ~VMBUS_BUS_DEAD) == 0)
+		vmbus_free_bus(vb);
 }
 
 uint32_t vmbus_version(const struct vmbus *vb)

@@ -43,6 +43,7 @@
 #define VMBUS_POST_RETRIES	100u
 #define VMBUS_RING_MAX_BYTES	(64u * 1024 * 1024)	/* per direction */
 #define VMBUS_GPADL_MAX_PFNS	8190u	/* range_buflen is u16 */
+#define VMBUS_BUS_DEAD		0x80000000u	/* in vb_defer_live */
 #define VMBUS_WAIT_SLICE_NS	(20ull * 1000000ull)	/* re-scan period */
 #define VMBUS_LOG_INTERVAL_NS	(1000000000ull)
 #define VMBUS_XACT_HDR_MAX	512u	/* completion header we can skip */
@@ -290,7 +291,12 @@ struct vmbus {
 	_Atomic bool vb_work_pending;
 	_Atomic bool vb_work_scheduled;
 	_Atomic int  vb_poll_depth;
-	_Atomic bool vb_in_work;
+	_Atomic bool vb_in_work;	/* the work token (vmbus_run_work) */
+	/* Calls of vmbus_deferred_work handed to the port and not yet
+	 * finished, plus VMBUS_BUS_DEAD once vmbus_destroy ran: the bus is
+	 * freed by whichever of vmbus_destroy and the last of those calls
+	 * comes last. Atomic, not vb_lock: scheduling runs under it. */
+	_Atomic uint32_t vb_defer_live;
 
 	/* The port said the partition is gone (-VMBUS_ENODEV from a wait
 	 * or a hypercall): latched until the next vmbus_connect; every wait
@@ -394,6 +400,15 @@ void vmbus_handle_rescind(struct vmbus *vb, const struct vmbus_msg *m);
 void vmbus_handle_open_result(struct vmbus *vb, const struct vmbus_msg *m);
 void vmbus_handle_modify_response(struct vmbus *vb, const struct vmbus_msg *m);
 void vmbus_run_work(struct vmbus *vb);
+/*
+ * Take the work token for the caller (vmbus_unload): wait, bounded, for a
+ * pass of deferred work running elsewhere to end, then run what is queued
+ * here. While held, deferred work stays queued (the ISR still dispatches
+ * packets, and waiters still poll). false: not taken within the bound
+ * (logged; the caller goes on without it).
+ */
+bool vmbus_work_hold(struct vmbus *vb);
+void vmbus_work_release(struct vmbus *vb);
 void vmbus_attach_drivers(struct vmbus *vb);
 void vmbus_detach_all(struct vmbus *vb);
 struct vmbus_channel *vmbus_relid_lookup(struct vmbus *vb, uint32_t relid);

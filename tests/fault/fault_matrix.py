@@ -389,11 +389,6 @@ case(name='21 rescind during I/O', item=21, group='faults', guest=ECHOLOOP,
      hlog=[r'control: channel relid 2 rescinded'], glog=[r'echo/2: rescinded'],
      ok=lambda r: (dev(r, 2) is None or dev(r, 2)['state'] != 'open') and
      r['first_error'] == ENODEV and running(r, (1, 3)),
-     xfail='timing-dependent heap-use-after-free in the guest (seen under '
-           'Asan): the deferred rescind work (vmbus_finish_rescind -> '
-           'echo_detach -> vmbus_chan_close -> vmbus_gpadl_teardown -> '
-           'vmbus_log) still runs after vmbus_destroy freed the bus '
-           '(vmbus.c:419); vmbus_destroy does not drain deferred work',
      expect='waiters wake with -ENODEV; the device detaches; others run')
 case(name='21 rescind twice (duplicate RESCIND)', item=21, group='faults',
      guest=ECHOLOOP, faults=[['msg.duplicate', 'on', 'type=%d' % RESCIND,
