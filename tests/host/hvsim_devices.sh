@@ -201,6 +201,20 @@ wait_line "$T/hv.out" '^\[vm0\] nic0: link up'
 expect 1 "nic-link no such NIC" -- ctl nic-link vm0 3 up
 expect 2 "nic-link bad state" -- ctl nic-link vm0 0 sideways
 
+# rescind the NIC: the guest lets it go, hvsim forgets it (its watcher reads
+# the NIC every 250 ms: a use after free under Asan before)
+expect 0 "nics" -- ctl nics vm0
+nic_relid=$(jget "$T/out" "j['nics'][0]['relid']")
+expect 0 "rescind the NIC" -- ctl rescind vm0 "$nic_relid"
+wait_line "$T/hv.out" '^\[vm0\] nic0: removed by the host' &&
+	ok "the guest lets the rescinded NIC go"
+until_ctl "len(j['nics'])" 0 nics vm0
+sleep 1	# the watcher looks every 250 ms
+expect 0 "stats after the NIC rescind" -- ctl stats vm0
+kill -0 "$HV" 2>/dev/null && ok "hvsim runs on after the NIC is gone" ||
+	fail "hvsim died after the NIC rescind"
+expect 1 "nic-link on the removed NIC" -- ctl nic-link vm0 0 up
+
 # a VM without integration services
 expect 1 "heartbeat without ICs" -- ctl heartbeat bare
 expect_eq "j['error']" "integration services are off for this VM (--ic on)" "ic off answer"

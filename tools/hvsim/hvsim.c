@@ -1942,6 +1942,14 @@ static int setup_control(void)
 /* The VM's devices, in offer order: echo, integration services, SCSI
  * controllers with their disks, NICs. Prints the reason and returns -1 on
  * failure. */
+/* The server freed a NIC (its channel rescinded): forget the pointer. */
+static void nic_gone(void *arg)
+{
+	struct vm_nic *n = arg;
+
+	n->vn_nic = NULL;
+}
+
 static int vm_setup(struct vm *vm)
 {
 	char err[512];
@@ -2021,6 +2029,8 @@ static int vm_setup(struct vm *vm)
 			return -1;
 		}
 		vm->nics[i].vn_relid = (uint32_t)r;
+		hvs_netvsp_on_destroy(vm->nics[i].vn_nic, nic_gone,
+				      &vm->nics[i]);
 	}
 	return 0;
 }

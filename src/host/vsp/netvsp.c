@@ -1466,6 +1466,8 @@ static void netvsp_destroy(void *arg)
 {
 	struct hvs_netvsp *nic = arg;
 
+	if (nic->nd_on_destroy != NULL)
+		nic->nd_on_destroy(nic->nd_on_destroy_arg);
 	hvs_net_close(nic->nd_ep);
 	slots_free_all(nic);
 	free(nic->se_ctrl);
@@ -1553,6 +1555,13 @@ int hvs_netvsp_add(struct hvs_vmbus *s, struct hvs_loop *loop,
 	if (out != NULL)
 		*out = nic;
 	return r;
+}
+
+void hvs_netvsp_on_destroy(struct hvs_netvsp *nic, void (*fn)(void *arg),
+			   void *arg)
+{
+	nic->nd_on_destroy = fn;
+	nic->nd_on_destroy_arg = arg;
 }
 
 void hvs_netvsp_set_link(struct hvs_netvsp *nic, bool up)

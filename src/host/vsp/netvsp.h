@@ -44,6 +44,14 @@ int hvs_netvsp_add(struct hvs_vmbus *s, struct hvs_loop *loop,
 		   const struct hvs_net_spec *spec, unsigned nic_index,
 		   struct hvs_netvsp **out, char *err, size_t errlen);
 
+/*
+ * fn(arg) runs once when the server frees the NIC (its primary channel
+ * rescinded and released, or the server destroyed): holders of the
+ * pointer drop it there. One callback per NIC; NULL fn clears it.
+ */
+void hvs_netvsp_on_destroy(struct hvs_netvsp *nic, void (*fn)(void *arg),
+			   void *arg);
+
 /* Plug or unplug the virtual cable: the guest gets a media connect or
  * disconnect indication (when RNDIS is up), frames stop both ways. */
 void hvs_netvsp_set_link(struct hvs_netvsp *nic, bool up);

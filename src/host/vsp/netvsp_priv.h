@@ -89,6 +89,8 @@ struct hvs_netvsp {
 	struct hvs_loop *nd_loop;
 	struct hvs_net_ep *nd_ep;
 	int nd_relid;
+	void (*nd_on_destroy)(void *arg);
+	void *nd_on_destroy_arg;
 	uint8_t nd_perm_mac[6];
 	uint32_t nd_host_frame_max;	/* spec MTU + 14 */
 	uint32_t nd_max_queues;
