@@ -99,7 +99,7 @@ if [ "$PART" = devices ]; then
 # --- one VM: disk, NIC, integration services, the reference guest -------------
 # (the second VM, "bare", has no guest: it waits on --listen, no ICs)
 "$HVSIM" --control "$CTL" --timeout $((60 * SCALE)) --shutdown-timeout $((10 * SCALE)) \
-	--guest "$HVGUEST --full --kvp-file $T/vm0.kvp" \
+	--guest "$HVGUEST --full --kvp-file $T/vm0.kvp" --clock-skew 3600 \
 	--memory 64M --disk "$T/d.img,create,size=16M" --net null \
 	--vm --name bare --ic off --listen "$T/l.sock" >"$T/hv.out" 2>"$T/hv.err" &
 HV=$!
@@ -137,6 +137,11 @@ expect_eq "j['syncs'] >= 1 and j['refused'] == 0" True "time: a SYNC answered"
 expect 0 "time sync measure" -- ctl time vm0 sync measure
 expect_eq "(j['sync_queued'], j['measure_queued'])" "(True, True)" "time sync/measure queued"
 until_ctl "j['offset_ns'] is not None and abs(j['offset_ns']) < 1000000000" True time vm0
+# --clock-skew 3600: the guest started an hour ahead; time sync 4.0 (the
+# partition's reference time) stepped it back
+wait_line "$T/hv.out" '^\[vm0\] ic: timesync: clock stepped by -3600[0-9]{3}\.[0-9]+ ms' &&
+	ok "--clock-skew: the guest's clock was stepped back an hour"
+has "$T/hv.err" 'ic-timesync: negotiated framework [0-9.]+, service 4\.0' "time sync 4.0 under hvsim"
 ok "time: the guest clock offset is known"
 expect 0 "ic" -- ctl --pretty ic vm0
 grep -q '"generation": "auto"' "$T/out" && ok "ic pretty" || fail "ic: no generation"

@@ -141,9 +141,9 @@ static void usage(FILE *f)
 "\n"
 "Without VM options hvsim runs one VM, vm0: 2 vCPUs, 512M, the reference\n"
 "guest (hvguest), a 1 GiB sparse disk image kept in $XDG_CACHE_HOME/hvsim\n"
-"(~/.cache/hvsim), a NIC on user networking (libslirp) with a free host\n"
-"port forwarded to the guest's TCP port 80, every integration service, and\n"
-"a live status view. Ctrl-C shuts the guest down.\n"
+"(~/.cache/hvsim), a NIC on user networking (libslirp) with free host\n"
+"ports forwarded to the guest's TCP ports 80 (HTTP) and 10809 (NBD), every\n"
+"integration service, and a live status view. Ctrl-C shuts the guest down.\n"
 "\n"
 "VM options (apply to the VM being described; --vm or a second --guest\n"
 "starts the next VM):\n"
@@ -171,6 +171,9 @@ static void usage(FILE *f)
 "                         queues= link=up|down name= vlan= (switch) net=\n"
 "                         ipv6= hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT\n"
 "                         (user) gen= count= (null)\n"
+"  --clock-skew SECONDS   start the guest's wall clock this far off the\n"
+"                         host's (posix guests: VMBUS_POSIX_WALL_SKEW), so\n"
+"                         time sync has something to correct\n"
 "  --ic on|off            the integration services: heartbeat, shutdown,\n"
 "                         time sync, KVP (default on; off for a VM with\n"
 "                         --echo unless given)\n"
@@ -602,6 +605,20 @@ static void parse_tokens(int argc, char **argv, struct vm **curp)
 					  "ws2012, ws2012r2, ws2016, ws2019, ws2022 "
 					  "or future", v);
 			cur->have_ic_gen = true;
+		} else if (!strcmp(a, "--clock-skew")) {
+			char *end;
+			double sk;
+			cur = cur_vm(curp);
+			if (cur->have_clock_skew)
+				die_usage("%s given twice for one VM", a);
+			errno = 0;
+			sk = strtod(v, &end);
+			if (end == v || *end || errno || !(sk >= -1e9 && sk <= 1e9) ||
+			    strlen(v) >= sizeof(cur->clock_skew))
+				die_usage("--clock-skew '%s': seconds, e.g. 3600 or "
+					  "-90.5, at most 1e9 either way", v);
+			strcpy(cur->clock_skew, v);
+			cur->have_clock_skew = true;
 		} else if (!strcmp(a, "--disk")) {
 			add_disk_arg(cur_vm(curp), v);
 		} else if (!strcmp(a, "--scsi")) {
@@ -1231,7 +1248,7 @@ static int spawn_guest(struct vm *vm, int child_sock)
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	char **envp = NULL;
 	size_t nenv = 0, k = 0;
-	char fdvar[32], namevar[HVSIM_ABI_MAX_NAME + 32];
+	char fdvar[32], namevar[HVSIM_ABI_MAX_NAME + 32], skewvar[64];
 	int r, co = -1, ce = -1, cs = -1;
 
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -1248,19 +1265,26 @@ static int spawn_guest(struct vm *vm, int child_sock)
 	}
 	for (char **e = environ; *e; e++)
 		nenv++;
-	envp = calloc(nenv + 3, sizeof(*envp));
+	envp = calloc(nenv + 4, sizeof(*envp));
 	if (!envp) {
 		r = ENOMEM;
 		goto out;
 	}
 	for (char **e = environ; *e; e++)
 		if (strncmp(*e, "HVSIM_FD=", 9) && strncmp(*e, "HVSIM_SOCKET=", 13) &&
-		    strncmp(*e, "HVSIM_VM_NAME=", 14))
+		    strncmp(*e, "HVSIM_VM_NAME=", 14) &&
+		    (!vm->have_clock_skew ||
+		     strncmp(*e, "VMBUS_POSIX_WALL_SKEW=", 22)))
 			envp[k++] = *e;
 	snprintf(fdvar, sizeof(fdvar), "%s=3", HVSIM_ENV_FD);
 	snprintf(namevar, sizeof(namevar), "HVSIM_VM_NAME=%s", vm->name);
 	envp[k++] = fdvar;
 	envp[k++] = namevar;
+	if (vm->have_clock_skew) {
+		snprintf(skewvar, sizeof(skewvar), "VMBUS_POSIX_WALL_SKEW=%s",
+			 vm->clock_skew);
+		envp[k++] = skewvar;
+	}
 	envp[k] = NULL;
 
 	posix_spawn_file_actions_init(&fa);
@@ -1970,8 +1994,10 @@ static int vm_setup(struct vm *vm)
 		c.ic_loop = g.loop;
 		c.ic_gen = vm->ic_gen;
 		c.ic_shutdown_deadline_ns = g.shutdown_timeout_ns;
-		/* NOTE: no ic_ref_time yet: the partition does not export its
-		 * reference counter, so time sync is offered up to 3.0. */
+		/* Time sync 4.0 carries the partition's reference counter;
+		 * read through vm->part so it follows reboots. */
+		c.ic_ref_time = hvs_partition_ref_time_at;
+		c.ic_clock_arg = &vm->part;
 		c.ic_power_off = ic_power_off_cb;
 		c.ic_power_off_arg = vm;
 		r = hvs_ic_add(vm->srv, &c, &vm->ic);

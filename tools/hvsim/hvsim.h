@@ -85,7 +85,8 @@ struct vm {
 	uint32_t echo;          /* echo devices */
 	bool monitored;         /* offers with monitor ids (MNF) */
 	bool have_name, have_vcpus, have_memory, have_version, have_echo;
-	bool have_ic, have_ic_gen;
+	bool have_ic, have_ic_gen, have_clock_skew;
+	char clock_skew[32];    /* --clock-skew SECONDS, as given */
 
 	/* integration services */
 	bool ic_on;
