@@ -47,14 +47,6 @@ static struct fzp *g_fpp;
 #define g_fp (*g_fpp)
 static bool g_verbose;
 
-/*
- * FUZZ_SKIP_KNOWN: a known bug makes the guest wait forever (see
- * crashes/guest_storvsc/); while fuzzing for other bugs, an input that
- * runs past a virtual-time budget is abandoned: no destructor can run on
- * its half-finished state, so fzp_abandon() frees the memory the port
- * handed out (every page and heap block) and the next input starts on a
- * fresh port.
- */
 
 
 /* ---- a guest wall clock for the port (time sync, KVP) ---------------- */
@@ -220,26 +212,16 @@ struct dev {
  * queue's bounce pool stays with the host and struct storvsc_stats
  * st_leaked_pages counts it (the rings are in the core's bs_leaked_pages).
  * Read after vmbus_unload, before storvsc_destroy.
- *
- * Known bug (crashes/guest_storvsc/attach-failure-leak-uncounted): when
- * VSTOR init fails and the teardown fails too, sv_attach() frees the
- * controller without keeping its counters, so its kept bounce pool is
- * counted nowhere. With FUZZ_SKIP_KNOWN, live whole bounce pools after a
- * failed teardown are taken as counted.
+ * (corpus/guest_storvsc/regress-attach-failure-leak-uncounted: a failed
+ * attach whose teardown failed too once lost this count.)
  */
 static uint64_t dev_uncounted(struct dev *d, const struct vmbus_stats *st)
 {
 	struct storvsc_stats ss;
-	uint64_t pools = 0;
 
+	(void)st;
 	FZ_CHECK(storvsc_get_stats(d->sv, &ss) == 0, "storvsc_get_stats");
-	if (getenv("FUZZ_SKIP_KNOWN") == NULL || st->bs_leaked_pages == 0)
-		return ss.st_leaked_pages;
-	for (int i = 0; i < FZP_MAX_ALLOCS; i++)
-		if (g_fp.fp_alloc[i].a_live &&
-		    g_fp.fp_alloc[i].a_npages == SV_BOUNCE_PAGES)
-			pools += SV_BOUNCE_PAGES;
-	return pools > ss.st_leaked_pages ? pools : ss.st_leaked_pages;
+	return ss.st_leaked_pages;
 }
 
 static uint32_t dev_vcpus(const uint8_t *data, size_t size)
@@ -332,12 +314,7 @@ static void dev_io(struct dev *d)
 }
 #endif
 
-/*
- * One input, after the set-up: everything that may end in a longjmp to the
- * budget (FUZZ_SKIP_KNOWN) runs here, in its own frame, so that the frame
- * holding the setjmp keeps nothing in registers across it (gcc -O3 warned
- * that data and size might be clobbered).
- */
+/* One input, after the set-up. */
 static __attribute__((noinline)) void run_input(struct fz *f, struct dev *devp)
 {
 	struct vmbus_config cfg;
@@ -393,8 +370,7 @@ static __attribute__((noinline)) void run_input(struct fz *f, struct dev *devp)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static jmp_buf budget;
-	struct dev *volatile devp;
+	struct dev *devp;
 	struct fz f;
 
 	g_verbose = getenv("FUZZ_VERBOSE") != NULL;
@@ -405,16 +381,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	fz_init(&f, data, size);
 	fzp_init(&g_fp, dev_vcpus(data, size), 0, NULL, 0);
-	if (getenv("FUZZ_SKIP_KNOWN") != NULL) {
-		g_fp.fp_budget_ns = 300ull * 1000000000ull;
-		g_fp.fp_budget_jmp = &budget;
-	}
-	if (setjmp(budget) != 0) {
-		/* Abandoned (see FUZZ_SKIP_KNOWN above). */
-		fzp_abandon(&g_fp);
-		free(devp);
-		return 0;
-	}
 	run_input(&f, devp);
 	fzp_fini(&g_fp);
 	free(devp);
