@@ -209,6 +209,9 @@ struct vmbus_channel {
 	bool     ch_open_done;
 	uint32_t ch_open_status;
 	struct vmbus_ring ch_tx;		/* we write */
+	/* NOTE: senders and the receiver run on different CPUs; without the
+	 * gap the end of ch_tx and the start of ch_rx shared a cache line. */
+	uint8_t ch_ring_gap[64];
 	struct vmbus_ring ch_rx;		/* we read */
 	bool     ch_tx_pending;			/* pending_send_sz set */
 

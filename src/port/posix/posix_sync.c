@@ -44,8 +44,14 @@ void posix_lock_init(void *ctx, vmbus_lock_t *l)
 
 	(void)ctx;
 	pthread_mutexattr_init(&a);
+#if defined(NDEBUG) && defined(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
+	/* Release: the core's sections are short; spin a little before
+	 * sleeping (glibc's adaptive mutex) and skip the owner checks. */
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#else
 	/* Error checking catches relocking and foreign unlocks in the core. */
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+#endif
 	pthread_mutex_init(mtx(l), &a);
 	pthread_mutexattr_destroy(&a);
 }
