@@ -100,6 +100,9 @@ void hvs_chan_set_broken(struct hvs_channel *ch, const char *why)
 	ch->fc_broken = true;
 }
 void hvs_chan_recv_done(struct hvs_channel *ch) { (void)ch; }
+/* The fake sends no signals: a batch changes nothing it records. */
+void hvs_chan_batch_begin(struct hvs_channel *ch) { (void)ch; }
+void hvs_chan_batch_end(struct hvs_channel *ch) { (void)ch; }
 void hvs_chan_mask(struct hvs_channel *ch) { (void)ch; }
 uint32_t hvs_chan_unmask(struct hvs_channel *ch)
 {

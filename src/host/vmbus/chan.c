@@ -208,6 +208,7 @@ void hvs_chan_handle_open(struct hvs_vmbus *s, const uint8_t *m, uint32_t len)
 	ch->ch_broken = false;
 	ch->ch_pending_set = false;
 	ch->ch_scribbled = false;
+	ch->ch_batch = ch->ch_batch_signal = false;
 	ch->ch_priv = NULL;
 	ch->ch_state = HVS_CHAN_OPEN;
 	g->gp_ring_user = relid;
@@ -258,6 +259,7 @@ static void chan_teardown(struct hvs_channel *ch, int why)
 	ch->ch_broken = false;
 	ch->ch_pending_set = false;
 	ch->ch_scribbled = false;
+	ch->ch_batch = ch->ch_batch_signal = false;
 }
 
 void hvs_chan_close_host(struct hvs_channel *ch, int why)

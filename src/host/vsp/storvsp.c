@@ -613,10 +613,17 @@ static void cq_ready(void *arg, int fd, uint32_t events)
 	(void)events;
 	while (read(fd, &v, sizeof(v)) > 0)
 		;
+	/* One doorbell per channel for everything this wake-up completes. */
+	for (unsigned i = 0; i <= HVS_STORVSP_MAX_SUBCHANNELS; i++)
+		if (c->sc_chans[i] != NULL)
+			hvs_chan_batch_begin(c->sc_chans[i]->sv_ch);
 	process_cq(c);
 	/* freed slots and buffer budget: every channel may take more */
 	for (unsigned i = 0; i <= HVS_STORVSP_MAX_SUBCHANNELS; i++)
 		kick(c->sc_chans[i]);
+	for (unsigned i = 0; i <= HVS_STORVSP_MAX_SUBCHANNELS; i++)
+		if (c->sc_chans[i] != NULL)
+			hvs_chan_batch_end(c->sc_chans[i]->sv_ch);
 }
 
 /* ---- EXECUTE_SRB -------------------------------------------------------------- */

@@ -394,10 +394,32 @@ static int chan_write_raw(struct hvs_channel *ch, const struct vmbus_iov *iov,
 		vmbus_ring_set_pending_send(&ch->ch_out, 0);
 		ch->ch_pending_set = false;
 	}
-	if (need_signal)
-		hvs_chan_signal(ch);
+	if (need_signal) {
+		if (ch->ch_batch)
+			ch->ch_batch_signal = true;
+		else
+			hvs_chan_signal(ch);
+	}
 	fault_bad_ring_index(ch);
 	return 0;
+}
+
+void hvs_chan_batch_begin(struct hvs_channel *ch)
+{
+	if (ch != NULL)
+		ch->ch_batch = true;
+}
+
+void hvs_chan_batch_end(struct hvs_channel *ch)
+{
+	if (ch == NULL || !ch->ch_batch)
+		return;
+	ch->ch_batch = false;
+	if (!ch->ch_batch_signal)
+		return;
+	ch->ch_batch_signal = false;
+	if (ch->ch_state == HVS_CHAN_OPEN)
+		hvs_chan_signal(ch);
 }
 
 static int fault_write(void *ctx, const struct vmbus_iov *iov, unsigned iovcnt)

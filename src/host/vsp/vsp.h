@@ -170,6 +170,15 @@ int hvs_chan_send_raw(struct hvs_channel *ch, const struct vmbus_iov *iov,
 /* Signal the guest for ch now (per-version rule of spec 3.7). */
 void hvs_chan_signal(struct hvs_channel *ch);
 
+/*
+ * A batch of sends on ch (e.g. the completions of one back-end wake-up):
+ * between begin and end, a send that needs to signal the guest only notes
+ * it; end signals once if any did. Loop thread only; NULL ch is a no-op.
+ * A batch still open when the channel is opened again is forgotten.
+ */
+void hvs_chan_batch_begin(struct hvs_channel *ch);
+void hvs_chan_batch_end(struct hvs_channel *ch);
+
 /* The VSP found a protocol violation in a packet: log (rate-limited),
  * count, mark the channel broken. */
 void hvs_chan_set_broken(struct hvs_channel *ch, const char *why);
