@@ -637,11 +637,30 @@ void hvs_vmbus_poll(struct hvs_vmbus *s)
 		scan_monitor_page(s);
 	/* Backstop for a guest that does not signal after reading: retry
 	 * channels that wait for ring space. */
+	bool stall_checked = false, stall_on = false;
 	for (uint32_t relid = 1; relid <= HVS_RELID_MAX; relid++) {
 		struct hvs_channel *ch = s->vs_chan[relid];
-		if (ch != NULL && ch->ch_state == HVS_CHAN_OPEN &&
-		    ch->ch_pending_set)
+		if (ch == NULL || ch->ch_state != HVS_CHAN_OPEN)
+			continue;
+		if (ch->ch_stalled) {
+			/* fault chan.stall switched off: the guest signalled
+			 * while we ignored its packets and will not signal
+			 * again for them, so read them now. */
+			if (!stall_checked) {
+				struct hvs_fault_info fi;
+				stall_on = hvs_fault_get("chan.stall", &fi) == 0 &&
+					   fi.fi_enabled;
+				stall_checked = true;
+			}
+			if (stall_on)
+				continue;
+			ch->ch_stalled = false;
+			HVS_INFO(s->vs_name, "fault chan.stall: relid %u: "
+				 "consuming again", relid);
 			hvs_chan_dispatch_signal(ch);
+		} else if (ch->ch_pending_set) {
+			hvs_chan_dispatch_signal(ch);
+		}
 	}
 }
 

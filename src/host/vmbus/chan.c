@@ -209,6 +209,7 @@ void hvs_chan_handle_open(struct hvs_vmbus *s, const uint8_t *m, uint32_t len)
 	ch->ch_pending_set = false;
 	ch->ch_scribbled = false;
 	ch->ch_batch = ch->ch_batch_signal = false;
+	ch->ch_stalled = false;
 	ch->ch_priv = NULL;
 	ch->ch_state = HVS_CHAN_OPEN;
 	g->gp_ring_user = relid;
@@ -260,6 +261,7 @@ static void chan_teardown(struct hvs_channel *ch, int why)
 	ch->ch_pending_set = false;
 	ch->ch_scribbled = false;
 	ch->ch_batch = ch->ch_batch_signal = false;
+	ch->ch_stalled = false;
 }
 
 void hvs_chan_close_host(struct hvs_channel *ch, int why)

@@ -92,6 +92,7 @@ struct hvs_channel {
 	bool ch_pending_set;         /* we set pending_send_sz on ch_out */
 	bool ch_batch;               /* hvs_chan_batch_begin .. _end */
 	bool ch_batch_signal;        /* a send in the batch needs a signal */
+	bool ch_stalled;             /* fault chan.stall held packets back */
 	bool ch_scribbled;           /* fault bad_ring_index fired: every later
 					write republishes ch_scribble_wi */
 	uint32_t ch_scribble_wi;

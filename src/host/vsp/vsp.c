@@ -155,8 +155,10 @@ int hvs_chan_recv(struct hvs_channel *ch, struct hvs_pkt *pk, void *buf,
 		return -VMBUS_ENODEV;
 	if (ch->ch_broken)
 		return -VMBUS_EPROTO;
-	if (hvs_fault_chan_stalled(s->vs_name, ch->ch_relid))
+	if (hvs_fault_chan_stalled(s->vs_name, ch->ch_relid)) {
+		ch->ch_stalled = true;	/* hvs_vmbus_poll resumes it */
 		return -VMBUS_EAGAIN;
+	}
 	for (;;) {
 		uint32_t avail = vmbus_ring_bytes_to_read(&ch->ch_in);
 		if (vmbus_ring_broken(&ch->ch_in))
@@ -240,8 +242,11 @@ uint32_t hvs_chan_unmask(struct hvs_channel *ch)
 		return 0;
 	uint32_t n = vmbus_ring_unmask(&ch->ch_in);
 	/* chan.stall: nothing to read, or the VSP would spin on it. */
-	return n && hvs_fault_chan_stalled(ch->ch_srv->vs_name, ch->ch_relid) ?
-		0 : n;
+	if (n && hvs_fault_chan_stalled(ch->ch_srv->vs_name, ch->ch_relid)) {
+		ch->ch_stalled = true;
+		return 0;
+	}
+	return n;
 }
 
 /* ---- GPA direct ----------------------------------------------------------- */
