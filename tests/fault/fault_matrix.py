@@ -823,6 +823,45 @@ hvguest_case(name='15 RNDIS QUERY reply with a failure status', item=15,
              fired=['netvsp.rndis_ctrl'],
              glog=[r'nic0: sent a broadcast test frame', r'unloaded \(0\)'],
              expect='the query fails; an optional OID, so the NIC attaches')
+
+
+def link_flap_with(fault):
+    """Once f's NIC is up: the fault on, the link down (its indication
+    corrupted), then up and down again (clean indications)."""
+    def during(hv, tmp, chk, c):
+        up = integ.wait_until(lambda: re.search(r'nic0: MAC', c['gtext']()),
+                              integ.scaled(20))
+        chk.check(up, '%s: the NIC is up' % c['name'])
+        rc, js = hv.ctl('fault', *(fault + ['vm=f']))
+        chk.check(rc == 0 and js and js.get('ok'),
+                  '%s: %s switched on' % (c['name'], fault[0]), js)
+        for state in ('down', 'up', 'down'):
+            rc, js = hv.ctl('nic-link', 'f', 0, state)
+            chk.check(rc == 0, '%s: nic-link %s' % (c['name'], state), js)
+            time.sleep(integ.scaled(0.1))
+        chk.check(integ.wait_until(
+            lambda: re.search(r'nic0: link down', c['gtext']()),
+            integ.scaled(10)), '%s: a clean indication still works'
+            % c['name'])
+        chk.check(len(re.findall(r'nic0: link down', c['gtext']())) == 1,
+                  '%s: the corrupted one changed nothing' % c['name'])
+    return during
+
+
+for what, field, value in (('buffer offset inside the header', 1, 4),
+                           ('buffer past the message', 2, 12)):
+    hvguest_case(name='15 link-status indication: %s' % what, item=15,
+                 group='net', hvsim=NET,
+                 guest=['--full', '--stay', '2', '--kvp-file', 'none'],
+                 during=link_flap_with(['netvsp.indicate', 'on',
+                                        'field=%d' % field,
+                                        'value=%d' % value, 'buflen=5000',
+                                        'times=1']),
+                 hlog=[r'fault netvsp.indicate: f/net0: status 0x4001000c'],
+                 glog=[r'netvsc1: status 0x4001000c buffer outside the '
+                       r'message', r'unloaded \(0\)'],
+                 expect='dropped and logged; the link state is unchanged; '
+                        'later indications work')
 hvguest_case(name='11 NVSP reply shorter than its type', item=11,
              group='net', hvsim=NET, guest=NET_GUEST,
              faults=[['pkt.resize', 'on', 'relid=1', 'len=24', 'times=1']],

@@ -60,6 +60,9 @@ static const char *const netvsp_hooks[][2] = {
 	{ "netvsp.rndis_ctrl", "RNDIS control reply field (0 request id, 1 "
 	  "status, 2 info_buflen, 3 info_buf_offset, 4 msg_len) := value" },
 	{ "netvsp.subchannel_comp", "SUBCHANNEL completion count := value" },
+	{ "netvsp.indicate", "RNDIS INDICATE_STATUS field (0 status, 1 "
+	  "status buffer length, 2 status buffer offset, 3 msg_len) := value; "
+	  "`buflen` also sets the status buffer length" },
 	{ "netvsp.tx_comp", "RNDIS send completion: field 0 withhold, 1 send "
 	  "twice, 2 transaction id + value" },
 };
@@ -453,11 +456,28 @@ static void ctrl_flush(struct hvs_netvsp *nic)
 
 static void indicate(struct hvs_netvsp *nic, uint32_t status)
 {
+	struct hvs_fault_args fa;
 	struct rndis_status_msg m;
 	memset(&m, 0, sizeof(m));
 	m.rm_type = hv_cpu_to_le32(REMOTE_NDIS_INDICATE_STATUS_MSG);
 	m.rm_len = hv_cpu_to_le32(sizeof(m));
 	m.rm_status = hv_cpu_to_le32(status);
+	if (netvsp_fault(nic, "netvsp.indicate", &fa)) {
+		uint32_t v = (uint32_t)hvs_fault_param(&fa, "value", 0xDEADBEEF);
+		uint32_t *f[] = { &m.rm_status, &m.rm_stbuflen,
+				  &m.rm_stbufoffset, &m.rm_len };
+		int64_t k = hvs_fault_param(&fa, "field", 1);
+
+		if (k >= 0 && k < 4) {
+			HVS_INFO(nic->nd_vm, "fault netvsp.indicate: %s: status "
+				 "0x%x field %lld := %u", nic->nd_name, status,
+				 (long long)k, v);
+			*f[k] = hv_cpu_to_le32(v);
+		}
+		int64_t bl = hvs_fault_param(&fa, "buflen", -1);
+		if (bl >= 0 && bl <= UINT32_MAX)
+			m.rm_stbuflen = hv_cpu_to_le32((uint32_t)bl);
+	}
 	netvsp_ctrl_send(nic, &m, sizeof(m));
 }
 
