@@ -15,6 +15,16 @@
  *              SCSI status and sense, and the SCSI data the host puts in
  *              the guest's buffers (REPORT LUNS, INQUIRY and VPD pages,
  *              READ CAPACITY) during the scan, then block I/O.
+ *   guest_netvsc  FZ_DEV_NETVSC: NVSP replies (INIT, receive and send
+ *              buffer completions with their sections, subchannel
+ *              allocation), send completions with any id, inband notes
+ *              (indirection table, VF), transfer-page packets (ranges,
+ *              pageset id) carrying RNDIS control replies, status
+ *              indications and data packets with per-packet info, during
+ *              the bring-up, traffic, control calls, an MTU change and
+ *              the teardown.
+ *   guest_echo FZ_DEV_ECHO: echoed frames (magic, length, sequence,
+ *              padding) for round trips and the stream calls.
  *
  * Input: config bytes (below), then the host script.
  *   IC: c0 bit 3 hibernate allowed, bit 4 time sync passive, bit 5 the
@@ -25,9 +35,25 @@
  *       (else 6.2), bit 2 scan two targets (else one), bit 3 do block I/O
  *       on the first disk found.
  *
+ *   NetVSC: c0 bit 0 two vCPUs (two queues, vRSS), bit 1 no send buffer
+ *       (bounce pages), bit 2 NVSP 4 at most (else 6.1), bit 3 sends
+ *       after the attach, bit 4 control calls, bit 5 a new MTU, bit 6 no
+ *       offloads (and MTU 576), bit 7 the OS refuses the first NIC.
+ *       Buffers: receive 16 pages (GPADL 0x10001 when the ring's is
+ *       0x10000), send 4 pages; rings 4 pages each way.
+ *
+ *   Echo: c0 bit 0 8 KiB send ring, bit 1 8 KiB receive ring (else 16
+ *       KiB), bit 2 stream calls, bit 3 an 8-byte stream buffer.
+ *
  * Oracles: the port's (pages the host holds are never freed; the guest's
  * packets are well-formed), ASan/UBSan over the driver, and nothing leaks
- * unrecorded after vmbus_unload (as in fuzz_guest_msg).
+ * unrecorded after vmbus_unload (as in fuzz_guest_msg). NetVSC also: a
+ * received frame is >= 14 bytes and fits a receive section, on a queue
+ * that exists; each send's done callback runs exactly once, before
+ * nc_detach (unless the host kept the pages); the counters read in
+ * nc_detach add up (frames counted = frames delivered, drops = bad
+ * inputs, completions <= packets); every attached NIC is detached by
+ * the unload. Echo: see dev_io.
  */
 #include "fuzz_common.h"
 #include "fuzzport.h"
@@ -39,6 +65,11 @@
 #include "vmbus/ic.h"
 #elif defined(FZ_DEV_STORVSC)
 #include "vmbus/storvsc.h"
+#elif defined(FZ_DEV_NETVSC)
+#include "hv/rndis.h"
+#include "vmbus/netvsc.h"
+#elif defined(FZ_DEV_ECHO)
+#include "vmbus/echo.h"
 #else
 #error "FZ_DEV_* not set"
 #endif
@@ -286,9 +317,392 @@ static void dev_free(struct dev *d)
 	d->sv = NULL;
 }
 
+#elif defined(FZ_DEV_NETVSC)
+
+#define NV_COOKIES 8u
+
+/* What the OS side saw, reset per input. */
+static struct {
+	uint64_t rx_frames;		/* of the NIC attached now */
+	uint64_t links;
+	uint64_t leaked;		/* ns_leaked_pages of NICs gone */
+	uint32_t attached, detached;
+	uint8_t  cookie[NV_COOKIES];	/* 0 idle, 1 sent, 2 done */
+	void    *gpa_page;		/* the caller's memory of a GPA send */
+	uint64_t gpa_pfn;
+	bool     gpa_kept;		/* the host may still own it */
+	bool     fail_attach;
+} g_nv;
+
+static void nv_rx(void *arg, struct netvsc_dev *nd, uint32_t q,
+		  const void *frame, uint32_t len,
+		  const struct netvsc_rx_info *ri)
+{
+	struct netvsc_info ni;
+	const volatile uint8_t *b = frame;
+	uint8_t x = 0;
+
+	(void)arg;
+	FZ_CHECK(netvsc_get_info(nd, &ni) == 0, "netvsc_get_info");
+	FZ_CHECK(q < ni.ni_queues, "frame on queue %u of %u", q, ni.ni_queues);
+	FZ_CHECK(len >= NETVSC_ETHER_HDR_LEN && len <= ni.ni_recv_section_size,
+		 "frame of %u bytes (receive sections of %u)", len,
+		 ni.ni_recv_section_size);
+	FZ_CHECK((ri->ri_flags & ~0x03F3u) == 0, "rx flags 0x%x", ri->ri_flags);
+	/* Every byte readable (ASan: the frame lies in live memory). */
+	for (uint32_t i = 0; i < len; i++)
+		x ^= b[i];
+	(void)x;
+	g_nv.rx_frames++;
+}
+
+static void nv_link(void *arg, struct netvsc_dev *nd,
+		    const struct netvsc_link *nl)
+{
+	(void)arg;
+	(void)nd;
+	FZ_CHECK(nl->nl_event >= NETVSC_LINK_EV_CONNECT &&
+		 nl->nl_event <= NETVSC_LINK_EV_NETWORK_CHANGE,
+		 "link event %u", nl->nl_event);
+	g_nv.links++;
+}
+
+static void nv_tx_done(void *cookie, int status)
+{
+	uintptr_t i = (uintptr_t)cookie;
+
+	FZ_CHECK(i < NV_COOKIES && g_nv.cookie[i] == 1,
+		 "send %u completed twice or never sent", (unsigned)i);
+	FZ_CHECK(status == 0 || status == -VMBUS_EIO ||
+		 status == -VMBUS_ENODEV, "send status %d", status);
+	g_nv.cookie[i] = 2;
+}
+
+static const struct netvsc_callbacks nv_cbs = {
+	.rx = nv_rx,
+	.link = nv_link,
+};
+
+static int nv_attached(void *arg, struct netvsc_dev *nd)
+{
+	(void)arg;
+	g_nv.attached++;
+	g_nv.rx_frames = 0;
+	netvsc_set_callbacks(nd, &nv_cbs, NULL);
+	if (g_nv.fail_attach && g_nv.attached == 1)
+		return -VMBUS_EIO;	/* the OS refuses the first NIC */
+	return 0;
+}
+
+/* The last callback for nd: its counters are consistent and every send
+ * with a done callback has had it (unless the host kept the memory). */
+static void nv_detached(void *arg, struct netvsc_dev *nd)
+{
+	struct netvsc_stats st;
+	const struct netvsc_queue_stats *t = &st.ns_total;
+	uint64_t hard;
+
+	(void)arg;
+	g_nv.detached++;
+	FZ_CHECK(netvsc_get_stats(nd, &st) == 0, "netvsc_get_stats");
+	g_nv.leaked += st.ns_leaked_pages;
+	FZ_CHECK(t->qs_rx_frames == g_nv.rx_frames,
+		 "%llu frames counted, %llu delivered",
+		 (unsigned long long)t->qs_rx_frames,
+		 (unsigned long long)g_nv.rx_frames);
+	hard = t->qs_rx_bad_pkt + t->qs_rx_bad_range + t->qs_rx_bad_ppi +
+	       t->qs_rx_no_callback;
+	FZ_CHECK(t->qs_rx_drops >= hard &&
+		 t->qs_rx_drops <= hard + t->qs_rx_bad_rndis,
+		 "%llu drops for %llu + %llu bad inputs",
+		 (unsigned long long)t->qs_rx_drops, (unsigned long long)hard,
+		 (unsigned long long)t->qs_rx_bad_rndis);
+	FZ_CHECK(t->qs_tx_done <= t->qs_tx_frames &&
+		 t->qs_tx_errors <= t->qs_tx_done,
+		 "%llu sends, %llu completed, %llu failed",
+		 (unsigned long long)t->qs_tx_frames,
+		 (unsigned long long)t->qs_tx_done,
+		 (unsigned long long)t->qs_tx_errors);
+	FZ_CHECK(t->qs_rx_comp_sent <= t->qs_rx_xfer_pkts &&
+		 t->qs_rx_comp_fail <= t->qs_rx_xfer_pkts,
+		 "%llu receive completions for %llu packets",
+		 (unsigned long long)t->qs_rx_comp_sent,
+		 (unsigned long long)t->qs_rx_xfer_pkts);
+	for (uint32_t i = 0; i < NV_COOKIES && st.ns_leaked_pages == 0; i++)
+		FZ_CHECK(g_nv.cookie[i] != 1, "send %u never completed", i);
+}
+
+struct dev {
+	uint8_t flags;
+	struct vmbus *vb;
+};
+
+static uint32_t dev_vcpus(const uint8_t *data, size_t size)
+{
+	return size && (data[0] & 1) ? 2 : 1;
+}
+
+static void dev_config(struct dev *d, struct vmbus *vb, struct fz *f)
+{
+	struct netvsc_config cfg;
+
+	d->flags = fz_u8(f);
+	d->vb = vb;
+	memset(&g_nv, 0, sizeof(g_nv));
+	g_nv.fail_attach = (d->flags & 0x80) != 0;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.nc_tx_ring_bytes = 4 * 4096;
+	cfg.nc_rx_ring_bytes = 4 * 4096;
+	cfg.nc_recv_buf_bytes = 16 * 4096;
+	cfg.nc_send_buf_bytes = 4 * 4096;
+	cfg.nc_no_send_buf = (d->flags & 2) != 0;
+	cfg.nc_max_queues = (d->flags & 1) ? 2 : 1;
+	cfg.nc_max_nvsp_version = (d->flags & 4) ? 0x00040000u : 0;
+	cfg.nc_offloads = (d->flags & 0x40) ? NETVSC_OFFLOAD_NONE : 0;
+	cfg.nc_timeout_ns = 20000000;
+	cfg.nc_attach = nv_attached;
+	cfg.nc_detach = nv_detached;
+	FZ_CHECK(netvsc_register(vb, &cfg) == 0, "netvsc_register");
+}
+
+static void dev_tick(struct dev *d)
+{
+	(void)d;
+}
+
+/* One send: copied (done NULL) or with a done callback (cookie c). */
+static void nv_send1(struct netvsc_dev *nd, const void *p, uint32_t len,
+		     const struct netvsc_tx_meta *meta, int c)
+{
+	struct netvsc_frag fr = { p, len };
+	int r;
+
+	if (c >= 0)
+		g_nv.cookie[c] = 1;
+	r = netvsc_send(nd, NETVSC_QUEUE_AUTO, &fr, 1, meta,
+			c >= 0 ? nv_tx_done : NULL,
+			(void *)(uintptr_t)(c >= 0 ? c : 0));
+	if (c >= 0 && r != 0) {
+		FZ_CHECK(g_nv.cookie[c] == 1, "done called for a failed send");
+		g_nv.cookie[c] = 0;
+	}
+}
+
+/*
+ * After the script: the OS uses the NIC (its answers come from the rest
+ * of the script). flags bit 3: sends (copied, by section run, by GPA from
+ * the caller's page, with offload meta); bit 4: control calls (query,
+ * set, keepalive, reset, filter); bit 5: a new MTU (the whole bring-up
+ * again).
+ */
+static void dev_io(struct dev *d)
+{
+	struct netvsc_dev *nd;
+	struct netvsc_info ni;
+	static uint8_t frame[6000];
+	uint8_t out[64];
+	uint32_t outlen, st, v;
+	bool ar;
+
+	nd = netvsc_get(d->vb, 0);
+	if (nd == NULL || netvsc_get_info(nd, &ni) != 0)
+		return;
+	if (d->flags & 8) {
+		struct netvsc_tx_meta m;
+
+		memset(frame, 0xff, 6);
+		for (uint32_t i = 6; i < sizeof(frame); i++)
+			frame[i] = (uint8_t)i;
+		nv_send1(nd, frame, 60, NULL, -1);
+		nv_send1(nd, frame, 1514, NULL, -1);
+		nv_send1(nd, frame, 60, NULL, 1);
+		memset(&m, 0, sizeof(m));
+		m.tm_flags = NETVSC_TX_VLAN | NETVSC_TX_HASH;
+		m.tm_vlan_tci = 5;
+		m.tm_hash = 0x1234;
+		if (ni.ni_offloads & NETVSC_OFFLOAD_TCP4_CSUM) {
+			m.tm_flags |= NETVSC_TX_IPV4 | NETVSC_TX_CSUM_TCP;
+			m.tm_l4_offset = 34;
+		}
+		nv_send1(nd, frame, 200, &m, 2);
+		/* From a page of the port: the host reads it by GPA. */
+		g_nv.gpa_page = g_fp.fp_plat.page_alloc(g_fp.fp_plat.ctx, 1,
+							&g_nv.gpa_pfn);
+		if (g_nv.gpa_page != NULL) {
+			memcpy(g_nv.gpa_page, frame, 4096);
+			nv_send1(nd, g_nv.gpa_page, 4096 > ni.ni_mtu + 14 ?
+				 ni.ni_mtu + 14 : 4096, NULL, -1);
+			g_nv.cookie[3] = 1;
+			{
+				struct netvsc_frag fr[2] = {
+					{ g_nv.gpa_page, 1000 },
+					{ g_nv.gpa_page + 2000, 400 },
+				};
+
+				if (netvsc_send(nd, 0, fr, 2, NULL, nv_tx_done,
+						(void *)(uintptr_t)3) != 0)
+					g_nv.cookie[3] = 0;
+			}
+		}
+		(void)netvsc_wait_tx(nd, 0, 2000000);
+	}
+	if (d->flags & 0x10) {
+		outlen = sizeof(out);
+		(void)netvsc_query(nd, OID_GEN_VENDOR_ID, NULL, 0, out, &outlen,
+				   &st);
+		v = 0;
+		(void)netvsc_set(nd, OID_GEN_CURRENT_PACKET_FILTER, &v,
+				 sizeof(v), &st);
+		(void)netvsc_keepalive(nd);
+		(void)netvsc_reset(nd, &ar);
+		(void)netvsc_up(nd);
+		(void)netvsc_down(nd);
+	}
+	if (d->flags & 0x20)
+		(void)netvsc_set_mtu(nd, (d->flags & 0x40) ? 576 : 9000);
+}
+
+static void dev_report(struct dev *d)
+{
+	(void)d;
+	fprintf(stderr, "netvsc: %u attached, %u detached, %llu link "
+		"changes, %llu pages leaked\n", g_nv.attached, g_nv.detached,
+		(unsigned long long)g_nv.links,
+		(unsigned long long)g_nv.leaked);
+}
+
+/*
+ * Pages kept on purpose: the NICs' ns_leaked_pages (read in nc_detach:
+ * nd is freed after it), and the caller's page of a GPA send whose done
+ * never came because the host kept it.
+ */
+static uint64_t dev_uncounted(struct dev *d, const struct vmbus_stats *st)
+{
+	(void)d;
+	(void)st;
+	FZ_CHECK(g_nv.attached == g_nv.detached + (g_nv.fail_attach &&
+						   g_nv.attached ? 1u : 0u),
+		 "%u NICs attached, %u detached after unload",
+		 g_nv.attached, g_nv.detached);
+	g_nv.gpa_kept = g_nv.gpa_page != NULL && g_nv.cookie[3] == 1;
+	return g_nv.leaked + (g_nv.gpa_kept ? 1u : 0u);
+}
+
+static void dev_free(struct dev *d)
+{
+	netvsc_unregister(d->vb);
+	if (g_nv.gpa_page != NULL && !g_nv.gpa_kept)
+		g_fp.fp_plat.page_free(g_fp.fp_plat.ctx, g_nv.gpa_page, 1);
+	g_nv.gpa_page = NULL;
+}
+
+#elif defined(FZ_DEV_ECHO)
+
+struct dev {
+	uint8_t flags;
+	struct vmbus *vb;
+};
+
+static uint32_t dev_vcpus(const uint8_t *data, size_t size)
+{
+	(void)data;
+	(void)size;
+	return 1;
+}
+
+static void dev_config(struct dev *d, struct vmbus *vb, struct fz *f)
+{
+	struct echo_config cfg;
+
+	d->flags = fz_u8(f);
+	d->vb = vb;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ec_tx_ring_bytes = (d->flags & 1) ? 8192 : 16384;
+	cfg.ec_rx_ring_bytes = (d->flags & 2) ? 8192 : 16384;
+	FZ_CHECK(echo_register(vb, &cfg) == 0, "echo_register");
+}
+
+static void dev_tick(struct dev *d)
+{
+	(void)d;
+}
+
+/*
+ * After the script: round trips and a stream on the first echo device
+ * (the echoes come from the rest of the script). Oracles: a successful
+ * round trip returns exactly what was sent; a stream payload fits the
+ * buffer, -ENOBUFS reports a larger size; no more echoes are received
+ * than were sent.
+ */
+static void dev_io(struct dev *d)
+{
+	struct echo_dev *ed = echo_get(d->vb, 0);
+	struct echo_stats st;
+	static uint8_t in[2048], out[2048];
+	uint32_t max, len;
+	int r;
+
+	if (ed == NULL)
+		return;
+	max = echo_max_payload(ed);
+	FZ_CHECK(max <= 16384, "max payload %u", max);
+	for (uint32_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7u + 3u);
+	for (uint32_t k = 0; k < 3; k++) {
+		uint32_t n = k == 0 ? 0 : k == 1 ? 24 : 1000;
+
+		len = sizeof(out);
+		memset(out, 0, sizeof(out));
+		r = echo_roundtrip(ed, in, n, out, &len, 5000000);
+		if (r == 0) {
+			FZ_CHECK(len == n && memcmp(out, in, n) == 0,
+				 "round trip of %u bytes returned %u", n, len);
+		}
+	}
+	for (uint32_t k = 0; k < 4 && (d->flags & 4); k++)
+		(void)echo_stream_send(ed, in, 8u * k);
+	for (uint32_t k = 0; k < 6 && (d->flags & 4); k++) {
+		uint32_t cap = (d->flags & 8) ? 8 : sizeof(out);
+
+		len = cap;
+		r = echo_stream_recv(ed, out, &len);
+		if (r == -VMBUS_EAGAIN)
+			r = echo_stream_wait(ed, false, 2000000);
+		else if (r == 0)
+			FZ_CHECK(len <= cap, "stream payload of %u bytes in "
+				 "a buffer of %u", len, cap);
+		else if (r == -VMBUS_ENOBUFS)
+			FZ_CHECK(len > cap, "ENOBUFS with %u bytes", len);
+	}
+	(void)echo_stream_wait(ed, true, 1000000);
+	echo_get_stats(ed, &st);
+	FZ_CHECK(st.es_received <= st.es_sent,
+		 "%llu echoes received for %llu sent",
+		 (unsigned long long)st.es_received,
+		 (unsigned long long)st.es_sent);
+	FZ_CHECK(echo_channel(ed) != NULL, "echo channel");
+}
+
+static void dev_report(struct dev *d)
+{
+	fprintf(stderr, "echo: %u devices\n", echo_count(d->vb));
+}
+
+static uint64_t dev_uncounted(struct dev *d, const struct vmbus_stats *st)
+{
+	(void)st;
+	FZ_CHECK(echo_count(d->vb) == 0, "%u echo devices after unload",
+		 echo_count(d->vb));
+	return 0;
+}
+
+static void dev_free(struct dev *d)
+{
+	echo_unregister(d->vb);
+}
 #endif
 
-#if !defined(FZ_DEV_STORVSC)
+#if defined(FZ_DEV_IC)
 static uint64_t dev_uncounted(struct dev *d, const struct vmbus_stats *st)
 {
 	(void)d;

@@ -1615,7 +1615,8 @@ static void vs_ctrl(struct sb *s, uint32_t status, const void *pl,
 	memset(p, 0, sizeof(p));
 	hv_put_le32(p, VSTOR_OPERATION_COMPLETE_IO);
 	hv_put_le32(p + 8, status);
-	memcpy(p + 12, pl, plen);
+	if (plen)
+		memcpy(p + 12, pl, plen);
 	s_rwait(s, 1, 1);
 	s_ring(s, 1, 1, VMBUS_PACKET_TYPE_COMP, 0, 0, p, sizeof(p));
 }
@@ -1759,6 +1760,466 @@ static void seeds_guest_storvsc(void)
 		unload_ok(&s);
 		write_seed("guest_storvsc", variant == 0 ? "scan" :
 			   variant == 1 ? "scan-io" : "multichannel", &s);
+	}
+}
+
+/* ============================= guest_netvsc ============================= */
+
+/*
+ * The guest's packets on the NIC's primary channel (relid 1) are awaited
+ * with RWAIT; a request the host completes gets a COMP with the guest's
+ * last trans_id (RING flag 1). RNDIS replies and frames are written into
+ * receive section 0 (GPADLW 0x10001) and announced by a transfer-page
+ * packet; the guest answers each with a receive completion.
+ */
+#define GN_RBUF 0x10001u
+#define GN_SBUF 0x10002u
+
+static uint32_t g_gn_rid;		/* the guest's next RNDIS request id */
+static uint32_t g_gn_msg;		/* NVSP message size (28 or 40) */
+static bool g_gn_last;			/* no request follows the reply */
+
+/* A COMP of the guest's last packet with an NVSP message. */
+static void gn_comp(struct sb *s, const uint32_t *w, unsigned nw)
+{
+	uint8_t p[40];
+
+	memset(p, 0, sizeof(p));
+	for (unsigned i = 0; i < nw; i++)
+		hv_put_le32(p + 4 * i, w[i]);
+	s_ring(s, 1, 1, VMBUS_PACKET_TYPE_COMP, 0, 0, p, g_gn_msg);
+}
+
+/* A transfer-page packet on relid with n ranges (count, offset). */
+static void gn_xfer(struct sb *s, uint8_t relid, uint16_t pageset,
+		    const uint32_t (*r)[2], uint32_t n, uint32_t chan_type,
+		    uint64_t tid)
+{
+	uint32_t hdr = (24u + 8u * n + 7u) & ~7u, total = hdr + 40u;
+
+	put8(s, FZP_OP_RING);
+	put8(s, relid);
+	put8(s, 0);
+	put16(s, (uint16_t)total);
+	put16(s, VMBUS_PACKET_TYPE_DATA_USING_XFER_PAGES);
+	put16(s, (uint16_t)(hdr / 8u));
+	put16(s, (uint16_t)(total / 8u));
+	put16(s, VMBUS_PACKET_FLAG_COMPLETION_REQUESTED);
+	put64(s, tid);
+	put16(s, pageset);
+	put16(s, 0);
+	put32(s, n);
+	for (uint32_t i = 0; i < n; i++) {
+		put32(s, r[i][0]);
+		put32(s, r[i][1]);
+	}
+	zeros(s, hdr - 24u - 8u * n);
+	put32(s, NVSP_MSG1_TYPE_SEND_RNDIS_PKT);
+	put32(s, chan_type);
+	put32(s, NVSP_SEND_BUF_SECTION_NONE);
+	zeros(s, 28);
+}
+
+/* Write m[0..len) at off of the receive buffer. */
+static void gn_rbuf(struct sb *s, uint32_t off, const uint8_t *m, uint16_t len)
+{
+	put8(s, FZP_OP_GPADLW);
+	put32(s, GN_RBUF);
+	put32(s, off);
+	put16(s, len);
+	putn(s, m, len);
+}
+
+/* One RNDIS message from the host in section 0. */
+static void gn_rx(struct sb *s, const uint8_t *m, uint16_t len,
+		  uint32_t chan_type, uint64_t tid)
+{
+	const uint32_t r[1][2] = { { len, 0 } };
+
+	gn_rbuf(s, 0, m, len);
+	gn_xfer(s, 1, NVSP_RECV_BUF_ID_L, r, 1, chan_type, tid);
+	s_rwait(s, 1, 1);			/* its receive completion */
+}
+
+/*
+ * The guest's next RNDIS request is out (it was awaited): complete its
+ * send, then answer with a reply of type `type` (status, then the
+ * information buffer for a query / the INITIALIZE fields).
+ */
+static void gn_reply(struct sb *s, uint32_t type, uint32_t status,
+		     const void *info, uint32_t ilen)
+{
+	const uint32_t done[2] = { NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE,
+				   NVSP_STAT_SUCCESS };
+	uint8_t m[512];
+	uint32_t len;
+
+	memset(m, 0, sizeof(m));
+	gn_comp(s, done, 2);
+	hv_put_le32(m, type);
+	hv_put_le32(m + 8, ++g_gn_rid);
+	hv_put_le32(m + 12, status);
+	if (type == REMOTE_NDIS_INITIALIZE_CMPLT) {
+		hv_put_le32(m + 16, RNDIS_MAJOR_VERSION);
+		hv_put_le32(m + 20, RNDIS_MINOR_VERSION);
+		hv_put_le32(m + 28, 0);		/* medium 802.3 */
+		hv_put_le32(m + 32, 8);		/* packets per message */
+		hv_put_le32(m + 36, 0x4000);
+		hv_put_le32(m + 40, 3);		/* 8-byte alignment */
+		len = 52;
+	} else if (type == REMOTE_NDIS_QUERY_CMPLT) {
+		hv_put_le32(m + 16, ilen);
+		hv_put_le32(m + 20, ilen ? 16 : 0);
+		if (ilen)
+			memcpy(m + 24, info, ilen);
+		len = 24 + ilen;
+	} else {
+		len = 16;
+	}
+	hv_put_le32(m + 4, len);
+	gn_rx(s, m, (uint16_t)len, NVSP_RNDIS_CHANNEL_TYPE_CONTROL, 0x7000);
+	if (!g_gn_last)
+		s_rwait(s, 1, 1);		/* the next request */
+	g_gn_last = false;
+}
+
+static void gn_query_u32(struct sb *s, uint32_t v)
+{
+	uint8_t b[4];
+
+	hv_put_le32(b, v);
+	gn_reply(s, REMOTE_NDIS_QUERY_CMPLT, RNDIS_STATUS_SUCCESS, b, 4);
+}
+
+/* A PACKET_MSG with a 60-byte frame and PPIs (csum, VLAN, hash). */
+static uint16_t gn_frame(uint8_t *m, bool ppis)
+{
+	uint32_t plen = ppis ? 3u * 16u : 0u, dlen = 60;
+	uint32_t doff = 36u + plen;
+
+	memset(m, 0, 44u + plen + dlen);
+	hv_put_le32(m, REMOTE_NDIS_PACKET_MSG);
+	hv_put_le32(m + 4, 8u + doff + dlen);
+	hv_put_le32(m + 8, doff);
+	hv_put_le32(m + 12, dlen);
+	hv_put_le32(m + 28, ppis ? 36u : 0u);
+	hv_put_le32(m + 32, plen);
+	if (ppis) {
+		static const uint32_t t[3] = { NDIS_PKTINFO_TYPE_CSUM,
+			NDIS_PKTINFO_TYPE_VLAN, NDIS_PKTINFO_TYPE_HASHVAL };
+		static const uint32_t v[3] = { NDIS_RXCSUM_INFO_TCPCS_OK,
+			0x00050000u, 0xdeadbeefu };
+
+		for (int i = 0; i < 3; i++) {
+			hv_put_le32(m + 44 + 16 * i, 16);
+			hv_put_le32(m + 48 + 16 * i, t[i]);
+			hv_put_le32(m + 52 + 16 * i, 12);
+			hv_put_le32(m + 56 + 16 * i, v[i]);
+		}
+	}
+	memset(m + 8 + doff, 0xff, 6);
+	memcpy(m + 8 + doff + 6, "\x02\x15\x5d\x00\x00\x01\x08\x00", 8);
+	return (uint16_t)(8u + doff + dlen);
+}
+
+/* Connect, offer the NIC (relid 1) and play the bring-up up to the
+ * attach. nvsp: the version the host accepts (6.1 refused first for
+ * older); sbuf: the send buffer is offered; rss: RSS caps with 2 queues
+ * and a subchannel (relid 2). */
+static void gn_bringup(struct sb *s, uint32_t nvsp, bool sbuf, bool rss)
+{
+	static const struct hv_guid nic = HV_GUID_NETVSC_INIT;
+	static const uint8_t mac[6] = { 0x02, 0x15, 0x5d, 0, 0, 2 };
+	struct ndis_offload o;
+	uint8_t b[64];
+
+	g_gn_rid = 0;
+	g_gn_msg = 40;
+	s_wait(s, VMBUS_CHANMSG_INITIATE_CONTACT);
+	m_vresp(s, 1, 0, VMBUS_MESSAGE_CONNECTION_ID);
+	s_wait(s, VMBUS_CHANMSG_REQUESTOFFERS);
+	m_offer(s, &nic, &inst1, 1, 0);
+	m_hdr_only(s, VMBUS_CHANMSG_ALLOFFERS_DELIVERED);
+	open_ok(s, 1, 0x10000, 1);
+	/* NVSP INIT, newest first */
+	s_rwait(s, 1, 1);
+	if (nvsp == NVSP_PROTOCOL_VERSION_6) {	/* 6.1 refused first */
+		const uint32_t no[4] = { NVSP_MSG_TYPE_INIT_COMPLETE, 0, 34, 0 };
+
+		gn_comp(s, no, 4);
+		s_rwait(s, 1, 1);
+	}
+	{
+		const uint32_t ok[4] = { NVSP_MSG_TYPE_INIT_COMPLETE, nvsp, 34,
+					 NVSP_STAT_SUCCESS };
+
+		gn_comp(s, ok, 4);
+	}
+	g_gn_msg = nvsp >= NVSP_PROTOCOL_VERSION_61 ? 40 : 28;
+	/* NDIS config + version (posted), receive buffer */
+	s_wait(s, VMBUS_CHANMSG_GPADL_HEADER);
+	m_gpadl_created(s, 1, GN_RBUF, 0);
+	s_rwait(s, 1, 1);
+	{
+		/* one section: 32 slots of 2048 bytes */
+		const uint32_t rb[7] = { NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE,
+			NVSP_STAT_SUCCESS, 1, 0, 2048, 32, 65536 };
+
+		gn_comp(s, rb, 7);
+	}
+	if (sbuf) {
+		const uint32_t sb[3] = { NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE,
+			NVSP_STAT_SUCCESS, 2048 };
+
+		s_wait(s, VMBUS_CHANMSG_GPADL_HEADER);
+		m_gpadl_created(s, 1, GN_SBUF, 0);
+		s_rwait(s, 1, 1);
+		gn_comp(s, sb, 3);
+	}
+	s_rwait(s, 1, 1);			/* RNDIS INITIALIZE */
+	gn_reply(s, REMOTE_NDIS_INITIALIZE_CMPLT, RNDIS_STATUS_SUCCESS, NULL, 0);
+	gn_query_u32(s, 1500);			/* maximum frame size */
+	gn_reply(s, REMOTE_NDIS_QUERY_CMPLT, RNDIS_STATUS_SUCCESS, mac, 6);
+	gn_reply(s, REMOTE_NDIS_QUERY_CMPLT, RNDIS_STATUS_SUCCESS, mac, 6);
+	memset(&o, 0, sizeof(o));
+	o.ndis_hdr.ndis_type = NDIS_OBJTYPE_OFFLOAD;
+	o.ndis_hdr.ndis_rev = nvsp >= NVSP_PROTOCOL_VERSION_5 ?
+		NDIS_OFFLOAD_REV_3 : 2;
+	o.ndis_hdr.ndis_size = nvsp >= NVSP_PROTOCOL_VERSION_5 ?
+		NDIS_OFFLOAD_SIZE : NDIS_OFFLOAD_SIZE_6_1;
+	o.ndis_csum.ncs_ip4_txenc = NDIS_OFFLOAD_ENCAP_8023;
+	o.ndis_csum.ncs_ip4_txcsum = NDIS_TXCSUM_CAP_IP4OPT |
+		NDIS_TXCSUM_CAP_TCP4OPT | NDIS_TXCSUM_CAP_TCP4 |
+		NDIS_TXCSUM_CAP_UDP4 | NDIS_TXCSUM_CAP_IP4;
+	o.ndis_csum.ncs_ip6_txenc = NDIS_OFFLOAD_ENCAP_8023;
+	o.ndis_csum.ncs_ip6_txcsum = NDIS_TXCSUM_CAP_IP6EXT |
+		NDIS_TXCSUM_CAP_TCP6OPT | NDIS_TXCSUM_CAP_TCP6 |
+		NDIS_TXCSUM_CAP_UDP6;
+	o.ndis_lsov2.nl2_ip4_encap = NDIS_OFFLOAD_ENCAP_8023;
+	o.ndis_lsov2.nl2_ip4_maxsz = 62780;
+	o.ndis_lsov2.nl2_ip4_minsg = 2;
+	gn_reply(s, REMOTE_NDIS_QUERY_CMPLT, RNDIS_STATUS_SUCCESS, &o,
+		 o.ndis_hdr.ndis_size);
+	gn_reply(s, REMOTE_NDIS_SET_CMPLT, RNDIS_STATUS_SUCCESS, NULL, 0);
+	gn_query_u32(s, NDIS_MEDIA_STATE_CONNECTED);
+	g_gn_last = !rss;	/* without RSS, the last request */
+	gn_query_u32(s, 100000000);		/* link speed, 10 Gbit/s */
+	if (rss) {
+		const uint32_t sc[3] = { NVSP_MSG5_TYPE_SUBCHANNEL,
+					 NVSP_STAT_SUCCESS, 1 };
+
+		memset(b, 0, sizeof(b));
+		b[0] = NDIS_OBJTYPE_RSS_CAPS;
+		b[1] = NDIS_RSS_CAPS_REV_2;
+		hv_put_le16(b + 2, NDIS_RSS_CAPS_SIZE);
+		hv_put_le32(b + 8, 1);
+		hv_put_le32(b + 12, 2);		/* queues */
+		hv_put_le16(b + 16, 16);	/* table entries */
+		gn_reply(s, REMOTE_NDIS_QUERY_CMPLT, RNDIS_STATUS_SUCCESS, b,
+			 NDIS_RSS_CAPS_SIZE);
+		/* the subchannel request is out */
+		gn_comp(s, sc, 3);
+		m_offer(s, &nic, &inst1, 2, 1);
+		open_ok(s, 2, 0x10003, 2);
+		s_rwait(s, 1, 1);		/* RSS parameters */
+		g_gn_last = true;
+		gn_reply(s, REMOTE_NDIS_SET_CMPLT, RNDIS_STATUS_SUCCESS, NULL,
+			 0);
+	}
+}
+
+/* The teardown at unload: HALT (its send completed), the buffers
+ * revoked, the channels closed, the buffers' GPADLs torn down. */
+static void gn_teardown(struct sb *s, bool sbuf, bool sub)
+{
+	s_wait(s, VMBUS_CHANMSG_CLOSECHANNEL);
+	if (sub)
+		close_ok(s, 0x10003);
+	close_ok(s, 0x10000);
+	close_ok(s, GN_RBUF);
+	if (sbuf)
+		close_ok(s, GN_SBUF);
+	unload_ok(s);
+}
+
+static void seeds_guest_netvsc(void)
+{
+	uint8_t m[512];
+	uint16_t n;
+	struct sb s;
+
+	/* 0: 6.1, send buffer, frames, indications, inband notes;
+	 * 1: 6 after 6.1 refused, no send buffer, sends and control calls;
+	 * 2: 6.1, two queues (RSS, a subchannel), an MTU change;
+	 * 3: 4, sends, hostile receives. */
+	for (int v = 0; v < 4; v++) {
+		static const uint8_t cfg[4] = { 0x00, 0x1a, 0x21, 0x0c };
+		static const uint32_t ver[4] = { NVSP_PROTOCOL_VERSION_61,
+			NVSP_PROTOCOL_VERSION_6, NVSP_PROTOCOL_VERSION_61,
+			NVSP_PROTOCOL_VERSION_4 };
+		bool sbuf = !(cfg[v] & 2), rss = v == 2;
+
+		memset(&s, 0, sizeof(s));
+		put8(&s, cfg[v]);
+		gn_bringup(&s, ver[v], sbuf, rss);
+		/* frames: plain, with PPIs */
+		n = gn_frame(m, false);
+		gn_rx(&s, m, n, NVSP_RNDIS_CHANNEL_TYPE_DATA, 0x100);
+		n = gn_frame(m, true);
+		gn_rx(&s, m, n, NVSP_RNDIS_CHANNEL_TYPE_DATA, 0x101);
+		if (v == 0) {
+			static const uint32_t ind[] = {
+				RNDIS_STATUS_MEDIA_DISCONNECT,
+				RNDIS_STATUS_MEDIA_CONNECT,
+				RNDIS_STATUS_LINK_SPEED_CHANGE,
+				RNDIS_STATUS_NETWORK_CHANGE };
+			uint8_t p[104];
+
+			for (unsigned i = 0; i < 4; i++) {
+				memset(m, 0, 32);
+				hv_put_le32(m, REMOTE_NDIS_INDICATE_STATUS_MSG);
+				hv_put_le32(m + 4, i == 2 ? 24 : 20);
+				hv_put_le32(m + 8, ind[i]);
+				hv_put_le32(m + 12, i == 2 ? 4 : 0);
+				hv_put_le32(m + 16, i == 2 ? 12 : 0);
+				hv_put_le32(m + 20, 100000);
+				gn_rx(&s, m, i == 2 ? 24 : 20,
+				      NVSP_RNDIS_CHANNEL_TYPE_CONTROL, 0x200 + i);
+			}
+			/* two frames in one packet (ranges 0 and 2048) */
+			{
+				const uint32_t r[2][2] = { { 104, 0 },
+							   { 104, 2048 } };
+
+				n = gn_frame(m, false);
+				gn_rbuf(&s, 0, m, n);
+				gn_rbuf(&s, 2048, m, n);
+				gn_xfer(&s, 1, NVSP_RECV_BUF_ID_L, r, 2,
+					NVSP_RNDIS_CHANNEL_TYPE_DATA, 0x300);
+				s_rwait(&s, 1, 1);
+			}
+			/* send indirection table, VF association */
+			memset(p, 0, sizeof(p));
+			hv_put_le32(p, NVSP_MSG5_TYPE_SEND_INDIRECTION_TABLE);
+			hv_put_le32(p + 4, NVSP_INDIRECTION_TABLE_COUNT);
+			hv_put_le32(p + 8, 12);
+			s_ring(&s, 1, 0, VMBUS_PACKET_TYPE_DATA_INBAND, 0, 0, p,
+			       12 + 64);
+			memset(p, 0, sizeof(p));
+			hv_put_le32(p, NVSP_MSG4_TYPE_SEND_VF_ASSOCIATION);
+			s_ring(&s, 1, 0, VMBUS_PACKET_TYPE_DATA_INBAND, 0, 0, p,
+			       40);
+			/* a completion nobody asked for */
+			memset(p, 0, sizeof(p));
+			hv_put_le32(p, NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE);
+			hv_put_le32(p + 4, NVSP_STAT_SUCCESS);
+			s_ring(&s, 1, 0, VMBUS_PACKET_TYPE_COMP, 0,
+			       0x4E56000000010001ull, p, 8);
+		}
+		if (v == 3) {
+			/* hostile: range past the buffer, bad pageset, RNDIS
+			 * length past the range, PPI chain past its list */
+			const uint32_t r1[1][2] = { { 64, 65536 - 32 } };
+
+			gn_xfer(&s, 1, NVSP_RECV_BUF_ID_L, r1, 1,
+				NVSP_RNDIS_CHANNEL_TYPE_DATA, 0x400);
+			s_rwait(&s, 1, 1);
+			gn_xfer(&s, 1, 0x1234, r1, 1,
+				NVSP_RNDIS_CHANNEL_TYPE_DATA, 0x401);
+			s_rwait(&s, 1, 1);
+			n = gn_frame(m, true);
+			hv_put_le32(m + 4, 4000);
+			gn_rx(&s, m, n, NVSP_RNDIS_CHANNEL_TYPE_DATA, 0x402);
+			n = gn_frame(m, true);
+			hv_put_le32(m + 44 + 16, 200);
+			gn_rx(&s, m, n, NVSP_RNDIS_CHANNEL_TYPE_DATA, 0x403);
+		}
+		if (cfg[v] & 8) {
+			/* the sends of dev_io: complete whatever comes */
+			const uint32_t done[2] = {
+				NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE,
+				NVSP_STAT_SUCCESS };
+
+			for (int i = 0; i < 6; i++) {
+				s_rwait(&s, 1, 1);
+				gn_comp(&s, done, 2);
+			}
+		}
+		if (cfg[v] & 0x10) {
+			/* query, set, keepalive, reset (times out: no
+			 * answer), filter up, down */
+			uint8_t vid[4] = { 0x37, 0x13, 0, 0 };
+
+			s_rwait(&s, 1, 1);
+			gn_reply(&s, REMOTE_NDIS_QUERY_CMPLT,
+				 RNDIS_STATUS_SUCCESS, vid, 4);
+			gn_reply(&s, REMOTE_NDIS_SET_CMPLT,
+				 RNDIS_STATUS_SUCCESS, NULL, 0);
+			gn_reply(&s, REMOTE_NDIS_KEEPALIVE_CMPLT,
+				 RNDIS_STATUS_SUCCESS, NULL, 0);
+			++g_gn_rid;			/* RESET: unanswered */
+			s_rwait(&s, 1, 1);
+			gn_reply(&s, REMOTE_NDIS_SET_CMPLT,
+				 RNDIS_STATUS_SUCCESS, NULL, 0);
+			g_gn_last = true;
+			gn_reply(&s, REMOTE_NDIS_SET_CMPLT,
+				 RNDIS_STATUS_FAILURE, NULL, 0);
+		}
+		gn_teardown(&s, sbuf, rss);
+		write_seed("guest_netvsc", v == 0 ? "bringup-rx" :
+			   v == 1 ? "nvsp6-bounce-ctl" : v == 2 ? "rss-mtu" :
+			   "nvsp4-hostile-rx", &s);
+	}
+}
+
+/* ============================== guest_echo ============================== */
+
+/* An echo of a frame (magic, length, seq) with len payload bytes. */
+static void ge_echo(struct sb *s, uint64_t seq, uint32_t len,
+		    uint32_t claimed)
+{
+	uint8_t p[1100];
+
+	memset(p, 0, sizeof(p));
+	hv_put_le32(p, 0x4F484345u);
+	hv_put_le32(p + 4, claimed);
+	hv_put_le64(p + 8, seq);
+	for (uint32_t i = 0; i < len; i++)
+		p[16 + i] = (uint8_t)(i * 7u + 3u);
+	s_rwait(s, 1, 1);
+	s_ring(s, 1, 0, VMBUS_PACKET_TYPE_DATA_INBAND, 0, seq, p, 16 + len);
+}
+
+static void seeds_guest_echo(void)
+{
+	struct sb s;
+
+	/* 0: three round trips; 1: round trips, then a stream with a
+	 * stale, a bad and a too-large echo; 2: small rings, rescind. */
+	for (int v = 0; v < 3; v++) {
+		memset(&s, 0, sizeof(s));
+		put8(&s, v == 1 ? 0x0c : v == 2 ? 0x03 : 0);
+		connect53(&s, false);
+		open_ok(&s, 1, 0x10000, 1);
+		ge_echo(&s, 1, 0, 0);
+		ge_echo(&s, 2, 24, 24);
+		ge_echo(&s, 3, 1000, 1000);
+		if (v == 1) {
+			ge_echo(&s, 4, 0, 0);
+			ge_echo(&s, 5, 8, 8);
+			ge_echo(&s, 6, 16, 16);
+			ge_echo(&s, 2, 8, 8);		/* out of order */
+			ge_echo(&s, 8, 16, 1000);	/* length lies */
+		}
+		if (v == 2) {
+			m_rescind(&s, 1);
+			close_ok(&s, 0x10000);
+		} else {
+			close_ok(&s, 0x10000);
+		}
+		unload_ok(&s);
+		write_seed("guest_echo", v == 0 ? "roundtrips" :
+			   v == 1 ? "stream" : "rescind", &s);
 	}
 }
 
@@ -2802,6 +3263,8 @@ int main(int argc, char **argv)
 	seeds_control_json();
 	seeds_guest_ic();
 	seeds_guest_storvsc();
+	seeds_guest_netvsc();
+	seeds_guest_echo();
 	seeds_host_scsi();
 	seeds_host_ic();
 	seeds_host_storvsp();
