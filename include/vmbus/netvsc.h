@@ -132,6 +132,15 @@ int netvsc_register(struct vmbus *vb, const struct netvsc_config *cfg);
  */
 void netvsc_unregister(struct vmbus *vb);
 
+/*
+ * netvsc_leaked_pages - pages the driver leaked on purpose (the host may
+ * still own them, STYLE 9) for NICs of vb that are gone: detached, or
+ * whose attach failed (no nc_detach tells about those). The sum of their
+ * ns_leaked_pages. Valid until netvsc_unregister(vb), also after
+ * vmbus_destroy(vb). Any.
+ */
+uint64_t netvsc_leaked_pages(struct vmbus *vb);
+
 /* Number of attached NICs on vb, and the i-th one (NULL if none). Any. */
 uint32_t netvsc_count(struct vmbus *vb);
 struct netvsc_dev *netvsc_get(struct vmbus *vb, uint32_t index);

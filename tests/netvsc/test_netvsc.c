@@ -343,6 +343,44 @@ static void script_init_short(struct nvhost *h)
 	h->init_short = true;
 }
 
+/*
+ * A failed attach whose teardown failed too (the host answers no GPADL
+ * teardown): the buffers the host may own are leaked, and the count stays
+ * with the driver after the NIC is freed, since no nc_detach runs for it
+ * (fuzz guest_netvsc: regress-attach-failure-leak-uncounted).
+ */
+static void script_rb_refused_no_teardown(struct nvhost *h)
+{
+	h->rb_override = true;
+	h->rb_status = 0;			/* not NVSP_STAT_SUCCESS */
+	h->fp->fp_host.h_teardown_noreply = true;
+}
+
+static void test_attach_failure_leak_counted(void **state)
+{
+	struct vmbus_stats bs;
+	struct env *e;
+	uint64_t live;
+
+	(void)state;
+	e = env_up_ex(NULL, 1, script_rb_refused_no_teardown, 0);
+	assert_int_equal(netvsc_count(e->vb), 0);
+	assert_int_equal(e->attached, 0);
+	vmbus_unload(e->vb);
+	vmbus_get_stats(e->vb, &bs);
+	vmbus_destroy(e->vb);
+	/* the receive buffer (256 pages) at least, never freed */
+	assert_true(netvsc_leaked_pages(e->vb) >= 256);
+	live = e->fp.fp_pages_live;
+	assert_int_equal(live, bs.bs_leaked_pages + netvsc_leaked_pages(e->vb));
+	netvsc_unregister(e->vb);
+	assert_int_equal(netvsc_leaked_pages(e->vb), 0);
+	nvh_fini(&e->h);
+	assert_int_equal(fp_fini(&e->fp), live);
+	free(e);
+	g_env = NULL;
+}
+
 static void test_negotiation_abuse(void **state)
 {
 	host_script_fn *s[] = { script_noreply, script_init_bad,
@@ -1619,6 +1657,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_query_replies),
 		cmocka_unit_test(test_oversized_packet),
 		cmocka_unit_test(test_rescind),
+		cmocka_unit_test(test_attach_failure_leak_counted),
 	};
 
 	if (getenv("NETVSC_TEST") != NULL)

@@ -456,6 +456,16 @@ static void nv_name(struct netvsc_dev *nd, uint32_t relid)
 
 static void nv_dev_free(struct netvsc_dev *nd)
 {
+	struct nv_drv *dr = nd->nd_drv;
+	const struct vmbus_platform *p = nd->nd_plat;
+
+	/* Pages this NIC leaked stay counted after it is gone (a failed
+	 * attach has no nc_detach in which the OS could read them). */
+	if (p->lock)
+		p->lock(p->ctx, &dr->dr_lock);
+	dr->dr_leaked_pages += nd->nd_stats.ns_leaked_pages;
+	if (p->unlock)
+		p->unlock(p->ctx, &dr->dr_lock);
 	for (uint32_t i = 0; i < NV_RNDIS_SLOTS; i++)
 		nv_free(nd, nd->nd_rs[i].rs_resp, NV_RNDIS_RESP_MAX);
 	nv_free(nd, nd->nd_reqbuf, NV_RNDIS_REQ_MAX);
@@ -694,6 +704,23 @@ void netvsc_unregister(struct vmbus *vb)
 	if (p != NULL && p->lock_fini)
 		p->lock_fini(p->ctx, &dr->dr_lock);
 	vmbus_memset(dr, 0, sizeof(*dr));
+}
+
+uint64_t netvsc_leaked_pages(struct vmbus *vb)
+{
+	struct nv_drv *dr = vb ? nv_drv_of(vb) : NULL;
+	const struct vmbus_platform *p;
+	uint64_t n;
+
+	if (dr == NULL)
+		return 0;
+	p = dr->dr_plat;
+	if (p->lock)
+		p->lock(p->ctx, &dr->dr_lock);
+	n = dr->dr_leaked_pages;
+	if (p->unlock)
+		p->unlock(p->ctx, &dr->dr_lock);
+	return n;
 }
 
 uint32_t netvsc_count(struct vmbus *vb)

@@ -277,6 +277,9 @@ struct nv_drv {
 	vmbus_lock_t dr_lock;
 	struct netvsc_dev *dr_dev[NETVSC_MAX_DEVICES];
 	uint32_t dr_ndev;
+	/* ns_leaked_pages of NICs already freed (detached, or their attach
+	 * failed): STYLE 9, the leak stays recorded (under dr_lock). */
+	uint64_t dr_leaked_pages;
 };
 
 /* ---- port wrappers and helpers (netvsc.c) ---- */
