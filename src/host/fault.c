@@ -57,6 +57,9 @@ static const struct {
 	{ "withhold_reply", "vmbus server: do not send host messages of VMBus "
 	  "type `type` (e.g. 6 OPENCHANNEL_RESULT, 10 GPADL_CREATED; "
 	  "0/absent = any)" },
+	{ "delay_message", "vmbus server: hold host messages of VMBus type "
+	  "`type` (0/absent = any) for `ms` milliseconds (default 500) "
+	  "before posting; later messages wait behind them (order kept)" },
 	{ "withhold_interrupts", "partition: write SynIC messages/flags but "
 	  "ring no doorbell" },
 	{ "storm_interrupts", "partition: ring each doorbell `count` extra "

@@ -11,6 +11,7 @@
  * the minimum for its type and version, and only then handled. A bad
  * message is logged (rate-limited, VM-prefixed), counted, and dropped.
  */
+#define _GNU_SOURCE
 #include "host/vmbus_server.h"
 
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hv/guid.h"
 #include "vmbus/errno.h"
@@ -32,11 +34,23 @@ static int post_now(struct hvs_vmbus *s, uint32_t vp, uint32_t sint,
 					  buf, len);
 }
 
-/* Retry queued messages in order until the partition's queue is full. */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Retry queued messages in order until the partition's queue is full (or
+ * a delayed one is not due: hvs_vmbus_poll comes back). */
 static void outbox_flush(struct hvs_vmbus *s)
 {
 	while (s->vs_ob_head != NULL && s->vs_p != NULL && !s->vs_ended) {
 		struct hvs_outmsg *om = s->vs_ob_head;
+		if (om->om_not_before_ns != 0 &&
+		    mono_ns() < om->om_not_before_ns)
+			return;
 		int r = post_now(s, om->om_vp, om->om_sint, om->om_buf,
 				 om->om_len);
 		if (r == -VMBUS_EAGAIN) {
@@ -78,8 +92,18 @@ static void send_msg_to(struct hvs_vmbus *s, uint32_t vp, uint32_t sint,
 			 "withheld", type);
 		return;
 	}
+	struct hvs_fault_args fa;
+	uint64_t not_before = 0;
+	if (hvs_srv_fault(s, "delay_message", "type", type, &fa)) {
+		int64_t ms = hvs_fault_param(&fa, "ms", 500);
+		if (ms < 0 || ms > 3600000)
+			ms = 500;
+		not_before = mono_ns() + (uint64_t)ms * 1000000ull;
+		HVS_INFO(s->vs_name, "vmbus: fault delay_message: type %u "
+			 "held %lld ms", type, (long long)ms);
+	}
 	s->vs_msgs_out++;
-	if (s->vs_ob_head == NULL) {
+	if (s->vs_ob_head == NULL && not_before == 0) {
 		int r = post_now(s, vp, sint, msg, len);
 		if (r == 0)
 			return;
@@ -99,6 +123,7 @@ static void send_msg_to(struct hvs_vmbus *s, uint32_t vp, uint32_t sint,
 	om->om_vp = vp;
 	om->om_sint = sint;
 	om->om_len = len;
+	om->om_not_before_ns = not_before;
 	memcpy(om->om_buf, msg, len);
 	if (s->vs_ob_tail != NULL)
 		s->vs_ob_tail->om_next = om;

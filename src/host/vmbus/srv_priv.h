@@ -110,6 +110,7 @@ struct hvs_outmsg {
 	uint32_t om_vp;
 	uint32_t om_sint;
 	uint32_t om_len;
+	uint64_t om_not_before_ns;   /* fault delay_message: CLOCK_MONOTONIC */
 	uint8_t om_buf[HV_MESSAGE_PAYLOAD_MAX];
 };
 
