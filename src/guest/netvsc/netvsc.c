@@ -272,6 +272,32 @@ void nv_pages_release(struct netvsc_dev *nd, void *va, uint32_t npages,
 }
 
 /*
+ * A buffer described by GPADL gpadl (0: none): torn down, then freed; or
+ * leaked. When the teardown fails with -VMBUS_EISCONN the core has counted
+ * the pages (bs_leaked_pages, vmbus_gpadl_destroy's contract): they are
+ * leaked without counting them again here.
+ */
+static void nv_buf_release(struct netvsc_dev *nd, void *va, uint32_t npages,
+    uint32_t gpadl, bool leak)
+{
+	int r;
+
+	if (va == NULL)
+		return;
+	if (gpadl == 0 || leak) {
+		nv_pages_release(nd, va, npages, leak);
+		return;
+	}
+	r = vmbus_gpadl_destroy(nd->nd_chan, gpadl);
+	if (r == -VMBUS_EISCONN) {
+		nv_log(nd, VMBUS_LOG_WARN, "%s: %u buffer pages left to the "
+		    "host", nd->nd_name, (unsigned)npages);
+		return;
+	}
+	nv_pages_release(nd, va, npages, r != 0);
+}
+
+/*
  * Tear the NIC down to "nothing shared with the host": RNDIS HALT, wait for
  * outstanding sends, revoke the buffers, close the channels (subchannels
  * first), then the buffers' GPADLs, then memory. NOTE: order (spec 1.4:
@@ -308,14 +334,8 @@ static void nv_teardown(struct netvsc_dev *nd)
 			nv_tx_fail_all(nd->nd_q[i], -VMBUS_ENODEV, leak);
 	nv_rndis_fail_waiters(nd);
 
-	if (nd->nd_rbuf_gpadl != 0) {
-		bool lk = leak || vmbus_gpadl_destroy(nd->nd_chan,
-		    nd->nd_rbuf_gpadl) != 0;
-
-		nv_pages_release(nd, nd->nd_rbuf, nd->nd_rbuf_pages, lk);
-	} else {
-		nv_pages_release(nd, nd->nd_rbuf, nd->nd_rbuf_pages, leak);
-	}
+	nv_buf_release(nd, nd->nd_rbuf, nd->nd_rbuf_pages, nd->nd_rbuf_gpadl,
+	    leak);
 	nd->nd_rbuf = NULL;
 	nd->nd_rbuf_gpadl = 0;
 	nd->nd_rbuf_sent = false;
@@ -324,14 +344,8 @@ static void nv_teardown(struct netvsc_dev *nd)
 	nd->nd_rbuf_pages = 0;
 
 	nv_ca_fini(nd, leak);
-	if (nd->nd_sbuf_gpadl != 0) {
-		bool lk = leak || vmbus_gpadl_destroy(nd->nd_chan,
-		    nd->nd_sbuf_gpadl) != 0;
-
-		nv_pages_release(nd, nd->nd_sbuf, nd->nd_sbuf_pages, lk);
-	} else {
-		nv_pages_release(nd, nd->nd_sbuf, nd->nd_sbuf_pages, leak);
-	}
+	nv_buf_release(nd, nd->nd_sbuf, nd->nd_sbuf_pages, nd->nd_sbuf_gpadl,
+	    leak);
 	nd->nd_sbuf = NULL;
 	nd->nd_sbuf_gpadl = 0;
 	nd->nd_sbuf_sent = false;
