@@ -2223,6 +2223,103 @@ static void seeds_guest_echo(void)
 	}
 }
 
+/* ============================== host_switch ============================= */
+
+/* A frame from port p with MAC selectors (fuzz_host_switch.c alphabet:
+ * 0-4 unicast, 5 zero, 6 broadcast, 7 multicast). */
+static void sw_frame(struct sb *s, uint8_t port, bool tagged, uint16_t tci,
+		     uint16_t len, uint8_t dst, uint8_t src)
+{
+	put8(s, 0);
+	put8(s, port);
+	put8(s, (uint8_t)(2 | (tagged ? 1 : 0)));
+	if (tagged)
+		put16(s, tci);
+	put16(s, len);
+	put8(s, dst);
+	put8(s, src);
+}
+
+static void seeds_host_switch(void)
+{
+	struct sb s;
+
+	/* learning between three trunks: broadcast, then unicast both
+	 * ways, a frame to a MAC on its own port, a move */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 1);				/* 3 ports */
+	put8(&s, 0);
+	put8(&s, 0);
+	put8(&s, 0);
+	sw_frame(&s, 0, false, 0, 60, 6, 0);
+	sw_frame(&s, 1, false, 0, 60, 0, 1);
+	sw_frame(&s, 0, false, 0, 1514, 1, 0);
+	sw_frame(&s, 0, false, 0, 64, 0, 2);	/* own port */
+	sw_frame(&s, 2, false, 0, 60, 7, 0);	/* multicast; 0 moved */
+	sw_frame(&s, 1, false, 0, 60, 0, 1);
+	write_seed("host_switch", "learning", &s);
+
+	/* VLANs: access ports 1, 1, 2 and a trunk; tagged and untagged,
+	 * a wrong tag on an access port, priority tags */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 2);				/* 4 ports */
+	put8(&s, 1);
+	put8(&s, 1);
+	put8(&s, 2);
+	put8(&s, 0);
+	sw_frame(&s, 0, false, 0, 60, 6, 0);
+	sw_frame(&s, 3, true, 2, 60, 6, 3);
+	sw_frame(&s, 3, true, 1, 60, 0, 3);
+	sw_frame(&s, 0, false, 0, 60, 3, 0);
+	sw_frame(&s, 0, true, 5, 60, 6, 0);	/* wrong VLAN: dropped */
+	sw_frame(&s, 1, true, 0xa001, 60, 0, 1);	/* PCP 5, VLAN 1 */
+	sw_frame(&s, 3, true, 0x6000, 60, 6, 4);	/* priority tag */
+	sw_frame(&s, 2, false, 0, 9216, 6, 2);	/* jumbo */
+	write_seed("host_switch", "vlans", &s);
+
+	/* runts and oversized frames, a refusing NIC, ports closing and
+	 * opening again */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 3);				/* 5 ports */
+	put8(&s, 0);
+	put8(&s, 0x80);				/* VLAN 4094 */
+	put8(&s, 0);
+	put8(&s, 0x81);
+	put8(&s, 0);
+	sw_frame(&s, 0, false, 0, 13, 6, 0);
+	sw_frame(&s, 0, false, 0, 14, 6, 0);
+	sw_frame(&s, 0, false, 0, 9217, 6, 0);
+	sw_frame(&s, 1, false, 0, 60, 6, 1);
+	put8(&s, 2);
+	put8(&s, 3);				/* port 3 refuses */
+	sw_frame(&s, 0, true, 4094, 60, 6, 0);
+	sw_frame(&s, 0, false, 0, 60, 1, 0);
+	put8(&s, 1);
+	put8(&s, 1);				/* close port 1 */
+	sw_frame(&s, 0, false, 0, 60, 1, 0);	/* unknown again: flood */
+	put8(&s, 1);
+	put8(&s, 1);				/* port 1 back */
+	sw_frame(&s, 1, false, 0, 60, 0, 1);
+	put8(&s, 2);
+	put8(&s, 3);
+	sw_frame(&s, 4, false, 0, 60, 6, 4);
+	write_seed("host_switch", "runts-refusals-ports", &s);
+
+	/* raw frames: an 802.1Q-looking frame, a multicast source */
+	memset(&s, 0, sizeof(s));
+	put8(&s, 0);				/* 2 ports */
+	put8(&s, 0);
+	put8(&s, 3);
+	put8(&s, 0);
+	put8(&s, 0);
+	put8(&s, 0);
+	put16(&s, 64);
+	putn(&s, "\xff\xff\xff\xff\xff\xff\x01\x00\x5e\x00\x00\x01"
+	     "\x81\x00\x00\x03\x08\x00", 18);
+	zeros(&s, 64 - 18);
+	write_seed("host_switch", "raw", &s);
+}
+
 /* ================================ host_ic =============================== */
 
 /* A packet with the given payload into a ring image; returns the end. */
@@ -3265,6 +3362,7 @@ int main(int argc, char **argv)
 	seeds_guest_storvsc();
 	seeds_guest_netvsc();
 	seeds_guest_echo();
+	seeds_host_switch();
 	seeds_host_scsi();
 	seeds_host_ic();
 	seeds_host_storvsp();
