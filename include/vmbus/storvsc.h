@@ -374,7 +374,9 @@ int storvsc_discard_sync(struct storvsc_disk *d, uint64_t lba,
  * storvsc_buf_alloc / storvsc_buf_free - page-aligned memory from the
  * port's page_alloc, always described to the host directly (no bounce).
  * alloc: NULL on failure. free: pass the same size; a buffer the host may
- * still access (io_buf_shared) must not be freed. Context: thread.
+ * still access (io_buf_shared) must not be freed; pages the port refuses
+ * to take back (page_free fails, e.g. -EISCONN) stay leaked and are
+ * counted in st_leaked_pages. Context: thread, no storvsc lock held.
  */
 void *storvsc_buf_alloc(struct storvsc *sv, size_t bytes);
 void storvsc_buf_free(struct storvsc *sv, void *buf, size_t bytes);
@@ -406,7 +408,9 @@ struct storvsc_stats {
 	uint64_t st_leaked_pages;	/* bounce pages kept on purpose: the
 					 * channel teardown failed, the host
 					 * may still write them (the rings are
-					 * in vmbus_stats.bs_leaked_pages) */
+					 * in vmbus_stats.bs_leaked_pages);
+					 * and storvsc_buf_free pages the
+					 * port refused to take back */
 };
 
 /* Snapshot, summed over every controller (detached ones included).

@@ -597,6 +597,47 @@ static void test_attach_failure_leak_counted(void **state)
 	free(e);
 }
 
+/* A port that cannot take pages back (a confidential VM's page that
+ * stays shared): page_free refuses, the pages stay allocated. */
+static int refuse_page_free(void *ctx, void *va, size_t npages)
+{
+	(void)ctx;
+	(void)va;
+	(void)npages;
+	return -VMBUS_EISCONN;
+}
+
+/* Regression (alloc_sweep page_free@connect, page_free@unload): pages the
+ * port refused to take back, from storvsc_buf_free and from a queue's
+ * bounce pool, were dropped without a count (live pages > counted). */
+static void test_page_free_refused_counted(void **state)
+{
+	struct env *e = env_disk(1);
+	struct storvsc_stats st;
+	struct vmbus_stats bs;
+	uint8_t *buf;
+	uint64_t live;
+
+	(void)state;
+	buf = storvsc_buf_alloc(e->sv, 8192);
+	assert_non_null(buf);
+	e->fp.fp_plat.page_free = refuse_page_free;
+	storvsc_buf_free(e->sv, buf, 8192);
+	assert_int_equal(storvsc_get_stats(e->sv, &st), 0);
+	assert_int_equal(st.st_leaked_pages, 2);
+	/* The unload frees the bounce pool (and the rings, the bus's). */
+	(void)vmbus_unload(e->vb);
+	assert_int_equal(storvsc_get_stats(e->sv, &st), 0);
+	vmbus_get_stats(e->vb, &bs);
+	assert_int_equal(st.st_leaked_pages, 2 + 64);
+	vmbus_destroy(e->vb);
+	assert_int_equal(storvsc_destroy(e->sv), 0);
+	vsh_fini(&e->h);
+	live = fp_fini(&e->fp);
+	assert_int_equal(live, bs.bs_leaked_pages + st.st_leaked_pages);
+	free(e);
+}
+
 static void test_removed_disk_io(void **state)
 {
 	struct env *e = env_disk(1);
@@ -1359,6 +1400,7 @@ int main(void)
 		cmocka_unit_test(test_rescind_subchannel),
 		cmocka_unit_test(test_teardown_failure_leaks_counted),
 		cmocka_unit_test(test_attach_failure_leak_counted),
+		cmocka_unit_test(test_page_free_refused_counted),
 		cmocka_unit_test(test_removed_disk_io),
 		cmocka_unit_test(test_io_direct_and_bounce),
 		cmocka_unit_test(test_large_transfer_split),

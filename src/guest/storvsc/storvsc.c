@@ -598,10 +598,20 @@ void *storvsc_buf_alloc(struct storvsc *sv, size_t bytes)
 
 void storvsc_buf_free(struct storvsc *sv, void *buf, size_t bytes)
 {
+	size_t npages;
+
 	if (sv == NULL || buf == NULL || bytes == 0)
 		return;
-	(void)sv->sv_plat->page_free(sv->sv_plat->ctx, buf,
-	    (bytes + SV_PAGE_SIZE - 1) / SV_PAGE_SIZE);
+	npages = (bytes + SV_PAGE_SIZE - 1) / SV_PAGE_SIZE;
+	/* The port could not take the pages back (a confidential VM's
+	 * pages still shared: -EISCONN): they stay leaked, and counted. */
+	if (sv->sv_plat->page_free(sv->sv_plat->ctx, buf, npages) != 0) {
+		sv_lock(sv, &sv->sv_lock);
+		sv->sv_stats_dead.st_leaked_pages += npages;
+		sv_unlock(sv, &sv->sv_lock);
+		sv_log(sv, VMBUS_LOG_WARN, "storvsc: %u buffer pages leaked "
+		    "(the port kept them)", (unsigned)npages);
+	}
 }
 
 const char *storvsc_strerror(int err)

@@ -392,10 +392,19 @@ void storvsc_vstor_queue_free(struct storvsc_ctrl *ct, struct storvsc_queue *q)
 	if (q->q_ctrl == NULL)
 		return;
 	if (q->q_bounce_va != NULL) {
-		/* Pages the host may still write into stay leaked. */
-		if (!q->q_leak)
-			(void)p->page_free(p->ctx, q->q_bounce_va,
-			    q->q_bounce_pages);
+		/* Pages the host may still write into stay leaked (counted
+		 * at the close), and so do pages the port refuses to take
+		 * back: counted here. The queue's counters were folded into
+		 * sv_stats_dead already; no storvsc lock is held. */
+		if (!q->q_leak && p->page_free(p->ctx, q->q_bounce_va,
+		    q->q_bounce_pages) != 0) {
+			sv_lock(sv, &sv->sv_lock);
+			sv->sv_stats_dead.st_leaked_pages += q->q_bounce_pages;
+			sv_unlock(sv, &sv->sv_lock);
+			sv_log(sv, VMBUS_LOG_WARN, "storvsc%u: %u bounce pages "
+			    "leaked (the port kept them)",
+			    (unsigned)ct->ct_port, (unsigned)q->q_bounce_pages);
+		}
 		q->q_bounce_va = NULL;
 	}
 	sv_free(sv, q->q_bounce_pfn, sizeof(uint64_t) * q->q_bounce_pages);
