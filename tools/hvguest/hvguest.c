@@ -106,7 +106,7 @@ static void usage(FILE *f)
 	    "               [--ring BYTES] [--payload BYTES] [--max-version X.Y]\n"
 	    "               [--ic | --full] [--kvp-file PATH] [--disk-selftest]\n"
 	    "               [--net-selftest] [--status SECONDS] [--no-ip]\n"
-	    "               [--ip A.B.C.D/N[,GATEWAY]]\n"
+	    "               [--ip A.B.C.D/N[,GATEWAY]] [--probe A.B.C.D]\n"
 	    "Runs as a guest partition (HVSIM_FD or HVSIM_SOCKET + HVSIM_VM_NAME):\n"
 	    "connects to VMBus, lists the offered channels, then unloads.\n"
 	    "  --json            machine-readable output (events go to stderr)\n"
@@ -131,7 +131,15 @@ static void usage(FILE *f)
 	    "  --status SECONDS  print a status line this often (default: never)\n"
 	    "  --no-ip           (--full) no IP stack: no DHCP, HTTP status page\n"
 	    "                    (TCP 80) or NBD server (TCP 10809)\n"
-	    "  --ip A.B.C.D/N[,GW] (--full) nic0's IPv4 address, instead of DHCP\n");
+	    "  --ip A.B.C.D/N[,GW] (--full) nic0's IPv4 address, instead of DHCP\n"
+	    "  --probe A.B.C.D   (--full) once nic0 has an address: ARP, 3 ICMP\n"
+	    "                    echoes and an HTTP GET of /status.json on port\n"
+	    "                    80 of that host; results on standard output\n"
+	    "Fault injection (tests/fault/alloc_sweep.py):\n"
+	    "  --fault KIND:N[+][@PHASE]  fail the Nth port call of KIND (alloc,\n"
+	    "                    page, page_free, wait, defer; +: and every one\n"
+	    "                    after it) counted from PHASE (connect (default),\n"
+	    "                    run, unload); print a fault-report line at exit\n");
 }
 
 static int parse_version(const char *s, uint32_t *v)
@@ -142,6 +150,104 @@ static int parse_version(const char *s, uint32_t *v)
 		return -1;
 	*v = VMBUS_VERSION(maj, min);
 	return 0;
+}
+
+/* --fault KIND:N[+][@PHASE] */
+static int parse_fault(const char *s)
+{
+	static const char *const kinds[VMBUS_POSIX_FAULT_COUNT] = {
+		[VMBUS_POSIX_FAULT_ALLOC] = "alloc",
+		[VMBUS_POSIX_FAULT_PAGE] = "page",
+		[VMBUS_POSIX_FAULT_PAGE_FREE] = "page_free",
+		[VMBUS_POSIX_FAULT_WAIT] = "wait",
+		[VMBUS_POSIX_FAULT_DEFER] = "defer",
+	};
+	static const char *const phases[] = { "connect", "run", "unload" };
+	const char *colon = strchr(s, ':'), *at;
+	unsigned long n;
+	char *end;
+	int k;
+
+	if (colon == NULL)
+		return -1;
+	for (k = 0; k < VMBUS_POSIX_FAULT_COUNT; k++)
+		if (strlen(kinds[k]) == (size_t)(colon - s) &&
+		    strncmp(s, kinds[k], (size_t)(colon - s)) == 0)
+			break;
+	if (k == VMBUS_POSIX_FAULT_COUNT)
+		return -1;
+	errno = 0;
+	n = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || n == 0 || n > UINT32_MAX)
+		return -1;
+	opt.fault_persist = false;
+	if (*end == '+') {
+		opt.fault_persist = true;
+		end++;
+	}
+	opt.fault_phase = HVG_PHASE_CONNECT;
+	if (*end == '@') {
+		at = end + 1;
+		for (opt.fault_phase = 0; opt.fault_phase < 3; opt.fault_phase++)
+			if (strcmp(at, phases[opt.fault_phase]) == 0)
+				break;
+		if (opt.fault_phase == 3)
+			return -1;
+	} else if (*end != '\0') {
+		return -1;
+	}
+	opt.fault = true;
+	opt.fault_kind = k;
+	opt.fault_n = (uint32_t)n;
+	return 0;
+}
+
+/* Arm the --fault countdown when its phase begins. */
+static void fault_arm(int phase)
+{
+	if (opt.fault && opt.fault_phase == phase)
+		vmbus_posix_fault_set(g.px, opt.fault_kind, opt.fault_n,
+		    opt.fault_persist);
+}
+
+/*
+ * The --fault report, at exit with everything freed but the port: how
+ * often the countdown fired, the guest-RAM pages still allocated, and
+ * every count of pages leaked on purpose (the bus's, StorVSC's, the NICs',
+ * this program's I/O buffers, and pages the port refused to take back
+ * after the bus counters were read). A page still allocated that no count
+ * covers is a leak.
+ */
+static void fault_report(const struct vmbus_stats *bs, uint64_t port_leaked0,
+    uint64_t sv_leaked, int rc)
+{
+	struct vmbus_posix_stats ps;
+
+	if (!opt.fault)
+		return;
+	vmbus_posix_get_stats(g.px, &ps);
+	fprintf(stderr, "fault-report: kind %d n %u persist %d phase %d "
+	    "hits %llu pages_used %llu port_leaked %llu bus_leaked %llu "
+	    "storvsc_leaked %llu nic_leaked %llu program_leaked %llu "
+	    "late_port_leaked %llu exit %d\n", opt.fault_kind, opt.fault_n,
+	    opt.fault_persist ? 1 : 0, opt.fault_phase,
+	    (unsigned long long)ps.ps_fault_hits[opt.fault_kind],
+	    (unsigned long long)ps.ps_pages_used,
+	    (unsigned long long)ps.ps_pages_leaked,
+	    (unsigned long long)bs->bs_leaked_pages,
+	    (unsigned long long)sv_leaked,
+	    (unsigned long long)atomic_load(&g.nic_leaked_pages),
+	    (unsigned long long)atomic_load(&g.leaked_pages),
+	    (unsigned long long)(ps.ps_pages_leaked - port_leaked0), rc);
+	fflush(stderr);
+}
+
+static uint64_t port_leaked_now(void)
+{
+	struct vmbus_posix_stats ps;
+
+	vmbus_posix_get_stats(g.px, &ps);
+	return ps.ps_pages_leaked;
 }
 
 /* --ip A.B.C.D/N[,GW]: a unicast address, N in 8..30, a gateway inside
@@ -204,6 +310,8 @@ static int parse_args(int argc, char **argv)
 		{ "status", required_argument, NULL, 'S' },
 		{ "no-ip", no_argument, NULL, 'X' },
 		{ "ip", required_argument, NULL, 'A' },
+		{ "probe", required_argument, NULL, 1001 },
+		{ "fault", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -278,6 +386,22 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'A':
 			if (parse_static_ip(optarg) != 0)
+				return -1;
+			break;
+		case 1001: {
+			struct in_addr a;
+
+			if (inet_pton(AF_INET, optarg, &a) != 1 ||
+			    a.s_addr == 0 || a.s_addr == 0xFFFFFFFFu) {
+				fprintf(stderr, "hvguest: --probe '%s': an IPv4 "
+				    "host address\n", optarg);
+				return -1;
+			}
+			opt.probe_ip = ntohl(a.s_addr);
+			break;
+		}
+		case 'f':
+			if (parse_fault(optarg) != 0)
 				return -1;
 			break;
 		case 'h':
@@ -596,6 +720,7 @@ int main(int argc, char **argv)
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.vc_max_version = opt.max_version;
+	fault_arm(HVG_PHASE_CONNECT);
 	r = vmbus_create(&g.plat, &cfg, &g.vb);
 	if (r == 0 && opt.open_echo) {
 		struct echo_config ec = { opt.ring, opt.ring };
@@ -613,14 +738,25 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = vmbus_connect(g.vb);
 	if (r != 0) {
+		struct vmbus_stats bs;
+		uint64_t pl0, svl;
+
 		fprintf(stderr, "hvguest: VMBus connect failed: %d\n", r);
 		vmbus_posix_remove_shutdown_hook(g.px, unload_hook, NULL);
+		(void)vmbus_unload(g.vb);
+		memset(&bs, 0, sizeof(bs));
+		vmbus_get_stats(g.vb, &bs);
+		pl0 = port_leaked_now();
 		vmbus_destroy(g.vb);
+		echo_unregister(g.vb);
+		svl = hvg_dev_storvsc_leaked();
 		hvg_dev_free();
 		hvg_ic_free();
+		fault_report(&bs, pl0, svl, 1);
 		vmbus_posix_destroy(g.px);
 		return 1;
 	}
+	fault_arm(HVG_PHASE_RUN);
 	if (opt.ic) {
 		/* The host negotiates right after each IC channel opens; wait
 		 * (bounded) so the listing shows the versions. */
@@ -666,14 +802,25 @@ int main(int argc, char **argv)
 		}
 	}
 
+	fault_arm(HVG_PHASE_UNLOAD);
 	r = finish_unload();
 	if (r != 0)
 		rc = 1;
 	vmbus_posix_remove_shutdown_hook(g.px, unload_hook, NULL);
-	vmbus_destroy(g.vb);
-	echo_unregister(g.vb);
-	hvg_dev_free();
-	hvg_ic_free();
+	{
+		struct vmbus_stats bs;
+		uint64_t pl0, svl;
+
+		memset(&bs, 0, sizeof(bs));
+		vmbus_get_stats(g.vb, &bs);
+		pl0 = port_leaked_now();
+		vmbus_destroy(g.vb);
+		echo_unregister(g.vb);
+		svl = hvg_dev_storvsc_leaked();
+		hvg_dev_free();
+		hvg_ic_free();
+		fault_report(&bs, pl0, svl, rc);
+	}
 	vmbus_posix_destroy(g.px);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #define HVGUEST_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,7 +47,21 @@ struct hvg_options {
 	/* --ip A.B.C.D/N[,GW]: nic0's address without DHCP (host order;
 	 * ip 0 = DHCP) */
 	uint32_t static_ip, static_mask, static_gw;
+	uint32_t probe_ip;	/* --probe A.B.C.D (host order), 0 = none */
+	/* --fault KIND:N[+][@PHASE]: the port's countdown of that kind
+	 * (VMBUS_POSIX_FAULT_*) is armed with N (persistent with +) when
+	 * PHASE begins; the program then prints a "fault-report:" line at
+	 * its exit. */
+	bool fault;
+	bool fault_persist;
+	int fault_kind;
+	uint32_t fault_n;
+	int fault_phase;	/* HVG_PHASE_* */
 };
+
+#define HVG_PHASE_CONNECT 0	/* before vmbus_create: attach + open */
+#define HVG_PHASE_RUN     1	/* after the connect: I/O, self-tests */
+#define HVG_PHASE_UNLOAD  2	/* before the unload: close + detach */
 
 struct hvg {
 	struct hvg_options opt;
@@ -66,6 +81,12 @@ struct hvg {
 	/* Set once the boot-time report is printed: later device events
 	 * (hot add / remove) are printed as they happen. */
 	volatile int booted;
+	/* Pages this program leaked on purpose (I/O buffers the host may
+	 * still hold after a timeout) and the NICs' leaked pages read at
+	 * their detach (the NIC's counters go with it): for the
+	 * fault-report line. */
+	_Atomic uint64_t leaked_pages;
+	_Atomic uint64_t nic_leaked_pages;
 };
 
 extern struct hvg g;
@@ -125,6 +146,8 @@ void hvg_dev_status(char *buf, size_t size);
 void hvg_dev_json(void);
 /* After vmbus_destroy. */
 void hvg_dev_free(void);
+/* Pages StorVSC leaked on purpose (before hvg_dev_free), 0 without it. */
+uint64_t hvg_dev_storvsc_leaked(void);
 
 /* in as the inside of a JSON string (quotes, backslashes and control
  * bytes escaped), cut to fit size. */
