@@ -43,6 +43,9 @@
 #   hvsim_tap       --ip on a TAP in a private network namespace (root):
 #                   ICMP echo, the status page and NBD from the kernel's
 #                   own IP stack
+#   hvsim_twovms    two VMs on one internal switch (--ip): the second
+#                   probes the first (--probe: ARP, ICMP echo, HTTP GET
+#                   over TCP); the pcap of its NIC shows each protocol
 # Deadlines scale with VMBUS_TEST_TIME_SCALE.
 set -u
 SCENARIO=$1
@@ -627,6 +630,46 @@ hvsim_tap)
 	if grep -q 'AddressSanitizer\|runtime error' "$T/out"; then
 		fail "sanitizer report"
 		grep -A15 'AddressSanitizer\|runtime error' "$T/out" | head -40
+	fi
+	;;
+hvsim_twovms)
+	# Two reference guests on one internal switch: vm b reaches vm a over
+	# both lwIP stacks (ARP, ICMP, TCP), and b's NIC capture shows it.
+	[ -x "$HVSIM" ] || skip "no hvsim"
+	"$HVSIM" --version 2>&1 | grep -Eq 'net back ends:.* pcap' ||
+		skip "hvsim built without pcap"
+	"$HVGUEST" --help 2>&1 | grep -q -- '--probe' || skip "hvguest without IP"
+	HERE=$(cd "$(dirname "$0")" && pwd)
+	timeout -k 5 $((60 * SCALE)) "$HVSIM" --control none \
+		--timeout $((50 * SCALE)) \
+		--name a --memory 128M --net switch=tv \
+		--guest "$HVGUEST --full --kvp-file none --ip 10.78.0.1/24 --stay $((3 * SCALE))" \
+		--vm --name b --memory 128M --net "switch=tv,pcap=$T/b.pcap" \
+		--guest "$HVGUEST --full --kvp-file none --ip 10.78.0.2/24 --probe 10.78.0.1 --stay $((2 * SCALE))" \
+		>"$T/out" 2>&1
+	st=$?
+	[ "$st" = 0 ] && echo "ok: hvsim exits 0" || fail "hvsim exit $st"
+	f=$T/out
+	for n in 1 2 3; do
+		has "$f" "^\[b\] probe 10\.78\.0\.1: ICMP echo reply $n of 3 in [0-9]+ ms" \
+			"b: echo reply $n from a"
+	done
+	has "$f" '^\[b\] probe 10\.78\.0\.1: HTTP/1\.[01] 200 OK, [0-9]+ bytes' \
+		"b: a's status page over TCP"
+	has "$f" '^\[b\] probe 10\.78\.0\.1: done \(3 of 3 echo replies, HTTP ok\)' \
+		"b: the probe passed"
+	has "$f" '^\[a\] unloaded \(0\)' "a: clean unload"
+	has "$f" '^\[b\] unloaded \(0\)' "b: clean unload"
+	if python3 "$HERE/pcap_protos.py" "$T/b.pcap" >"$T/protos"; then
+		sed 's/^/  pcap: /' "$T/protos"
+		for k in arp-request arp-reply icmp-echo-request icmp-echo-reply \
+			tcp-syn tcp-syn-ack http-200; do
+			grep -Eq "^$k [1-9]" "$T/protos" &&
+				echo "ok: b's capture has $k" ||
+				fail "b's capture has no $k"
+		done
+	else
+		fail "b's capture does not parse as pcap"
 	fi
 	;;
 hvsim_default)

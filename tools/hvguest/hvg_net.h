@@ -75,6 +75,10 @@ struct hvg_nic_snap {
  * empty. Takes the NIC table lock: not from the tcpip thread. */
 int hvg_dev_nic_snap(uint32_t slot, struct hvg_nic_snap *out);
 
+/* --probe: start it once the default netif has an address (hvg_probe.c;
+ * the tcpip thread, from the netif tick). */
+void hvg_probe_tick(void);
+
 /* KVP NetworkAddressIPv4 (family 4): "a.b.c.d;..." of bound leases. */
 int hvg_net_kvp_addrs(void *arg, int family, char *buf, uint32_t size);
 

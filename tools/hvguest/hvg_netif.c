@@ -494,6 +494,7 @@ static void tick(void *arg)
 		}
 		pthread_mutex_unlock(&slots_mu);
 	}
+	hvg_probe_tick();
 	sys_timeout(TICK_MS, tick, NULL);
 }
 
