@@ -531,9 +531,15 @@ static void mem_op(struct fzp *fp, size_t *pos, bool by_gpadl)
 	uint16_t len;
 
 	if (by_gpadl) {
-		const struct fzp_gpadl *g = fzp_find_gpadl(fp, s_u32(fp, pos));
+		uint32_t h = s_u32(fp, pos);
+		const struct fzp_gpadl *g = fzp_find_gpadl(fp, h);
 
 		off = s_u32(fp, pos);
+		/* Not an open channel's rings: the host writes its ring with
+		 * RING, and the guest's ring is the guest's to write. */
+		for (int i = 0; i < FZP_MAX_CHANS && g != NULL; i++)
+			if (fp->fp_chan[i].c_open && fp->fp_chan[i].c_gpadl == h)
+				g = NULL;
 		if (g != NULL && g->g_held) {
 			st = g->g_stream;
 			stlen = g->g_got < FZP_STREAM_MAX ? g->g_got

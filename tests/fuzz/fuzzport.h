@@ -36,7 +36,8 @@
  *                 relid described (its ranges concatenated), from off.
  *   FZP_OP_GPADLW u32 handle, u32 off, u16 len, len bytes: the host writes
  *                 into the memory of GPADL `handle` (e.g. a NetVSC receive
- *                 buffer), from byte off of its first range.
+ *                 buffer), from byte off of its first range. Not into an
+ *                 open channel's ring GPADL (a no-op then).
  * The script advances at every port call (MSR access, hypercall, clock).
  *
  * Oracles the port enforces (FZ_CHECK aborts):
