@@ -39,7 +39,11 @@
 #                   http_hostile.py)
 #   hvsim_nbdfuse   mkfs.ext4 + e2fsck on the disk through nbdfuse (skipped
 #                   with a reason when nbdfuse or /dev/fuse cannot be used)
-#   hvsim_default   the default VM forwards and prints TCP 80 and 10809
+#   hvsim_default   the default VM (issue 7's end-to-end test): its printed
+#                   forwards of TCP 80 and 10809, the status page (curl),
+#                   hvsim ctl channels and kvp-list, an ext4 file system
+#                   on its disk through nbdfuse (an nbdcopy round trip
+#                   without FUSE), Ctrl-C: clean unload, nothing left
 #   hvsim_tap       --ip on a TAP in a private network namespace (root):
 #                   ICMP echo, the status page and NBD from the kernel's
 #                   own IP stack
@@ -708,6 +712,72 @@ hvsim_default)
 		[ "$(cat "$T/size")" = 1073741824 ] && echo "ok: nbdinfo of the default disk: 1 GiB" ||
 			fail "nbdinfo of the default VM: $(cat "$T/size")"
 	fi
+	# The control socket of the default VM: channels and KVP.
+	CTL=$T/hvsim/control.sock
+	if "$HVSIM" ctl --control "$CTL" channels vm0 >"$T/chans" 2>&1 &&
+		python3 -c 'import json,sys
+j = json.load(open(sys.argv[1]))
+names = " ".join(c.get("name", "") for c in j["channels"])
+sys.exit(0 if all(d in names for d in ("scsi0", "net0", "heartbeat", "kvp")) and
+         all(c["state"] == "open" for c in j["channels"]) else 1)' "$T/chans"; then
+		echo "ok: hvsim ctl channels: the disk, the NIC and the ICs open"
+	else
+		fail "hvsim ctl channels vm0: $(head -c 400 "$T/chans")"
+	fi
+	i=0
+	while [ $i -lt $((40 * SCALE)) ]; do
+		"$HVSIM" ctl --control "$CTL" kvp-list vm0 >"$T/kvp" 2>&1 &&
+			grep -q '"NetworkAddressIPv4"' "$T/kvp" && break
+		sleep 0.25
+		i=$((i + 1))
+	done
+	grep -q '"NetworkAddressIPv4"' "$T/kvp" &&
+		echo "ok: hvsim ctl kvp-list: the guest's address published" ||
+		fail "hvsim ctl kvp-list vm0: no NetworkAddressIPv4"
+	# A file system on the default VM's disk, through its NBD server:
+	# nbdfuse + mkfs.ext4 + e2fsck where FUSE works, else an nbdcopy
+	# round trip of a pattern.
+	fs_done=0
+	if [ -n "$np" ] && command -v nbdfuse >/dev/null &&
+		command -v mkfs.ext4 >/dev/null && command -v e2fsck >/dev/null &&
+		[ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; then
+		mkdir -p "$T/mnt"
+		nbdfuse "$T/mnt/disk" "nbd://127.0.0.1:$np/disk0" >"$T/fuse.log" 2>&1 &
+		FPID=$!
+		i=0
+		while [ ! -f "$T/mnt/disk" ] && [ $i -lt $((100 * SCALE)) ]; do
+			kill -0 $FPID 2>/dev/null || break
+			sleep 0.1
+			i=$((i + 1))
+		done
+		if [ -f "$T/mnt/disk" ]; then
+			fs_done=1
+			timeout $((60 * SCALE)) mkfs.ext4 -q -F "$T/mnt/disk" >"$T/mkfs.log" 2>&1 &&
+				echo "ok: mkfs.ext4 on the default VM's disk (nbdfuse)" ||
+				{ fail "mkfs.ext4"; cat "$T/mkfs.log"; }
+			timeout $((60 * SCALE)) e2fsck -fn "$T/mnt/disk" >"$T/fsck.log" 2>&1 &&
+				echo "ok: e2fsck -fn clean: $(tail -1 "$T/fsck.log")" ||
+				{ fail "e2fsck"; tail -10 "$T/fsck.log"; }
+			fusermount3 -u "$T/mnt" 2>/dev/null || umount "$T/mnt" 2>/dev/null ||
+				fusermount -u "$T/mnt" 2>/dev/null
+		fi
+		i=0
+		while kill -0 $FPID 2>/dev/null && [ $i -lt 100 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill $FPID 2>/dev/null
+	fi
+	if [ "$fs_done" = 0 ] && [ -n "$np" ] && command -v nbdcopy >/dev/null; then
+		head -c $((4 * 1024 * 1024)) /dev/urandom >"$T/pat"
+		timeout $((30 * SCALE)) nbdcopy "$T/pat" "nbd://127.0.0.1:$np/disk0" &&
+			timeout $((30 * SCALE)) nbdcopy --length=$((4 * 1024 * 1024)) \
+				"nbd://127.0.0.1:$np/disk0" "$T/back" &&
+			cmp -s "$T/pat" "$T/back" &&
+			echo "ok: nbdcopy round trip on the default VM's disk (no FUSE here)" ||
+			fail "nbdcopy round trip on the default VM's disk"
+	fi
+	gpid=$(sed -n "s/^hvsim: info: \[vm0\] guest started: pid \([0-9]*\).*/\1/p" "$T/out" | head -1)
 	kill -INT "$HVPID" 2>/dev/null
 	i=0
 	while kill -0 "$HVPID" 2>/dev/null && [ $i -lt $((300 * SCALE)) ]; do
@@ -718,6 +788,13 @@ hvsim_default)
 	st=$?
 	HVPID=
 	[ "$st" = 0 ] && echo "ok: hvsim exited 0" || fail "hvsim exited $st"
+	has "$T/out" '^\[vm0\] unloaded \(0\)' "the default guest unloaded cleanly"
+	if [ -n "$gpid" ] && kill -0 "$gpid" 2>/dev/null; then
+		fail "the guest (pid $gpid) still runs after hvsim exited"
+	else
+		echo "ok: nothing left running (guest pid ${gpid:-?} gone)"
+	fi
+	[ -e "$CTL" ] && fail "the control socket was left behind"
 	;;
 *)
 	echo "unknown scenario $SCENARIO"
