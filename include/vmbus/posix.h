@@ -23,6 +23,10 @@
  *   VMBUS_POSIX_FAIL_PAGE_FREE=N[+]  the Nth page_free leaks (-EISCONN)
  *   VMBUS_POSIX_FAIL_WAIT=N[+]       the Nth wait returns -ETIMEDOUT at once
  *   VMBUS_POSIX_FAIL_DEFER=N[+]      the Nth defer returns -ENOMEM
+ *   VMBUS_POSIX_FAIL_TIMEOUT=N[+]    the Nth wait times out: the port's
+ *                                    clock jumps an hour ahead, so every
+ *                                    pending deadline passes (FAIL_WAIT is
+ *                                    a spurious early return)
  *
  * Freestanding header (the port's .c files use POSIX; callers need not).
  */
@@ -58,7 +62,11 @@ struct vmbus_posix;
 #define VMBUS_POSIX_FAULT_PAGE_FREE 2 /* page_free leaks, -VMBUS_EISCONN */
 #define VMBUS_POSIX_FAULT_WAIT      3 /* wait returns -VMBUS_ETIMEDOUT */
 #define VMBUS_POSIX_FAULT_DEFER     4 /* defer returns -VMBUS_ENOMEM */
-#define VMBUS_POSIX_FAULT_COUNT     5
+#define VMBUS_POSIX_FAULT_TIMEOUT   5 /* wait times out for real: the
+				       * port's clock jumps an hour ahead
+				       * (a stalled guest: every pending
+				       * deadline passes), -VMBUS_ETIMEDOUT */
+#define VMBUS_POSIX_FAULT_COUNT     6
 
 /* Log sink: one formatted line without newline, already level-filtered. */
 typedef void vmbus_posix_log_fn(void *arg, int level, const char *line);

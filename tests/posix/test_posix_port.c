@@ -951,6 +951,23 @@ static void test_fault_countdown(void **state)
 			 -VMBUS_ETIMEDOUT);
 	e.pl.unlock(c, &l);
 	assert_true(mono_ns() - t0 < 3600000000000ull);
+
+	/* TIMEOUT: the deadline passes for real (the port clock jumps an
+	 * hour) at once; the clock stays monotonic, later waits still work. */
+	{
+		uint64_t before = e.pl.now_ns(c);
+		uint64_t dl = before + 600000000000ull;	/* 10 min */
+
+		vmbus_posix_fault_set(e.p, VMBUS_POSIX_FAULT_TIMEOUT, 1, 0);
+		t0 = mono_ns();
+		e.pl.lock(c, &l);
+		assert_int_equal(e.pl.wait(c, &w, &l, dl), -VMBUS_ETIMEDOUT);
+		assert_true(e.pl.now_ns(c) >= dl);
+		assert_int_equal(e.pl.wait(c, &w, &l, e.pl.now_ns(c) +
+		    1000000ull), -VMBUS_ETIMEDOUT);
+		e.pl.unlock(c, &l);
+		assert_true(mono_ns() - t0 < 60000000000ull);
+	}
 	e.pl.wait_fini(c, &w);
 	e.pl.lock_fini(c, &l);
 
@@ -964,6 +981,7 @@ static void test_fault_countdown(void **state)
 	assert_int_equal(st.ps_fault_hits[VMBUS_POSIX_FAULT_PAGE_FREE], 1);
 	assert_int_equal(st.ps_fault_hits[VMBUS_POSIX_FAULT_WAIT], 1);
 	assert_int_equal(st.ps_fault_hits[VMBUS_POSIX_FAULT_DEFER], 1);
+	assert_int_equal(st.ps_fault_hits[VMBUS_POSIX_FAULT_TIMEOUT], 1);
 	env_down(&e);
 }
 

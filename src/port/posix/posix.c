@@ -491,7 +491,7 @@ int vmbus_posix_create(const struct vmbus_posix_options *opt,
 	static const char *const fault_env[VMBUS_POSIX_FAULT_COUNT] = {
 		"VMBUS_POSIX_FAIL_ALLOC", "VMBUS_POSIX_FAIL_PAGE",
 		"VMBUS_POSIX_FAIL_PAGE_FREE", "VMBUS_POSIX_FAIL_WAIT",
-		"VMBUS_POSIX_FAIL_DEFER",
+		"VMBUS_POSIX_FAIL_DEFER", "VMBUS_POSIX_FAIL_TIMEOUT",
 	};
 	struct vmbus_posix_options defaults;
 	struct vmbus_posix *p;

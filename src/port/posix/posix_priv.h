@@ -58,6 +58,7 @@ struct vmbus_posix {
 	/* ---- clock ---- */
 	double pc_scale;
 	uint64_t pc_raw_base;       /* CLOCK_MONOTONIC at create */
+	_Atomic uint64_t pc_jump_ns; /* port time skipped by TIMEOUT faults */
 	uint64_t pc_timeout_ns;     /* request timeout, port clock */
 
 	/* ---- the partition socket; requests serialised by pr_lock ---- */
@@ -190,6 +191,9 @@ uint64_t posix_raw_mono_ns(void);
 uint64_t posix_now_ns(void *ctx);
 /* Real CLOCK_MONOTONIC ns at which the port clock reads `port_ns`. */
 uint64_t posix_port_to_raw(struct vmbus_posix *p, uint64_t port_ns);
+/* TIMEOUT fault: move the port clock forward by port_ns (POSIX_JUMP_NS). */
+#define POSIX_JUMP_NS (3600ull * 1000000000ull)
+void posix_clock_jump(struct vmbus_posix *p, uint64_t port_ns);
 /* Real duration of `port_ns` of port clock. */
 uint64_t posix_port_span_to_raw(struct vmbus_posix *p, uint64_t port_ns);
 void posix_time_init(struct vmbus_posix *p, double scale, int64_t skew_ns,

@@ -125,6 +125,14 @@ int posix_wait(void *ctx, vmbus_wait_t *w, vmbus_lock_t *l,
 
 	if (posix_fault(p, VMBUS_POSIX_FAULT_WAIT))
 		return -VMBUS_ETIMEDOUT;
+	/* A timeout for real: the guest "stalled" for an hour by the port's
+	 * clock, so this deadline and every other pending one have passed
+	 * (the core waits in slices, so only a jump past the caller's own
+	 * deadline makes its operation time out). */
+	if (posix_fault(p, VMBUS_POSIX_FAULT_TIMEOUT)) {
+		posix_clock_jump(p, POSIX_JUMP_NS);
+		return -VMBUS_ETIMEDOUT;
+	}
 	if (atomic_load(&p->pr_gone) != VMBUS_POSIX_ALIVE)
 		return -VMBUS_ENODEV;
 	if (posix_now_ns(p) >= deadline_ns)

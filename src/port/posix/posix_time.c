@@ -29,6 +29,7 @@ void posix_time_init(struct vmbus_posix *p, double scale, int64_t skew_ns,
 {
 	p->pc_scale = scale;
 	p->pc_raw_base = posix_raw_mono_ns();
+	atomic_store(&p->pc_jump_ns, 0);
 	p->pt_offset_ns = skew_ns;
 	p->pt_pending_ns = 0;
 	p->pt_slew_from = p->pc_raw_base;
@@ -39,10 +40,17 @@ uint64_t posix_now_ns(void *ctx)
 {
 	struct vmbus_posix *p = ctx;
 	uint64_t raw = posix_raw_mono_ns() - p->pc_raw_base;
+	uint64_t jump = atomic_load(&p->pc_jump_ns);
 
 	if (p->pc_scale == 1.0)
-		return POSIX_CLOCK_START_NS + raw;
-	return POSIX_CLOCK_START_NS + (uint64_t)((double)raw / p->pc_scale);
+		return POSIX_CLOCK_START_NS + jump + raw;
+	return POSIX_CLOCK_START_NS + jump +
+	       (uint64_t)((double)raw / p->pc_scale);
+}
+
+void posix_clock_jump(struct vmbus_posix *p, uint64_t port_ns)
+{
+	atomic_fetch_add(&p->pc_jump_ns, port_ns);
 }
 
 uint64_t posix_port_span_to_raw(struct vmbus_posix *p, uint64_t port_ns)
@@ -57,11 +65,11 @@ uint64_t posix_port_span_to_raw(struct vmbus_posix *p, uint64_t port_ns)
 
 uint64_t posix_port_to_raw(struct vmbus_posix *p, uint64_t port_ns)
 {
-	uint64_t span;
+	uint64_t span, jump = atomic_load(&p->pc_jump_ns);
 
-	if (port_ns <= POSIX_CLOCK_START_NS)
+	if (port_ns <= POSIX_CLOCK_START_NS + jump)
 		return p->pc_raw_base;
-	span = posix_port_span_to_raw(p, port_ns - POSIX_CLOCK_START_NS);
+	span = posix_port_span_to_raw(p, port_ns - POSIX_CLOCK_START_NS - jump);
 	if (span > UINT64_MAX - p->pc_raw_base)
 		return UINT64_MAX;
 	/* Round up so that at the returned raw time now_ns() >= port_ns. */
