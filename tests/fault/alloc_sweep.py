@@ -4,7 +4,9 @@ countdowns swept over a guest's whole life.
 
 For each kind of port call (alloc: zalloc, page: page_alloc, page_free:
 page_free refused with -EISCONN, i.e. a page that cannot be made private
-again, wait: a wait that times out at once, defer: deferred work refused)
+again, wait: a wait that returns -ETIMEDOUT early, defer: deferred work
+refused, timeout: a wait that times out for real, the port's clock
+jumping an hour ahead)
 and each phase (connect: attach and open of every device; run: the I/O
 and self-tests; unload: close and detach), the reference guest runs under
 hvsim with the Nth call of that kind after the phase began failing
@@ -32,8 +34,9 @@ Each run checks:
 
 usage: alloc_sweep.py [--kinds K,K] [--phases P,P] [--modes M,M]
                       [--first K] [--stride S] [--persist-stride S]
-                      [--quiet-end Q] [--max N] [--start N] [-v]
-  --kinds    default alloc,page,page_free,wait,defer
+                      [--quiet-end Q] [--max N] [--start N] [--polled]
+                      [-v]
+  --kinds    default alloc,page,page_free,wait,defer,timeout
   --phases   default connect,run,unload
   --modes    once: only the Nth call fails; persist: the Nth and every
              later one (`KIND:N+`); default once,persist
@@ -45,6 +48,8 @@ usage: alloc_sweep.py [--kinds K,K] [--phases P,P] [--modes M,M]
              did not fire (default 3)
   --max N    give up (a failure) past this N (default 2000)
   --start N  the first N (default 1); with --first 1: one run
+  --polled   the guest runs polled (no interrupt threads, waits or
+             deferred work: the wait and defer kinds never fire)
   -v         echo every line of both processes
 
 Programs from the environment: INTEG_HVSIM, INTEG_HVGUEST (docs/testing.md).
@@ -57,7 +62,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration'))
 import integ  # noqa: E402  (tests/integration/integ.py)
 
-KINDS = ['alloc', 'page', 'page_free', 'wait', 'defer']
+KINDS = ['alloc', 'page', 'page_free', 'wait', 'defer', 'timeout']
 PHASES = ['connect', 'run', 'unload']
 
 HVSIM_ARGS = ['--memory', '128M', '--echo', 2, '--ic', 'on', '--net',
@@ -244,6 +249,10 @@ def main(argv):
             nmax = int(argv[i + 1])
         elif a == '--start':
             start = int(argv[i + 1])
+        elif a == '--polled':
+            GUEST_ARGS.append('--polled')
+            i += 1
+            continue
         elif a == '--quiet-end':
             quiet_end = int(argv[i + 1])
         elif a == '--modes':

@@ -137,7 +137,7 @@ static void usage(FILE *f)
 	    "                    80 of that host; results on standard output\n"
 	    "Fault injection (tests/fault/alloc_sweep.py):\n"
 	    "  --fault KIND:N[+][@PHASE]  fail the Nth port call of KIND (alloc,\n"
-	    "                    page, page_free, wait, defer; +: and every one\n"
+	    "                    page, page_free, wait, defer, timeout; +: and every one\n"
 	    "                    after it) counted from PHASE (connect (default),\n"
 	    "                    run, unload); print a fault-report line at exit\n");
 }
@@ -161,6 +161,7 @@ static int parse_fault(const char *s)
 		[VMBUS_POSIX_FAULT_PAGE_FREE] = "page_free",
 		[VMBUS_POSIX_FAULT_WAIT] = "wait",
 		[VMBUS_POSIX_FAULT_DEFER] = "defer",
+		[VMBUS_POSIX_FAULT_TIMEOUT] = "timeout",
 	};
 	static const char *const phases[] = { "connect", "run", "unload" };
 	const char *colon = strchr(s, ':'), *at;
