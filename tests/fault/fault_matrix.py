@@ -473,6 +473,39 @@ case(name='22 host stops consuming for a while, then resumes', item=22,
      ok=lambda r: r['fails'] == 0 and running(r, (1, 2, 3)),
      expect='the late replies arrive within the bound; no round fails')
 
+def full_then_resume(stall_s):
+    def during(hv, tmp, chk, c):
+        full = integ.wait_until(
+            lambda: re.search(r'txfull: ring full after \d+ packets',
+                              c['gtext']()), integ.scaled(20))
+        chk.check(full, '%s: the guest\'s ring filled' % c['name'])
+        time.sleep(integ.scaled(stall_s))
+        rc, js = hv.ctl('fault', 'chan.stall', 'off')
+        chk.check(rc == 0 and js and js.get('ok'),
+                  '%s: stall off' % c['name'], js)
+    return during
+
+
+# 23. The guest's TX ring full for long: the host reads nothing for 0.5 s
+# while the guest has 100 packets of 1000 bytes to send through an 8 KiB
+# ring. -EAGAIN, then vmbus_chan_wait_tx (pending_send_sz) until the host
+# reads again; nothing lost, nothing reordered.
+case(name='23 TX ring full for long (back-pressure)', item=23,
+     group='faults',
+     guest=['txfull', '--payload', 1000, '--ring', 8192, '--count', 100,
+            '--wait-ms', 20000, '--timeout-ms', CTL_MS],
+     faults=[['chan.stall', 'on', 'relid=1']],
+     during=full_then_resume(0.5), exit=0,
+     hlog=[r'fault chan.stall: relid 1: not consuming',
+           r'fault chan.stall: relid 1: consuming again'],
+     glog=[r'txfull: ring full after \d+ packets',
+           r'txfull done: sent 100, received 100, 0 bad'],
+     ok=lambda r: (r['received'] == r['count'] == 100 and r['bad'] == 0 and
+                   r['eagain'] >= 1 and r['full_ms'] >= 400 and no_leak(r)),
+     expect='-EAGAIN, then the send waits for room (pending_send_sz) and '
+            'completes once the host reads; every echo back, in order')
+
+
 # 23. lost or late interrupts; 24. spurious and stormy notifications.
 # The guest echoes in a loop until the hooks have fired (seen in hvsim ctl
 # faults: the partition's hooks log nothing) and it has made progress.

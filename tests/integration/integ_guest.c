@@ -11,6 +11,10 @@
  *            then report how and when each ended (rescind, dead host)
  *   echoloop echo round trips on every echo device until a file appears
  *   unload   connect, echo, UNLOAD, then stay connected-less until told
+ *   txfull   send --count packets on the first echo channel without
+ *            waiting for their echoes, so a host that stops reading
+ *            fills our ring: -EAGAIN, then vmbus_chan_wait_tx until it
+ *            reads again; every echo must come back, intact
  *   echo     N echo round trips per device (fault tests), stats as JSON
  *
  * Output: progress lines "integ: ..." and one "RESULT {json}" line, each
@@ -787,14 +791,127 @@ static int mode_unload(void)
 	return r || fails ? 1 : 0;
 }
 
+/* ---- mode txfull --------------------------------------------------------- */
+
+static void txfull_fill(uint8_t *b, uint32_t len, uint32_t i)
+{
+	for (uint32_t k = 0; k < len; k++)
+		b[k] = (uint8_t)(i * 13u + k);
+}
+
+/* Take every echo waiting; 0 or the first error. */
+static int txfull_drain(struct vmbus_channel *ch, uint8_t *in, uint8_t *want,
+    uint32_t *rcvd, uint32_t *bad)
+{
+	for (;;) {
+		struct vmbus_pkt_info pi;
+		uint32_t len = opt.payload + 64;
+		int r = vmbus_chan_recv(ch, in, &len, &pi);
+
+		if (r == -VMBUS_EAGAIN)
+			return 0;
+		if (r != 0)
+			return r;
+		txfull_fill(want, opt.payload, *rcvd);
+		if (len != opt.payload || pi.pi_trans_id != 0x7000u + *rcvd ||
+		    memcmp(in, want, opt.payload) != 0)
+			(*bad)++;
+		(*rcvd)++;
+	}
+}
+
+static int mode_txfull(void)
+{
+	struct vmbus_channel *ch;
+	uint8_t *buf, *in, *want;
+	uint32_t sent = 0, rcvd = 0, bad = 0, eagain = 0;
+	uint64_t end, full_ns = 0, t_full = 0;
+	const uint64_t slice = 20ull * 1000000ull;
+	int r, first_err = 0;
+
+	if (bring_up(true, false) != 0)
+		return 1;
+	if (nraw == 0) {
+		say("FAIL: no echo device offered");
+		return 1;
+	}
+	ch = raw[0].rd_ch;
+	buf = calloc(1, opt.payload);
+	want = calloc(1, opt.payload);
+	in = calloc(1, opt.payload + 64);
+	r = buf && want && in ? vmbus_chan_open(ch, opt.ring, opt.ring, NULL,
+	    0, NULL, NULL) : -VMBUS_ENOMEM;
+	if (r != 0) {
+		say("FAIL: open: %d", r);
+		return 1;
+	}
+	say("txfull: sending %u packets of %u bytes", opt.count, opt.payload);
+	end = mono_ns() + (uint64_t)((double)opt.wait_ns * time_scale);
+	while (rcvd < opt.count && mono_ns() < end) {
+		r = txfull_drain(ch, in, want, &rcvd, &bad);
+		if (r != 0) {
+			first_err = r;
+			break;
+		}
+		if (sent == opt.count) {
+			r = vmbus_chan_wait_rx(ch, slice);
+			if (r != 0 && r != -VMBUS_ETIMEDOUT) {
+				first_err = r;
+				break;
+			}
+			continue;
+		}
+		txfull_fill(buf, opt.payload, sent);
+		r = vmbus_chan_send(ch, VMBUS_PACKET_TYPE_DATA_INBAND, 0, buf,
+		    opt.payload, 0x7000u + sent);
+		if (r == 0) {
+			if (t_full) {
+				full_ns += mono_ns() - t_full;
+				t_full = 0;
+			}
+			sent++;
+			continue;
+		}
+		if (r != -VMBUS_EAGAIN) {
+			first_err = r;
+			break;
+		}
+		if (eagain++ == 0)
+			say("txfull: ring full after %u packets", sent);
+		if (!t_full)
+			t_full = mono_ns();
+		r = vmbus_chan_wait_tx(ch, opt.payload, slice);
+		if (r != 0 && r != -VMBUS_ETIMEDOUT) {
+			first_err = r;
+			break;
+		}
+	}
+	if (t_full)
+		full_ns += mono_ns() - t_full;
+	printf("RESULT {\"mode\": \"txfull\", \"count\": %u, \"sent\": %u, "
+	    "\"received\": %u, \"bad\": %u, \"eagain\": %u, "
+	    "\"full_ms\": %.1f, \"first_error\": %d, ", opt.count, sent, rcvd,
+	    bad, eagain, (double)full_ns / 1e6, first_err);
+	json_stats(stdout);
+	printf("}\n");
+	fflush(stdout);
+	say("txfull done: sent %u, received %u, %u bad", sent, rcvd, bad);
+	free(buf);
+	free(want);
+	free(in);
+	r = tear_down();
+	return r != 0 || first_err != 0 || rcvd != opt.count || bad != 0;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void usage(void)
 {
 	fprintf(stderr,
 	    "usage: integ_guest MODE [options]   (started by a host: HVSIM_FD)\n"
-	    "modes: cycles, waiters, echoloop, echo, unload\n"
-	    "  --count N         cycles / echo rounds (cycles default 1000)\n"
+	    "modes: cycles, waiters, echoloop, echo, unload, txfull\n"
+	    "  --count N         cycles / echo rounds / txfull packets (cycles\n"
+	    "                    default 1000, txfull 200)\n"
 	    "  --ring BYTES      ring size per direction (default 16384)\n"
 	    "  --payload BYTES   echo payload (default 64)\n"
 	    "  --sync DIR        wait for DIR/go (and DIR/finish) files\n"
@@ -803,7 +920,8 @@ static void usage(void)
 	    "  --xacts K         waiters: K outstanding transactions\n"
 	    "  --rx              waiters: also a receive wait\n"
 	    "  --open-stuck      waiters: open the 2nd echo device too\n"
-	    "  --wait-ms MS      waiters: bound of every wait (default 20000)\n"
+	    "  --wait-ms MS      waiters: bound of every wait; txfull: of the\n"
+	    "                    whole run (default 20000)\n"
 	    "  --report FILE     waiters: also write the RESULT line here\n"
 	    "  --timeout-ms MS   core control-path timeout (default 5000)\n"
 	    "  --rt-ms MS        bound of one echo round trip (default 5000)\n"
@@ -901,6 +1019,11 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(opt.mode, "unload"))
 		return mode_unload();
+	if (!strcmp(opt.mode, "txfull")) {
+		if (!opt.count)
+			opt.count = 200;
+		return mode_txfull();
+	}
 	usage();
 	return 2;
 }
