@@ -226,6 +226,9 @@ static void do_send(struct fz *f)
 	}
 	key = g_cur.vid != 0 ? g_cur.vid : 0x1000u;
 	multi = len >= 14 && (frame[0] & 1);
+	/* The source is learned before the destination is looked up. */
+	if (len >= 14 && len <= 9216 && !vlan_bad && !(frame[6] & 1))
+		model_learn(key, frame + 6, src);
 	if (len >= 14 && !vlan_bad && !multi)
 		known = model_find(key, frame);
 
@@ -298,8 +301,6 @@ static void do_send(struct fz *f)
 			 "frame dropped silently (model: port %d)",
 			 known ? known->port : -1);
 	}
-	if (!(frame[6] & 1))
-		model_learn(key, frame + 6, src);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
