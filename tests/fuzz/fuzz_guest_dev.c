@@ -562,10 +562,23 @@ static void dev_io(struct dev *d)
 
 static void dev_report(struct dev *d)
 {
-	(void)d;
+	struct netvsc_dev *nd = netvsc_get(d->vb, 0);
+	struct netvsc_stats st;
+
 	fprintf(stderr, "netvsc: %u attached, %u detached, %llu link "
 		"changes\n", g_nv.attached, g_nv.detached,
 		(unsigned long long)g_nv.links);
+	if (nd != NULL && netvsc_get_stats(nd, &st) == 0)
+		fprintf(stderr, "netvsc: rx %llu frames %llu xfer %llu drops, "
+			"tx %llu frames %llu done, %llu bad completions, "
+			"%llu indications\n",
+			(unsigned long long)st.ns_total.qs_rx_frames,
+			(unsigned long long)st.ns_total.qs_rx_xfer_pkts,
+			(unsigned long long)st.ns_total.qs_rx_drops,
+			(unsigned long long)st.ns_total.qs_tx_frames,
+			(unsigned long long)st.ns_total.qs_tx_done,
+			(unsigned long long)st.ns_total.qs_bad_completions,
+			(unsigned long long)st.ns_status_indications);
 }
 
 /*

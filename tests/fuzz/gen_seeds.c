@@ -2026,6 +2026,9 @@ static void gn_bringup(struct sb *s, uint32_t nvsp, bool sbuf, bool rss)
 		gn_reply(s, REMOTE_NDIS_SET_CMPLT, RNDIS_STATUS_SUCCESS, NULL,
 			 0);
 	}
+	/* quiet until the attach is over (the OS's callbacks installed) */
+	put8(s, FZP_OP_IDLE);
+	put8(s, 60);
 }
 
 /* The teardown at unload: HALT (its send completed), the buffers
