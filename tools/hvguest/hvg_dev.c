@@ -164,12 +164,7 @@ static void nic_detach(void *arg, struct netvsc_dev *nd)
 {
 	struct hvg_netif *ni = NULL;
 
-	struct netvsc_stats ns;
-
 	(void)arg;
-	/* The NIC's counters go with it: keep what it leaked. */
-	if (netvsc_get_stats(nd, &ns) == 0)
-		atomic_fetch_add(&g.nic_leaked_pages, ns.ns_leaked_pages);
 	pthread_mutex_lock(&nic_mu);
 	for (uint32_t i = 0; i < NETVSC_MAX_DEVICES; i++) {
 		if (nics[i].n_nd != nd)
@@ -694,6 +689,11 @@ void hvg_dev_json(void)
 	}
 	pthread_mutex_unlock(&nic_mu);
 	printf("%s],\n", n ? "\n  " : "");
+}
+
+uint64_t hvg_dev_nic_leaked(void)
+{
+	return g.net ? netvsc_leaked_pages(g.vb) : 0;
 }
 
 uint64_t hvg_dev_storvsc_leaked(void)

@@ -214,13 +214,13 @@ static void fault_arm(int phase)
 /*
  * The --fault report, at exit with everything freed but the port: how
  * often the countdown fired, the guest-RAM pages still allocated, and
- * every count of pages leaked on purpose (the bus's, StorVSC's, the NICs',
+ * every count of pages leaked on purpose (the bus's, StorVSC's, NetVSC's,
  * this program's I/O buffers, and pages the port refused to take back
  * after the bus counters were read). A page still allocated that no count
  * covers is a leak.
  */
 static void fault_report(const struct vmbus_stats *bs, uint64_t port_leaked0,
-    uint64_t sv_leaked, int rc)
+    uint64_t sv_leaked, uint64_t nic_leaked, int rc)
 {
 	struct vmbus_posix_stats ps;
 
@@ -237,7 +237,7 @@ static void fault_report(const struct vmbus_stats *bs, uint64_t port_leaked0,
 	    (unsigned long long)ps.ps_pages_leaked,
 	    (unsigned long long)bs->bs_leaked_pages,
 	    (unsigned long long)sv_leaked,
-	    (unsigned long long)atomic_load(&g.nic_leaked_pages),
+	    (unsigned long long)nic_leaked,
 	    (unsigned long long)atomic_load(&g.leaked_pages),
 	    (unsigned long long)(ps.ps_pages_leaked - port_leaked0), rc);
 	fflush(stderr);
@@ -740,7 +740,7 @@ int main(int argc, char **argv)
 		r = vmbus_connect(g.vb);
 	if (r != 0) {
 		struct vmbus_stats bs;
-		uint64_t pl0, svl;
+		uint64_t pl0, svl, nvl;
 
 		fprintf(stderr, "hvguest: VMBus connect failed: %d\n", r);
 		vmbus_posix_remove_shutdown_hook(g.px, unload_hook, NULL);
@@ -751,9 +751,10 @@ int main(int argc, char **argv)
 		vmbus_destroy(g.vb);
 		echo_unregister(g.vb);
 		svl = hvg_dev_storvsc_leaked();
+		nvl = hvg_dev_nic_leaked();
 		hvg_dev_free();
 		hvg_ic_free();
-		fault_report(&bs, pl0, svl, 1);
+		fault_report(&bs, pl0, svl, nvl, 1);
 		vmbus_posix_destroy(g.px);
 		return 1;
 	}
@@ -810,7 +811,7 @@ int main(int argc, char **argv)
 	vmbus_posix_remove_shutdown_hook(g.px, unload_hook, NULL);
 	{
 		struct vmbus_stats bs;
-		uint64_t pl0, svl;
+		uint64_t pl0, svl, nvl;
 
 		memset(&bs, 0, sizeof(bs));
 		vmbus_get_stats(g.vb, &bs);
@@ -818,9 +819,10 @@ int main(int argc, char **argv)
 		vmbus_destroy(g.vb);
 		echo_unregister(g.vb);
 		svl = hvg_dev_storvsc_leaked();
+		nvl = hvg_dev_nic_leaked();
 		hvg_dev_free();
 		hvg_ic_free();
-		fault_report(&bs, pl0, svl, rc);
+		fault_report(&bs, pl0, svl, nvl, rc);
 	}
 	vmbus_posix_destroy(g.px);
 	return rc;

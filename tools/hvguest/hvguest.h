@@ -82,11 +82,8 @@ struct hvg {
 	 * (hot add / remove) are printed as they happen. */
 	volatile int booted;
 	/* Pages this program leaked on purpose (I/O buffers the host may
-	 * still hold after a timeout) and the NICs' leaked pages read at
-	 * their detach (the NIC's counters go with it): for the
-	 * fault-report line. */
+	 * still hold after a timeout): for the fault-report line. */
 	_Atomic uint64_t leaked_pages;
-	_Atomic uint64_t nic_leaked_pages;
 };
 
 extern struct hvg g;
@@ -146,8 +143,10 @@ void hvg_dev_status(char *buf, size_t size);
 void hvg_dev_json(void);
 /* After vmbus_destroy. */
 void hvg_dev_free(void);
-/* Pages StorVSC leaked on purpose (before hvg_dev_free), 0 without it. */
+/* Pages StorVSC / NetVSC (NICs gone or never attached) leaked on purpose;
+ * before hvg_dev_free, 0 without --full. */
 uint64_t hvg_dev_storvsc_leaked(void);
+uint64_t hvg_dev_nic_leaked(void);
 
 /* in as the inside of a JSON string (quotes, backslashes and control
  * bytes escaped), cut to fit size. */
