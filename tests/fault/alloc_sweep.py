@@ -89,7 +89,7 @@ HEALTHY = [('disk', r'disk0: read check LBA 0\.\.7 ok'),
 # guest core's / drivers' log lines).
 ERROR_RE = re.compile(r'fail|FAIL|error|refused|timed out|cannot|no memory|'
                       r'leak', re.I)
-GUEST_BOUND = 60    # seconds (x scale) for one guest run
+GUEST_BOUND = 20    # seconds (x scale) for one guest run (most take 0.2)
 QUIET_END = 3       # runs in a row without the countdown firing: the end
 
 
@@ -150,10 +150,11 @@ class Sweep:
                        if not re.search(rx, gtext, re.M)]
             # One failed call takes down at most one device (a failed
             # attach or I/O does not take the guest down), once the bus
-            # is up; the unload may report the leak it caused.
+            # is up; the unload may report the leak it caused. Not for
+            # timeout: its clock jump ends every wait pending then.
             down = {d for d, rx in HEALTHY
                     if d != 'unload' and not re.search(rx, gtext, re.M)}
-            if (not persist and len(down) > 1 and
+            if (not persist and kind != 'timeout' and len(down) > 1 and
                     re.search(r'vmbus: connected', gtext)):
                 bad.append('one failure took down %s' % ', '.join(
                     sorted(down)))
