@@ -35,7 +35,7 @@ Each run checks:
 usage: alloc_sweep.py [--kinds K,K] [--phases P,P] [--modes M,M]
                       [--first K] [--stride S] [--persist-stride S]
                       [--quiet-end Q] [--max N] [--start N] [--polled]
-                      [-v]
+                      [--max-version X.Y] [-v]
   --kinds    default alloc,page,page_free,wait,defer,timeout
   --phases   default connect,run,unload
   --modes    once: only the Nth call fails; persist: the Nth and every
@@ -48,6 +48,8 @@ usage: alloc_sweep.py [--kinds K,K] [--phases P,P] [--modes M,M]
              did not fire (default 3)
   --max N    give up (a failure) past this N (default 2000)
   --start N  the first N (default 1); with --first 1: one run
+  --max-version X.Y  the newest VMBus version the guest asks for (older
+             ones use the interrupt and monitor pages)
   --polled   the guest runs polled (no interrupt threads, waits or
              deferred work: the wait and defer kinds never fire)
   -v         echo every line of both processes
@@ -267,6 +269,8 @@ def main(argv):
             GUEST_ARGS.append('--polled')
             i += 1
             continue
+        elif a == '--max-version':
+            GUEST_ARGS.extend(['--max-version', argv[i + 1]])
         elif a == '--quiet-end':
             quiet_end = int(argv[i + 1])
         elif a == '--modes':
