@@ -81,6 +81,46 @@ has() {
 		fail "$3: no line matching '$2' in $(basename "$1")"
 	fi
 }
+# ext4_over_nbd URL WHAT: nbdfuse URL on $T/mnt, mkfs.ext4 + e2fsck -fn on
+# it, unmount. Returns 0 when it ran (failures counted with fail), 2 when
+# nbdfuse could not mount here ($T/fuse.log says why).
+ext4_over_nbd() {
+	mkdir -p "$T/mnt"
+	nbdfuse "$T/mnt/disk" "$1" >"$T/fuse.log" 2>&1 &
+	FPID=$!
+	i=0
+	while [ ! -f "$T/mnt/disk" ] && [ $i -lt $((100 * SCALE)) ]; do
+		kill -0 $FPID 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if [ ! -f "$T/mnt/disk" ]; then
+		kill $FPID 2>/dev/null
+		return 2
+	fi
+	if timeout $((60 * SCALE)) mkfs.ext4 -q -F "$T/mnt/disk" >"$T/mkfs.log" 2>&1; then
+		echo "ok: mkfs.ext4 on $2 through nbdfuse"
+	else
+		fail "mkfs.ext4 on $2"; cat "$T/mkfs.log"
+	fi
+	if timeout $((60 * SCALE)) e2fsck -fn "$T/mnt/disk" >"$T/fsck.log" 2>&1; then
+		echo "ok: e2fsck -fn clean: $(tail -1 "$T/fsck.log")"
+	else
+		fail "e2fsck on $2"; tail -10 "$T/fsck.log"
+	fi
+	fusermount3 -u "$T/mnt" 2>/dev/null || umount "$T/mnt" 2>/dev/null ||
+		fusermount -u "$T/mnt" 2>/dev/null
+	i=0
+	while kill -0 $FPID 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill $FPID 2>/dev/null
+	if grep -q 'command failed' "$T/fuse.log"; then
+		fail "nbdfuse saw failed commands: $(grep 'command failed' "$T/fuse.log" | head -3)"
+	fi
+	return 0
+}
 # count FILE PATTERN: lines matching.
 count() { grep -Ec -- "$2" "$1"; }
 
@@ -498,43 +538,12 @@ print(n["max_inflight"], n["bytes_written"], n["errors"])' "$T/st2.json" 2>/dev/
 			fail "hostile HTTP client"
 		;;
 	hvsim_nbdfuse)
-		mkdir -p "$T/mnt"
-		nbdfuse "$T/mnt/disk" "$NBD" >"$T/fuse.log" 2>&1 &
-		FPID=$!
-		i=0
-		while [ ! -f "$T/mnt/disk" ] && [ $i -lt $((100 * SCALE)) ]; do
-			kill -0 $FPID 2>/dev/null || break
-			sleep 0.1
-			i=$((i + 1))
-		done
-		if [ ! -f "$T/mnt/disk" ]; then
-			kill $FPID 2>/dev/null
+		if ! ext4_over_nbd "$NBD" "the disk"; then
 			echo "SKIP: nbdfuse could not mount here: $(head -c 300 "$T/fuse.log")"
 			kill -INT "$HVPID"
 			wait "$HVPID"
 			HVPID=
 			exit 77
-		fi
-		if timeout $((30 * SCALE)) mkfs.ext4 -q -F "$T/mnt/disk" >"$T/mkfs.log" 2>&1; then
-			echo "ok: mkfs.ext4 through nbdfuse"
-		else
-			fail "mkfs.ext4"; cat "$T/mkfs.log"
-		fi
-		if timeout $((30 * SCALE)) e2fsck -fn "$T/mnt/disk" >"$T/fsck.log" 2>&1; then
-			echo "ok: e2fsck -fn clean: $(tail -1 "$T/fsck.log")"
-		else
-			fail "e2fsck"; tail -10 "$T/fsck.log"
-		fi
-		fusermount3 -u "$T/mnt" 2>/dev/null || umount "$T/mnt" 2>/dev/null ||
-			fusermount -u "$T/mnt" 2>/dev/null
-		i=0
-		while kill -0 $FPID 2>/dev/null && [ $i -lt 100 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		kill $FPID 2>/dev/null
-		if grep -q 'command failed' "$T/fuse.log"; then
-			fail "nbdfuse saw failed commands: $(grep 'command failed' "$T/fuse.log" | head -3)"
 		fi
 		;;
 	esac
@@ -740,33 +749,9 @@ sys.exit(0 if all(d in names for d in ("scsi0", "net0", "heartbeat", "kvp")) and
 	fs_done=0
 	if [ -n "$np" ] && command -v nbdfuse >/dev/null &&
 		command -v mkfs.ext4 >/dev/null && command -v e2fsck >/dev/null &&
-		[ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; then
-		mkdir -p "$T/mnt"
-		nbdfuse "$T/mnt/disk" "nbd://127.0.0.1:$np/disk0" >"$T/fuse.log" 2>&1 &
-		FPID=$!
-		i=0
-		while [ ! -f "$T/mnt/disk" ] && [ $i -lt $((100 * SCALE)) ]; do
-			kill -0 $FPID 2>/dev/null || break
-			sleep 0.1
-			i=$((i + 1))
-		done
-		if [ -f "$T/mnt/disk" ]; then
-			fs_done=1
-			timeout $((60 * SCALE)) mkfs.ext4 -q -F "$T/mnt/disk" >"$T/mkfs.log" 2>&1 &&
-				echo "ok: mkfs.ext4 on the default VM's disk (nbdfuse)" ||
-				{ fail "mkfs.ext4"; cat "$T/mkfs.log"; }
-			timeout $((60 * SCALE)) e2fsck -fn "$T/mnt/disk" >"$T/fsck.log" 2>&1 &&
-				echo "ok: e2fsck -fn clean: $(tail -1 "$T/fsck.log")" ||
-				{ fail "e2fsck"; tail -10 "$T/fsck.log"; }
-			fusermount3 -u "$T/mnt" 2>/dev/null || umount "$T/mnt" 2>/dev/null ||
-				fusermount -u "$T/mnt" 2>/dev/null
-		fi
-		i=0
-		while kill -0 $FPID 2>/dev/null && [ $i -lt 100 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		kill $FPID 2>/dev/null
+		[ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ] &&
+		ext4_over_nbd "nbd://127.0.0.1:$np/disk0" "the default VM's disk"; then
+		fs_done=1
 	fi
 	if [ "$fs_done" = 0 ] && [ -n "$np" ] && command -v nbdcopy >/dev/null; then
 		head -c $((4 * 1024 * 1024)) /dev/urandom >"$T/pat"
