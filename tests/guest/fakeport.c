@@ -1060,7 +1060,9 @@ static void fh_post(struct fakeport *fp, uint32_t vp, uint32_t connid,
 		struct fh_gpadl *g = fh_find_gpadl(fp, gt->gt_gpadl);
 		struct vmbus_chanmsg_gpadl_torndown gd;
 
-		if (g == NULL || h->h_teardown_noreply)
+		if (g == NULL || h->h_teardown_noreply ||
+		    (h->h_teardown_noreply_gpadl != 0 &&
+		     gt->gt_gpadl == h->h_teardown_noreply_gpadl))
 			break;
 		g->g_torn = true;
 		g->g_used = false;

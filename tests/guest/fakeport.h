@@ -110,6 +110,7 @@ struct fake_host {
 
 	/* behaviour switches */
 	bool     h_teardown_noreply;
+	uint32_t h_teardown_noreply_gpadl;	/* no answer for this handle */
 	uint32_t h_gpadl_status;	/* GPADL_CREATED status */
 	bool     h_unload_noreply;
 	uint32_t h_modify_status;	/* MODIFYCHANNEL_RESPONSE status */
