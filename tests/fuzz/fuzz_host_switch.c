@@ -20,7 +20,8 @@
  * Oracles: a frame is never handed to the port it came from, nor to a
  * closed port; it arrives unchanged (length and bytes); an access port
  * gets only its VLAN's frames, untagged, a trunk gets the tag the frame
- * entered with; a VLAN mismatch on an access port is refused and counted;
+ * entered with; a VLAN mismatch on an access port, and VID 4095 (reserved)
+ * on any port, is refused and counted;
  * a flooded frame reaches every other open port of its VLAN, a forwarded
  * one exactly the port that last sent from that MAC in that VLAN (an
  * independent model of the forwarding database), a frame for a MAC on its
@@ -213,11 +214,12 @@ static void do_send(struct fz *f)
 	fr.nf_len = len;
 	fr.nf_tci = tci;
 
-	/* Where the frame should go. */
+	/* Where the frame should go (VID 4095 is reserved: nowhere). */
+	vlan_bad = (tci & 0x0FFFu) == 0x0FFFu;
 	if (sp->vlan != 0) {
 		uint16_t fvid = tci & 0x0FFFu;
 
-		vlan_bad = fvid != 0 && fvid != sp->vlan;
+		vlan_bad = vlan_bad || (fvid != 0 && fvid != sp->vlan);
 		g_cur.vid = sp->vlan;
 		g_cur.tci = (uint16_t)((tci & 0xF000u) | sp->vlan);
 	} else {

@@ -435,6 +435,11 @@ static void test_switch_vlan(void **state)
 	assert_int_equal(c.n, 1);
 	assert_int_equal(hvs_switch_get_stats("vl", &st), 0);
 	assert_int_equal(st.ss_vlan_dropped, vd + 1);
+	/* VID 4095 is reserved (802.1Q): dropped from a trunk too */
+	send_frame(t.ep, mac_bc, mac_c, 0xFFF);
+	assert_int_equal(a.n + b.n + c.n, 3);
+	assert_int_equal(hvs_switch_get_stats("vl", &st), 0);
+	assert_int_equal(st.ss_vlan_dropped, vd + 2);
 	/* the same MAC in two VLANs are two FDB entries */
 	send_frame(t.ep, mac_bc, mac_b, 20);
 	send_frame(b.ep, mac_a, mac_b, 0);	/* learn B in VLAN 10 on b */

@@ -12,7 +12,8 @@
  * enter VLAN N (untagged frames, or frames tagged N; any other tag is
  * dropped), and it receives VLAN N's frames untagged. A port without vlan=
  * is a trunk: its frames keep their tag (VID 0 = untagged) and it receives
- * every VLAN's frames with their tag.
+ * every VLAN's frames with their tag. A frame tagged VID 4095 (reserved by
+ * 802.1Q: never a member of any VLAN) is dropped on any port.
  *
  * Single-threaded: every port of a switch lives on one loop thread.
  */
@@ -168,6 +169,10 @@ static int sw_send(struct hvs_net_ep *ep, const struct hvs_net_frame *f)
 	uint16_t vid, tci;
 	uint64_t now = hvs_now_ns();
 
+	if ((f->nf_tci & 0x0FFFu) == 0x0FFFu) {
+		sw->sw_st.ss_vlan_dropped++;
+		return -EINVAL;
+	}
 	if (p->sp_vlan != 0) {
 		uint16_t fvid = f->nf_tci & 0x0FFFu;
 		if (fvid != 0 && fvid != p->sp_vlan) {

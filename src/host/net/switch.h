@@ -15,7 +15,8 @@ struct hvs_switch_stats {
 	uint64_t ss_evictions;		/* live entries pushed out (table full) */
 	uint64_t ss_forwarded;		/* unicast frames sent to one port */
 	uint64_t ss_flooded;		/* frames sent to every port of a VLAN */
-	uint64_t ss_vlan_dropped;	/* access port sent another VLAN's tag */
+	uint64_t ss_vlan_dropped;	/* access port sent another VLAN's tag,
+					   or any port VID 4095 (reserved) */
 	uint64_t ss_dropped;		/* a port had no room */
 };
 
