@@ -35,7 +35,7 @@ Each run checks:
 usage: alloc_sweep.py [--kinds K,K] [--phases P,P] [--modes M,M]
                       [--first K] [--stride S] [--persist-stride S]
                       [--quiet-end Q] [--max N] [--start N] [--polled]
-                      [--max-version X.Y] [-v]
+                      [--max-version X.Y] [--rescind] [-v]
   --kinds    default alloc,page,page_free,wait,defer,timeout
   --phases   default connect,run,unload
   --modes    once: only the Nth call fails; persist: the Nth and every
@@ -48,6 +48,9 @@ usage: alloc_sweep.py [--kinds K,K] [--phases P,P] [--modes M,M]
              did not fire (default 3)
   --max N    give up (a failure) past this N (default 2000)
   --start N  the first N (default 1); with --first 1: one run
+  --rescind  once the guest has run its I/O, hvsim rescinds the NIC, the
+             disk, an echo channel and KVP (the guest stays 0.5 s): their
+             detach and close run through the rescind path
   --max-version X.Y  the newest VMBus version the guest asks for (older
              ones use the interrupt and monitor pages)
   --polled   the guest runs polled (no interrupt threads, waits or
@@ -93,6 +96,7 @@ ERROR_RE = re.compile(r'fail|FAIL|error|refused|timed out|cannot|no memory|'
                       r'leak', re.I)
 GUEST_BOUND = 20    # seconds (x scale) for one guest run (most take 0.2)
 QUIET_END = 3       # runs in a row without the countdown firing: the end
+RESCIND = (8, 7, 1, 6)  # --rescind: NIC, disk, echo 1, KVP (hvsim's relids)
 
 
 def parse_report(text):
@@ -115,6 +119,7 @@ class Sweep:
         self.disk = os.path.join(tmp, 'd.img')
         self.runs = 0
         self.quiet_end = QUIET_END
+        self.rescind = False
 
     def run(self, kind, phase, n, persist):
         """One VM with --fault kind:n[+]@phase. Returns the fault report
@@ -136,6 +141,13 @@ class Sweep:
                            ['--fault', tag],
                            env={'HVSIM_SOCKET': ls, 'HVSIM_VM_NAME': 'f'},
                            tag='guest', echo=self.verbose)
+            if self.rescind:
+                # The host takes the NIC, the disk, an echo channel and
+                # KVP away while the guest stays: detach and close
+                # through the rescind path (deferred work).
+                if g.wait_line(r'echo relid 1: ', integ.scaled(GUEST_BOUND)):
+                    for relid in RESCIND:
+                        hv.ctl('rescind', 'f', relid)
             rc = g.wait(integ.scaled(GUEST_BOUND))
             gtext = g.text()
             bad = []
@@ -250,6 +262,7 @@ def main(argv):
     first, stride, nmax, verbose = 0, 1, 2000, '-v' in argv
     start, modes, pstride = 1, ['once', 'persist'], None
     quiet_end = QUIET_END
+    rescind = False
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -267,6 +280,10 @@ def main(argv):
             start = int(argv[i + 1])
         elif a == '--polled':
             GUEST_ARGS.append('--polled')
+            i += 1
+            continue
+        elif a == '--rescind':
+            rescind = True
             i += 1
             continue
         elif a == '--max-version':
@@ -293,6 +310,9 @@ def main(argv):
     with integ.TempDir() as tmp:
         sw = Sweep(chk, tmp, verbose)
         sw.quiet_end = max(1, quiet_end)
+        sw.rescind = rescind
+        if rescind:
+            GUEST_ARGS[GUEST_ARGS.index('--stay') + 1] = '0.5'
         for mode in modes:
             persist = mode == 'persist'
             st = stride if not persist or pstride is None else pstride
