@@ -355,7 +355,10 @@ static bool deliver(struct fzp *fp, size_t *pos)
 	if (fp->fp_verbose)
 		fprintf(stderr, "[port] delivered 0x%x size %u type %u\n",
 			hm_type, size, n >= 4 ? hv_get_le32(pl) : 0);
-	note_delivered(fp, hm_type, pl, n < size ? n : size);
+	/* What the guest reads: hm_payload_size bytes (at most 240) of the
+	 * slot, zeros past the n given. */
+	note_delivered(fp, hm_type, pl, size < HV_MESSAGE_PAYLOAD_MAX ? size
+			: HV_MESSAGE_PAYLOAD_MAX);
 	return true;
 }
 
