@@ -35,7 +35,7 @@ Each run checks:
 usage: alloc_sweep.py [--kinds K,K] [--phases P,P] [--modes M,M]
                       [--first K] [--stride S] [--persist-stride S]
                       [--quiet-end Q] [--max N] [--start N] [--polled]
-                      [--max-version X.Y] [--rescind] [-v]
+                      [--max-version X.Y] [--rescind] [--hotplug] [-v]
   --kinds    default alloc,page,page_free,wait,defer,timeout
   --phases   default connect,run,unload
   --modes    once: only the Nth call fails; persist: the Nth and every
@@ -51,6 +51,8 @@ usage: alloc_sweep.py [--kinds K,K] [--phases P,P] [--modes M,M]
   --rescind  once the guest has run its I/O, hvsim rescinds the NIC, the
              disk, an echo channel and KVP (the guest stays 0.5 s): their
              detach and close run through the rescind path
+  --hotplug  once the guest has run its I/O, hvsim hot-adds a disk, then
+             hot-removes the boot disk (the guest stays 0.5 s)
   --max-version X.Y  the newest VMBus version the guest asks for (older
              ones use the interrupt and monitor pages)
   --polled   the guest runs polled (no interrupt threads, waits or
@@ -62,6 +64,7 @@ Programs from the environment: INTEG_HVSIM, INTEG_HVGUEST (docs/testing.md).
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration'))
@@ -120,6 +123,7 @@ class Sweep:
         self.runs = 0
         self.quiet_end = QUIET_END
         self.rescind = False
+        self.hotplug = False
 
     def run(self, kind, phase, n, persist):
         """One VM with --fault kind:n[+]@phase. Returns the fault report
@@ -148,6 +152,15 @@ class Sweep:
                 if g.wait_line(r'echo relid 1: ', integ.scaled(GUEST_BOUND)):
                     for relid in RESCIND:
                         hv.ctl('rescind', 'f', relid)
+            if self.hotplug:
+                # A disk hot-added, then the boot disk hot-removed, while
+                # the guest stays: StorVSC's rescan (deferred work),
+                # disk discovery and removal under the countdown.
+                if g.wait_line(r'echo relid 1: ', integ.scaled(GUEST_BOUND)):
+                    hv.ctl('disk-add', 'f', os.path.join(
+                        self.tmp, 'e.img') + ',create,size=8M')
+                    time.sleep(0.2)
+                    hv.ctl('disk-remove', 'f', 0, 0)
             rc = g.wait(integ.scaled(GUEST_BOUND))
             gtext = g.text()
             bad = []
@@ -262,7 +275,7 @@ def main(argv):
     first, stride, nmax, verbose = 0, 1, 2000, '-v' in argv
     start, modes, pstride = 1, ['once', 'persist'], None
     quiet_end = QUIET_END
-    rescind = False
+    rescind = hotplug = False
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -280,6 +293,10 @@ def main(argv):
             start = int(argv[i + 1])
         elif a == '--polled':
             GUEST_ARGS.append('--polled')
+            i += 1
+            continue
+        elif a == '--hotplug':
+            hotplug = True
             i += 1
             continue
         elif a == '--rescind':
@@ -311,7 +328,8 @@ def main(argv):
         sw = Sweep(chk, tmp, verbose)
         sw.quiet_end = max(1, quiet_end)
         sw.rescind = rescind
-        if rescind:
+        sw.hotplug = hotplug
+        if rescind or hotplug:
             GUEST_ARGS[GUEST_ARGS.index('--stay') + 1] = '0.5'
         for mode in modes:
             persist = mode == 'persist'
