@@ -670,7 +670,10 @@ static int echo_all(uint32_t round, uint8_t *in, uint8_t *out, int *first_err)
 
 	for (uint32_t d = 0; d < n; d++) {
 		struct echo_dev *ed = echo_get(vb, d);
-		uint32_t max = echo_max_payload(ed);
+		uint32_t max;
+		if (ed == NULL)
+			continue;	/* detached since echo_count (rescind) */
+		max = echo_max_payload(ed);
 		uint32_t len = opt.payload < max ? opt.payload : max;
 		uint32_t got = len;
 		int r;
