@@ -11,7 +11,6 @@
  * the minimum for its type and version, and only then handled. A bad
  * message is logged (rate-limited, VM-prefixed), counted, and dropped.
  */
-#define _GNU_SOURCE
 #include "host/vmbus_server.h"
 
 #include <inttypes.h>
@@ -19,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "hv/guid.h"
 #include "vmbus/errno.h"
@@ -34,14 +32,6 @@ static int post_now(struct hvs_vmbus *s, uint32_t vp, uint32_t sint,
 					  buf, len);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Retry queued messages in order until the partition's queue is full (or
  * a delayed one is not due: hvs_vmbus_poll comes back). */
 static void outbox_flush(struct hvs_vmbus *s)
@@ -49,7 +39,7 @@ static void outbox_flush(struct hvs_vmbus *s)
 	while (s->vs_ob_head != NULL && s->vs_p != NULL && !s->vs_ended) {
 		struct hvs_outmsg *om = s->vs_ob_head;
 		if (om->om_not_before_ns != 0 &&
-		    mono_ns() < om->om_not_before_ns)
+		    hvs_now_ns() < om->om_not_before_ns)
 			return;
 		int r = post_now(s, om->om_vp, om->om_sint, om->om_buf,
 				 om->om_len);
@@ -98,7 +88,7 @@ static void send_msg_to(struct hvs_vmbus *s, uint32_t vp, uint32_t sint,
 		int64_t ms = hvs_fault_param(&fa, "ms", 500);
 		if (ms < 0 || ms > 3600000)
 			ms = 500;
-		not_before = mono_ns() + (uint64_t)ms * 1000000ull;
+		not_before = hvs_now_ns() + (uint64_t)ms * 1000000ull;
 		HVS_INFO(s->vs_name, "vmbus: fault delay_message: type %u "
 			 "held %lld ms", type, (long long)ms);
 	}

@@ -389,6 +389,18 @@ static void take_snap(struct snap *s)
 	s->rss_shmem = rss_kb("RssShmem");
 }
 
+/* Connect with the raw driver; the first echo channel, or NULL (logged). */
+static struct vmbus_channel *first_raw_channel(void)
+{
+	if (bring_up(true, false) != 0)
+		return NULL;
+	if (nraw == 0) {
+		say("FAIL: no echo device offered");
+		return NULL;
+	}
+	return raw[0].rd_ch;
+}
+
 static int mode_cycles(void)
 {
 	struct vmbus_channel *ch;
@@ -398,13 +410,9 @@ static int mode_cycles(void)
 	uint64_t t0, dt;
 	int r = 0;
 
-	if (bring_up(true, false) != 0)
+	ch = first_raw_channel();
+	if (ch == NULL)
 		return 1;
-	if (nraw == 0) {
-		say("FAIL: no echo device offered");
-		return 1;
-	}
-	ch = raw[0].rd_ch;
 	/* warm-up: first-use allocations (threads, tables) are not leaks */
 	for (uint32_t i = 0; i < 3 && r == 0; i++)
 		r = one_cycle(ch, i, buf);
@@ -832,13 +840,9 @@ static int mode_txfull(void)
 	const uint64_t slice = 20ull * 1000000ull;
 	int r, first_err = 0;
 
-	if (bring_up(true, false) != 0)
+	ch = first_raw_channel();
+	if (ch == NULL)
 		return 1;
-	if (nraw == 0) {
-		say("FAIL: no echo device offered");
-		return 1;
-	}
-	ch = raw[0].rd_ch;
 	buf = calloc(1, opt.payload);
 	want = calloc(1, opt.payload);
 	in = calloc(1, opt.payload + 64);

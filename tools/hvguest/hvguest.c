@@ -251,6 +251,28 @@ static uint64_t port_leaked_now(void)
 	return ps.ps_pages_leaked;
 }
 
+/*
+ * After the unload: read the bus counters, destroy the bus, free the
+ * drivers' state (keeping their leak counts) and print the --fault report
+ * with exit status rc. The port is left to the caller.
+ */
+static void release_all(int rc)
+{
+	struct vmbus_stats bs;
+	uint64_t pl0, svl, nvl;
+
+	memset(&bs, 0, sizeof(bs));
+	vmbus_get_stats(g.vb, &bs);
+	pl0 = port_leaked_now();
+	vmbus_destroy(g.vb);
+	echo_unregister(g.vb);
+	svl = hvg_dev_storvsc_leaked();
+	nvl = hvg_dev_nic_leaked();
+	hvg_dev_free();
+	hvg_ic_free();
+	fault_report(&bs, pl0, svl, nvl, rc);
+}
+
 /* --ip A.B.C.D/N[,GW]: a unicast address, N in 8..30, a gateway inside
  * the subnet. */
 static int parse_static_ip(const char *s)
@@ -739,22 +761,10 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = vmbus_connect(g.vb);
 	if (r != 0) {
-		struct vmbus_stats bs;
-		uint64_t pl0, svl, nvl;
-
 		fprintf(stderr, "hvguest: VMBus connect failed: %d\n", r);
 		vmbus_posix_remove_shutdown_hook(g.px, unload_hook, NULL);
 		(void)vmbus_unload(g.vb);
-		memset(&bs, 0, sizeof(bs));
-		vmbus_get_stats(g.vb, &bs);
-		pl0 = port_leaked_now();
-		vmbus_destroy(g.vb);
-		echo_unregister(g.vb);
-		svl = hvg_dev_storvsc_leaked();
-		nvl = hvg_dev_nic_leaked();
-		hvg_dev_free();
-		hvg_ic_free();
-		fault_report(&bs, pl0, svl, nvl, 1);
+		release_all(1);
 		vmbus_posix_destroy(g.px);
 		return 1;
 	}
@@ -809,21 +819,7 @@ int main(int argc, char **argv)
 	if (r != 0)
 		rc = 1;
 	vmbus_posix_remove_shutdown_hook(g.px, unload_hook, NULL);
-	{
-		struct vmbus_stats bs;
-		uint64_t pl0, svl, nvl;
-
-		memset(&bs, 0, sizeof(bs));
-		vmbus_get_stats(g.vb, &bs);
-		pl0 = port_leaked_now();
-		vmbus_destroy(g.vb);
-		echo_unregister(g.vb);
-		svl = hvg_dev_storvsc_leaked();
-		nvl = hvg_dev_nic_leaked();
-		hvg_dev_free();
-		hvg_ic_free();
-		fault_report(&bs, pl0, svl, nvl, rc);
-	}
+	release_all(rc);
 	vmbus_posix_destroy(g.px);
 	return rc;
 }
