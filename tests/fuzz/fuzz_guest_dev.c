@@ -763,10 +763,11 @@ static __attribute__((noinline)) void run_input(struct fz *f, struct dev *devp)
 	g_fp.fp_slen = fz_left(f);
 
 	if (vmbus_connect(vb) == 0) {
-		for (unsigned i = 0; i < 4096 && (i < 8 || !fzp_done(&g_fp));
+		for (unsigned i = 0; i < 4096 && (i < 8 || (!fzp_done(&g_fp) &&
+							     !fzp_stuck(&g_fp)));
 		     i++) {
 			fzp_pump(&g_fp);
-			g_fp.fp_now += g_fp.fp_tick;
+			fzp_advance(&g_fp);
 			vmbus_poll(vb);
 			dev_tick(&dev);
 		}

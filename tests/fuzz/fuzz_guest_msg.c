@@ -213,9 +213,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(vmbus_driver_register(vb, &drv) == 0, "register failed");
 
 	if (vmbus_connect(vb) == 0) {
-		for (unsigned i = 0; i < c3 && (i < 4 || !fzp_done(&fp)); i++) {
+		for (unsigned i = 0; i < c3 && (i < 4 || (!fzp_done(&fp) &&
+							   !fzp_stuck(&fp)));
+		     i++) {
 			fzp_pump(&fp);
-			fp.fp_now += fp.fp_tick;
+			fzp_advance(&fp);
 			vmbus_poll(vb);
 		}
 	}

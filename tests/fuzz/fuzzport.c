@@ -210,6 +210,27 @@ bool fzp_done(const struct fzp *fp)
 	return fp->fp_spos >= fp->fp_slen;
 }
 
+void fzp_advance(struct fzp *fp)
+{
+	if (fp->fp_activity != fp->fp_activity_seen) {
+		fp->fp_activity_seen = fp->fp_activity;
+		fp->fp_quiet_steps = 0;
+		fp->fp_quiet_ns = 0;
+		fp->fp_tick = FZP_TICK;
+	} else if (++fp->fp_quiet_steps > FZP_QUIET_STEPS &&
+		   fp->fp_tick < FZP_TICK_MAX) {
+		fp->fp_tick *= 2;
+	}
+	fp->fp_now += fp->fp_tick;
+	fp->fp_quiet_ns += fp->fp_tick;
+}
+
+bool fzp_stuck(const struct fzp *fp)
+{
+	return fp->fp_activity == fp->fp_activity_seen &&
+	       fp->fp_quiet_ns >= FZP_STUCK_NS;
+}
+
 static uint8_t s_u8(struct fzp *fp, size_t *pos)
 {
 	return *pos < fp->fp_slen ? fp->fp_s[(*pos)++] : 0;
@@ -460,6 +481,7 @@ static void drain_guest(struct fzp *fp)
 			if (vmbus_ring_skip(&c->c_in, len) != 0)
 				break;
 			c->c_pkts++;
+			fp->fp_activity++;
 			c->c_tid[1] = c->c_tid[0];
 			c->c_tid[0] = hv_get_le64(d + 8);
 		}
@@ -618,6 +640,7 @@ void fzp_pump(struct fzp *fp)
 		case FZP_OP_IDLE:
 			fp->fp_idle = s_u8(fp, &pos);
 			fp->fp_spos = pos;
+			fp->fp_activity++;
 			goto out;
 		case FZP_OP_RING:
 			ring_op(fp, &pos);
@@ -642,6 +665,7 @@ void fzp_pump(struct fzp *fp)
 			break; /* unknown op: a no-op */
 		}
 		fp->fp_spos = pos;
+		fp->fp_activity++;
 	}
 out:
 	fp->fp_in_pump = false;
@@ -848,6 +872,7 @@ static int fzp_hypercall(void *ctx, uint32_t vp, uint64_t control,
 		FZ_CHECK(hv_le32(pm->pm_message_type) == VMBUS_MESSAGE_TYPE,
 			 "HvPostMessage type %u", hv_le32(pm->pm_message_type));
 		fp->fp_posts++;
+		fp->fp_activity++;
 		if (fp->fp_post_status_n) {
 			fp->fp_post_status_n--;
 			*result = fp->fp_post_status;
@@ -856,6 +881,7 @@ static int fzp_hypercall(void *ctx, uint32_t vp, uint64_t control,
 			note_post(fp, pm->pm_payload, size);
 	} else if (code == HV_CALL_SIGNAL_EVENT) {
 		fp->fp_signals++;
+		fp->fp_activity++;
 	} else {
 		*result = HV_STATUS_INVALID_HYPERCALL_CODE;
 	}
@@ -867,7 +893,7 @@ static uint64_t fzp_now(void *ctx)
 {
 	struct fzp *fp = ctx;
 
-	fp->fp_now += fp->fp_tick;
+	fzp_advance(fp);
 	if (fp->fp_budget_ns && fp->fp_now > fp->fp_budget_ns &&
 	    fp->fp_budget_jmp != NULL)
 		longjmp(*fp->fp_budget_jmp, 1);
@@ -904,7 +930,7 @@ void fzp_init(struct fzp *fp, uint32_t nvcpu, uint32_t msg_vp,
 	fp->fp_nvcpu = nvcpu < 1 ? 1 : nvcpu > FZP_MAX_VCPU ? FZP_MAX_VCPU
 							   : nvcpu;
 	fp->fp_msg_vp = msg_vp < fp->fp_nvcpu ? msg_vp : 0;
-	fp->fp_tick = 1000000;		/* 1 ms per clock read */
+	fp->fp_tick = FZP_TICK;
 	fp->fp_next_pfn = 0x100;
 	fp->fp_verbose = getenv("FUZZ_VERBOSE") != NULL;
 	fp->fp_track_heap = getenv("FUZZ_SKIP_KNOWN") != NULL;

@@ -73,6 +73,11 @@
 #define FZP_OP_GPAW   7
 #define FZP_OP_GPADLW 8	/* op byte & 7 == 0 with bit 3: see fzp_pump */
 
+#define FZP_TICK       1000000ull		/* 1 ms: a clock step */
+#define FZP_TICK_MAX   1000000000ull		/* 1 s: the longest step */
+#define FZP_QUIET_STEPS 8			/* steps before they grow */
+#define FZP_STUCK_NS   (120ull * 1000000000ull)	/* 2 x SV_DEFAULT_IO_NS */
+
 #define FZP_MAX_VCPU   4
 #define FZP_MAX_ALLOCS 128
 #define FZP_MAX_GPADLS 32
@@ -129,7 +134,16 @@ struct fzp {
 	uint32_t fp_nvcpu;
 	uint32_t fp_msg_vp;
 	uint64_t fp_now;
-	uint64_t fp_tick;
+	uint64_t fp_tick;		/* this step of the clock */
+	/* Quiet time: while neither the script nor the guest moves (no op
+	 * consumed, nothing posted, signalled or written to a ring), each
+	 * step of the clock is twice the last (FZP_TICK .. FZP_TICK_MAX),
+	 * so a guest timeout of seconds costs tens of steps, not thousands;
+	 * any activity resets the step. */
+	uint64_t fp_activity;		/* bumped by every such event */
+	uint64_t fp_activity_seen;
+	uint32_t fp_quiet_steps;
+	uint64_t fp_quiet_ns;
 	bool     fp_verbose;
 	unsigned fp_logs;
 
@@ -195,6 +209,12 @@ void fzp_pump(struct fzp *fp);
 void fzp_event(struct fzp *fp, uint32_t relid);
 /* True once every script op was consumed. */
 bool fzp_done(const struct fzp *fp);
+/* One step of the clock for a harness's own loop (what a clock read does,
+ * without the pump). */
+void fzp_advance(struct fzp *fp);
+/* True when nothing moved for FZP_STUCK_NS of virtual time (longer than
+ * any guest timeout): a harness's loop may stop waiting for the script. */
+bool fzp_stuck(const struct fzp *fp);
 /* Guest pointer for [gpa, gpa + len) inside one allocation, or NULL. */
 void *fzp_gpa(struct fzp *fp, uint64_t gpa, size_t len);
 /* The GPADL the guest described with handle h (NULL if none). */
