@@ -150,7 +150,7 @@ bool hvs_srv_fault(struct hvs_vmbus *s, const char *name, const char *filter,
  */
 static void srv_reset(struct hvs_vmbus *s, int why)
 {
-	for (uint32_t relid = 1; relid <= HVS_RELID_MAX; relid++) {
+	for (uint32_t relid = 1; relid <= s->vs_relid_top; relid++) {
 		struct hvs_channel *ch = s->vs_chan[relid];
 		if (ch == NULL)
 			continue;
@@ -327,7 +327,7 @@ static void handle_request_offers(struct hvs_vmbus *s)
 		return;
 	}
 	s->vs_offers_requested = true;
-	for (uint32_t relid = 1; relid <= HVS_RELID_MAX; relid++) {
+	for (uint32_t relid = 1; relid <= s->vs_relid_top; relid++) {
 		struct hvs_channel *ch = s->vs_chan[relid];
 		if (ch != NULL && ch->ch_state == HVS_CHAN_UNOFFERED)
 			list[n++] = ch;
@@ -653,7 +653,7 @@ void hvs_vmbus_poll(struct hvs_vmbus *s)
 	/* Backstop for a guest that does not signal after reading: retry
 	 * channels that wait for ring space. */
 	bool stall_checked = false, stall_on = false;
-	for (uint32_t relid = 1; relid <= HVS_RELID_MAX; relid++) {
+	for (uint32_t relid = 1; relid <= s->vs_relid_top; relid++) {
 		struct hvs_channel *ch = s->vs_chan[relid];
 		if (ch == NULL || ch->ch_state != HVS_CHAN_OPEN)
 			continue;
@@ -718,7 +718,7 @@ void hvs_vmbus_destroy(struct hvs_vmbus *s)
 		return;
 	if (s->vs_p != NULL && !s->vs_ended)
 		srv_reset(s, HVS_CLOSE_RESET);
-	for (uint32_t relid = 1; relid <= HVS_RELID_MAX; relid++)
+	for (uint32_t relid = 1; relid <= s->vs_relid_top; relid++)
 		if (s->vs_chan[relid] != NULL)
 			hvs_chan_free(s, s->vs_chan[relid]);
 	/* Devices without channels left (all freed above) are gone; any
@@ -767,6 +767,8 @@ static struct hvs_channel *chan_new(struct hvs_vmbus *s, struct hvs_device *dv,
 	hvs_chan_update_name(ch);
 	dv->dv_nchan++;
 	s->vs_chan[relid] = ch;
+	if (relid > s->vs_relid_top)
+		s->vs_relid_top = relid;
 	return ch;
 }
 
@@ -861,7 +863,7 @@ int hvs_vmbus_offer_subchannel(struct hvs_vmbus *s, uint32_t primary_relid,
 	struct hvs_device *dv = pr->ch_dev;
 	if (sub_index == 0 || sub_index > dv->dv_opts.do_max_subchannels)
 		return -VMBUS_EINVAL;
-	for (uint32_t r = 1; r <= HVS_RELID_MAX; r++) {
+	for (uint32_t r = 1; r <= s->vs_relid_top; r++) {
 		struct hvs_channel *c = s->vs_chan[r];
 		if (c != NULL && c->ch_dev == dv && c->ch_sub == sub_index)
 			return -VMBUS_EEXIST;
@@ -909,7 +911,7 @@ int hvs_vmbus_rescind(struct hvs_vmbus *s, uint32_t relid)
 	if (ch->ch_sub == 0) {
 		/* Subchannels go first (guests close them before the
 		 * primary). */
-		for (uint32_t r = 1; r <= HVS_RELID_MAX; r++) {
+		for (uint32_t r = 1; r <= s->vs_relid_top; r++) {
 			struct hvs_channel *c = s->vs_chan[r];
 			if (c != NULL && c != ch && c->ch_dev == ch->ch_dev &&
 			    c->ch_state != HVS_CHAN_RESCINDED)
@@ -970,7 +972,7 @@ int hvs_vmbus_foreach_channel(const struct hvs_vmbus *s,
 			      void *ctx)
 {
 	struct hvs_chan_info ci;
-	for (uint32_t relid = 1; relid <= HVS_RELID_MAX; relid++) {
+	for (uint32_t relid = 1; relid <= s->vs_relid_top; relid++) {
 		const struct hvs_channel *ch = s->vs_chan[relid];
 		if (ch == NULL)
 			continue;

@@ -56,6 +56,7 @@ struct sw_port {
 	struct hvs_switch *sp_sw;
 	struct hvs_net_ep *sp_ep;
 	uint16_t sp_vlan;		/* access VLAN, 0 = trunk */
+	unsigned sp_fdb;		/* FDB entries naming this port */
 };
 
 static pthread_mutex_t sw_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -104,8 +105,11 @@ static void fdb_learn(struct hvs_switch *sw, uint16_t vid, const uint8_t *mac,
 	for (uint32_t i = 0; i < HVS_SW_FDB_WINDOW; i++) {
 		struct fdb_entry *e = &sw->sw_fdb[(h + i) & (HVS_SW_FDB_SIZE - 1)];
 		if (e->fe_vid == vid && !memcmp(e->fe_mac, mac, 6)) {
-			if (e->fe_port != port)
+			if (e->fe_port != port) {
 				sw->sw_st.ss_moves++;
+				e->fe_port->sp_fdb--;
+				port->sp_fdb++;
+			}
 			e->fe_port = port;
 			e->fe_seen_ns = now;
 			return;
@@ -122,8 +126,12 @@ static void fdb_learn(struct hvs_switch *sw, uint16_t vid, const uint8_t *mac,
 	}
 	if (victim->fe_vid == 0)
 		sw->sw_st.ss_entries++;
-	else if (!reusable)
-		sw->sw_st.ss_evictions++;
+	else {
+		victim->fe_port->sp_fdb--;
+		if (!reusable)
+			sw->sw_st.ss_evictions++;
+	}
+	port->sp_fdb++;
 	memcpy(victim->fe_mac, mac, 6);
 	victim->fe_vid = vid;
 	victim->fe_port = port;
@@ -133,11 +141,14 @@ static void fdb_learn(struct hvs_switch *sw, uint16_t vid, const uint8_t *mac,
 
 static void fdb_forget_port(struct hvs_switch *sw, struct sw_port *port)
 {
-	for (uint32_t i = 0; i < HVS_SW_FDB_SIZE; i++) {
+	/* Stops once the port's last entry is gone (most ports have a MAC
+	 * or two, the table 4096 slots). */
+	for (uint32_t i = 0; i < HVS_SW_FDB_SIZE && port->sp_fdb != 0; i++) {
 		struct fdb_entry *e = &sw->sw_fdb[i];
 		if (e->fe_vid != 0 && e->fe_port == port) {
 			memset(e, 0, sizeof(*e));
 			sw->sw_st.ss_entries--;
+			port->sp_fdb--;
 		}
 	}
 }

@@ -136,6 +136,9 @@ struct hvs_vmbus {
 	bool vs_offers_requested;
 
 	struct hvs_channel *vs_chan[HVS_RELID_MAX + 1];
+	uint32_t vs_relid_top;       /* no channel above it ever: walks of
+					vs_chan stop there (relids are
+					allocated lowest first) */
 	struct hvs_device *vs_devs;
 	struct hvs_gpadl *vs_gpadls;
 	uint32_t vs_ngpadls;
