@@ -290,16 +290,20 @@ static void dev_tick(struct dev *d)
 static void dev_io(struct dev *d)
 {
 	struct storvsc_disk *disk;
+	/* One block each way: the host chose the block size (the driver
+	 * takes 512 B to 64 KiB, and a rescan may change it), and the
+	 * caller's buffer must hold a block (storvsc.h): the largest. */
+	const uint32_t len = 65536;
 	uint8_t *buf;
 
 	if (!(d->flags & 8) || (disk = storvsc_disk_get(d->sv, 0)) == NULL)
 		return;
-	buf = storvsc_buf_alloc(d->sv, 8192);
+	buf = storvsc_buf_alloc(d->sv, len);
 	if (buf != NULL) {
 		(void)storvsc_read_sync(disk, 0, 1, buf);
 		(void)storvsc_write_sync(disk, 1, 1, buf);
 		(void)storvsc_flush_sync(disk);
-		storvsc_buf_free(d->sv, buf, 8192);
+		storvsc_buf_free(d->sv, buf, len);
 	}
 	storvsc_disk_put(disk);
 }

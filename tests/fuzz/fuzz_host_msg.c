@@ -55,6 +55,7 @@ static const uint32_t versions[] = {
 };
 
 static bool g_verbose;
+static struct hvs_partition *g_part;	/* kept across inputs */
 
 static void sink(void *arg, enum hvs_log_level level, const char *line)
 {
@@ -158,7 +159,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c1 = fz_u8(&f);
 	vcpus = 1u + ((c0 >> 5) & 3u);
 
-	p = fp_create("fz", RAM_BYTES, vcpus);
+	/* One partition for every input, reset (a new memfd and 1 MB of
+	 * captures per input were most of the time). */
+	if (g_part == NULL)
+		g_part = fp_create("fz", RAM_BYTES, vcpus);
+	p = g_part;
+	fp_reset(p, vcpus);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.vm_name = "fz";
 	cfg.max_version = versions[(c0 & 15u) % (sizeof(versions) /
@@ -252,6 +258,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((c0 & 0x80) && ops->ended)
 		ops->ended(s, 3);
 	hvs_vmbus_destroy(s);
-	fp_destroy(p);
+	fp_reset(p, vcpus);	/* aborts if a window is left mapped */
 	return 0;
 }

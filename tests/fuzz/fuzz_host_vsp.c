@@ -154,6 +154,7 @@ struct vs {
 };
 
 static struct vs g;
+static struct hvs_partition *g_part;	/* kept across inputs */
 
 static void sink(void *arg, enum hvs_log_level level, const char *line)
 {
@@ -170,9 +171,10 @@ static uint64_t in_data_gpa(uint32_t off)
 
 static int relid_of(void *ctx, const struct hvs_chan_info *c)
 {
-	if (c->ci_relid == g.relid)
-		*(struct hvs_chan_info *)ctx = *c;
-	return 0;
+	if (c->ci_relid != g.relid)
+		return 0;
+	*(struct hvs_chan_info *)ctx = *c;
+	return 1;	/* found: stop the walk */
 }
 
 /* The host's read position in the incoming ring: it consumed ci_pkts_in
@@ -922,7 +924,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (uint32_t i = 0; i < g.out_pages; i++)
 		g.out_pfn[i] = (c & 2) ? 70u - 2u * i : 16u + g.in_pages + i;
 
-	g.p = fp_create("fz", RAM_BYTES, 1);
+	/* One partition for every input, reset (a new memfd and 1 MB of
+	 * captures per input were most of the time). */
+	if (g_part == NULL)
+		g_part = fp_create("fz", RAM_BYTES, 1);
+	g.p = g_part;
+	fp_reset(g.p, 1);
 	for (uint32_t pg = 32; pg < RAM_PAGES; pg++)
 		if ((pg < 40 || pg >= 80) && (pg < BUF_PAGE0 ||
 					       pg >= BUF_PAGE0 + BUF_PAGES))
@@ -1186,7 +1193,7 @@ out:
 	defined(FZ_HOST_NETVSP)
 	hvs_loop_destroy(g.loop);
 #endif
-	fp_destroy(g.p);
+	fp_reset(g.p, 1);	/* aborts if a window is left mapped */
 	free(g.image);
 	return 0;
 }

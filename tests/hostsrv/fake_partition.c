@@ -58,6 +58,29 @@ void fp_destroy(struct hvs_partition *p)
 	free(p);
 }
 
+void fp_reset(struct hvs_partition *p, uint32_t vcpus)
+{
+	if (p->nwindows != 0) {
+		fprintf(stderr, "fake partition: %u window(s) leaked\n",
+			p->nwindows);
+		abort();
+	}
+	if (p->guard)
+		fp_guard(p, false);
+	memset(p->guest, 0, p->ram_bytes);
+	memset(p->allowed, 0, p->ram_bytes / PG);
+	p->vcpus = vcpus;
+	p->nmsgs = p->rd = 0;
+	p->queue_full = false;
+	p->eagain_count = 0;
+	p->nevents = 0;
+	p->next_page = 16;
+	p->windows_total = 0;
+	p->window_refusals = 0;
+	p->guard_violations = 0;
+	p->guard_last_gpa = 0;
+}
+
 const struct fp_msg *fp_pop(struct hvs_partition *p)
 {
 	if (p->rd >= p->nmsgs)
