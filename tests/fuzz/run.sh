@@ -15,18 +15,24 @@
 #                      are replaced by a smallest set of inputs that adds
 #                      the same edges (-set_cover_merge=1 -use_counters=0,
 #                      a few dozen files per harness)
+#     --runs N         stop each harness after N executions (libFuzzer
+#                      -runs; --seconds then defaults to a day, a cap)
 #     --seeds          regenerate the seed-* files first (fuzz_gen_seeds)
 #     --list           print the harness names and exit
+#     --tally          print each harness's executions summed over every
+#                      run recorded in D/fuzz-work/tally.tsv, and exit
 #
 # New inputs go to D/fuzz-work/<harness>, crashes to
 # D/fuzz-artifacts/<harness>/; the checked-in corpus is only read (unless
-# --merge). Longer local run: tests/fuzz/run.sh --seconds 600 --jobs 2
+# --merge). Every run appends a line to D/fuzz-work/tally.tsv (date,
+# commit, harness, executions, seconds, ok/FAIL). Longer local run:
+# tests/fuzz/run.sh --runs 10000000 --jobs 2
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 corpus=$here/corpus
 
-seconds=30 jobs=1 build= nobuild=0 merge=0 seeds=0 list=0
+seconds= runs=0 jobs=1 build= nobuild=0 merge=0 seeds=0 list=0 tally=0
 harnesses=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -35,9 +41,11 @@ while [ $# -gt 0 ]; do
 	--build-dir) build=$2; shift ;;
 	--no-build) nobuild=1 ;;
 	--merge) merge=1 ;;
+	--runs) runs=$2; shift ;;
 	--seeds) seeds=1 ;;
 	--list) list=1 ;;
-	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+	--tally) tally=1 ;;
+	-h|--help) sed -n '2,29p' "$0"; exit 0 ;;
 	-*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	*) harnesses+=("$1") ;;
 	esac
@@ -45,6 +53,18 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$build" ] || build=$root/build/fuzz-clang
 case "$build" in /*) ;; *) build=$PWD/$build ;; esac
+if [ -z "$seconds" ]; then
+	seconds=30
+	[ "$runs" != 0 ] && seconds=86400
+fi
+tallyf=$build/fuzz-work/tally.tsv
+if [ "$tally" = 1 ]; then
+	[ -f "$tallyf" ] || { echo "run.sh: no runs recorded in $tallyf"; exit 1; }
+	awk -F'\t' '$6 == "ok" { n[$3] += $4; t[$3] += $5; k[$3]++ }
+		END { for (h in n) printf "%-14s %12d executions in %6d s, %d runs\n",
+			h, n[h], t[h], k[h] }' "$tallyf" | sort
+	exit 0
+fi
 
 if [ ${#harnesses[@]} -eq 0 ]; then
 	for d in "$corpus"/*/; do
@@ -86,18 +106,24 @@ run_one() {
 	esac
 	mkdir -p "$work" "$art"
 	[ -f "$here/$h.dict" ] && dict=(-dict="$here/$h.dict")
-	"$exe" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
-		-print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
-		"$work" "$corpus/$h" >"$log" 2>&1
+	local limit=() t0=$SECONDS rev
+	[ "$runs" != 0 ] && limit=(-runs="$runs")
+	"$exe" -max_total_time="$seconds" "${limit[@]}" -timeout=20 \
+		-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$art/" \
+		"${dict[@]}" "$work" "$corpus/$h" >"$log" 2>&1
 	rc=$?
-	local runs
-	runs=$(grep -aE '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+	local n took=$((SECONDS - t0))
+	n=$(grep -aE '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+	rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo -)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$rev" "$h" \
+		"${n:-0}" "$took" "$([ $rc = 0 ] && echo ok || echo FAIL)" \
+		>>"$tallyf"
 	if [ $rc -ne 0 ]; then
-		echo "FAIL $h (exit $rc, ${runs:-?} runs): see $log"
+		echo "FAIL $h (exit $rc, ${n:-?} runs): see $log"
 		grep -aE 'ERROR|ORACLE|SUMMARY|Test unit written' "$log" | head -5
 		return 1
 	fi
-	echo "ok   $h: ${runs:-?} runs in ${seconds}s"
+	echo "ok   $h: ${n:-?} runs in ${took}s"
 	return 0
 }
 
