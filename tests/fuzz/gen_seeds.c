@@ -2531,7 +2531,8 @@ static void hsv_op(struct hsv *h, uint32_t op, const void *pl, uint32_t plen)
 	memset(p, 0, sizeof(p));
 	hv_put_le32(p, op);
 	hv_put_le32(p + 4, VSTOR_FLAG_REQUEST_COMPLETION);
-	memcpy(p + 12, pl, plen);
+	if (plen != 0)	/* pl may be NULL then */
+		memcpy(p + 12, pl, plen);
 	hsv_put(h, p, 0, 0, 0);
 }
 
@@ -2916,7 +2917,8 @@ static uint16_t rn_req(uint8_t *b, uint32_t type, uint32_t rid, uint32_t oid,
 		hv_put_le32(b + 12, oid);
 		hv_put_le32(b + 16, ilen);
 		hv_put_le32(b + 20, ilen ? RNDIS_QUERY_REQ_INFOBUFOFFSET : 0);
-		memcpy(b + 28, info, ilen);
+		if (ilen != 0)	/* info may be NULL then */
+			memcpy(b + 28, info, ilen);
 	}
 	return (uint16_t)len;
 }
