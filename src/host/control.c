@@ -101,8 +101,30 @@ static int jp_string(struct jp *p, char *out, size_t cap)
 	p->pos++;
 	for (;;) {
 		unsigned char enc[4];
-		size_t elen = 0;
-		int c = jp_peek(p);
+		size_t elen = 0, run = 0;
+		int c;
+
+		/* A run of printable ASCII without quote or backslash: one
+		 * copy (same result and error offsets as byte by byte). */
+		while (p->pos + run < p->len) {
+			unsigned char b = (unsigned char)p->s[p->pos + run];
+
+			if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\')
+				break;
+			run++;
+		}
+		if (run != 0) {
+			if (n + run >= cap) {
+				p->pos += cap - n;
+				return jp_fail(p, "string longer than %zu bytes",
+					       cap - 1);
+			}
+			memcpy(out + n, p->s + p->pos, run);
+			n += run;
+			p->pos += run;
+			continue;
+		}
+		c = jp_peek(p);
 
 		if (c < 0)
 			return jp_fail(p, "unterminated string");
