@@ -288,7 +288,8 @@ int vmbus_chan_open(struct vmbus_channel *ch, uint32_t txbytes,
  * CLOSECHANNEL, GPADL teardown (wait for GPADL_TORNDOWN), free rings.
  * Pending transactions fail with -VMBUS_ENODEV. Context: thread.
  * Returns 0, -VMBUS_EINVAL (not open), -VMBUS_EISCONN (teardown failed or
- * timed out: ring memory leaked on purpose, the channel is CLOSED anyway).
+ * timed out, or the callback was still running after the bus timeout: ring
+ * memory leaked on purpose and counted, the channel is CLOSED anyway).
  * Subchannels must be closed before their primary (closing a primary
  * closes its open subchannels first).
  */

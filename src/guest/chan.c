@@ -910,6 +910,7 @@ static int vmbus_chan_close_one(struct vmbus_channel *ch)
 {
 	struct vmbus *vb = ch->ch_bus;
 	enum vmbus_chan_state st;
+	bool cb_stuck;
 	int r = 0;
 
 	vmbus_lock(vb, &vb->vb_lock);
@@ -940,11 +941,20 @@ static int vmbus_chan_close_one(struct vmbus_channel *ch)
 		while (!vmbus_cb_idle(ch) && vmbus_now(vb) < dl)
 			;	/* callbacks never sleep: this is short */
 	}
+	/* A callback still running past the deadline (a driver that broke
+	 * the never-sleep rule) reads the rings and unmasks after it
+	 * returns: they must outlive it, so they are leaked, not freed. */
+	cb_stuck = !vmbus_cb_idle(ch);
+	if (cb_stuck)
+		vmbus_log(vb, VMBUS_LOG_ERR, "%s: callback still running "
+		    "%llu ms into the close: its rings are leaked, not freed",
+		    ch->ch_name,
+		    (unsigned long long)(vb->vb_cfg.vc_timeout_ns / 1000000u));
 	vmbus_xact_fail_all(ch, -VMBUS_ENODEV);
 	vmbus_chan_wakeup(ch);
 
 	(void)vmbus_send_close(ch);
-	if (vmbus_gpadl_teardown(ch, ch->ch_ring_gpadl) != 0) {
+	if (vmbus_gpadl_teardown(ch, ch->ch_ring_gpadl) != 0 || cb_stuck) {
 		vmbus_ring_release(ch, true);
 		r = -VMBUS_EISCONN;
 	} else {

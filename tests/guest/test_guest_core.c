@@ -1112,6 +1112,61 @@ static void test_callback_budget_resumes(void **state)
 }
 
 /*
+ * Hostile-host item 23, the unmask window: a packet the host writes after
+ * the callback's last read but before the core unmasks finds the ring
+ * masked, so a host that honours the mask does not signal. The core must
+ * see it in what unmask returns (spec 3.6) and go round again: one poll,
+ * both packets delivered (without the re-check the late one waits for an
+ * event that never comes).
+ */
+struct window {
+	struct fakeport *w_fp;
+	struct fh_chan *w_c;
+	int w_calls;
+	int w_received;
+	uint32_t w_mask_seen;
+};
+
+static void window_cb(struct vmbus_channel *ch, void *arg)
+{
+	struct window *w = arg;
+	uint8_t buf[64];
+	uint32_t len = sizeof(buf);
+
+	w->w_calls++;
+	while (vmbus_chan_recv(ch, buf, &len, NULL) == 0) {
+		w->w_received++;
+		len = sizeof(buf);
+	}
+	if (w->w_calls == 1) {
+		/* In the window: drained, not yet unmasked. */
+		w->w_mask_seen = w->w_c->c_out.rb_ctl->rc_interrupt_mask;
+		assert_int_equal(fh_write_pkt(w->w_fp, w->w_c,
+		    VMBUS_PACKET_TYPE_DATA_INBAND, 0, 2, "late", 4), 0);
+	}
+}
+
+static void test_unmask_window_recheck(void **state)
+{
+	struct env *e = env_echo(0, 0, false);
+	struct fh_chan *c = fh_find_chan(&e->fp, 5);
+	struct window w = { .w_fp = &e->fp, .w_c = c };
+
+	(void)state;
+	e->fp.fp_host.h_signal_if_needed = true;
+	assert_int_equal(vmbus_chan_open(grabbed[5], 8192, 8192, NULL, 0,
+	    window_cb, &w), 0);
+	assert_int_equal(fh_write_pkt(&e->fp, c, VMBUS_PACKET_TYPE_DATA_INBAND,
+	    0, 1, "first", 5), 0);
+	vmbus_poll(e->vb);
+	assert_int_equal(w.w_mask_seen, 1);	/* the host saw it masked */
+	assert_int_equal(w.w_received, 2);	/* no second event needed */
+	assert_true(w.w_calls >= 2);
+	assert_int_equal(c->c_out.rb_ctl->rc_interrupt_mask, 0);
+	env_free(e);
+}
+
+/*
  * The same storm while a thread waits for a completion behind it, and
  * nobody calls vmbus_poll (the deferred context that would take the
  * channel's next pass may be the waiter itself: a driver attaching from
@@ -1977,6 +2032,81 @@ static void test_isr_thread_whole_life(void **state)
 	env_free(e);
 }
 
+/*
+ * Hostile-host item 25, a close racing a callback: the callback is still
+ * running when the bus timeout of the close's drain runs out (a driver
+ * that broke the never-sleep rule). It goes on using the channel and,
+ * once it returns, the core unmasks the receive ring: the rings must
+ * outlive it. The close leaks them (counted, -VMBUS_EISCONN) instead of
+ * freeing them under the callback (a heap-use-after-free under Asan).
+ */
+struct stuck {
+	struct vmbus_channel *s_ch;
+	atomic_int s_armed;		/* not the run at the end of open */
+	atomic_int s_entered;
+	atomic_int s_close_done;
+	atomic_int s_left;
+	int s_recv;
+};
+
+static void stuck_cb(struct vmbus_channel *ch, void *arg)
+{
+	struct stuck *s = arg;
+	uint8_t buf[64];
+	uint32_t len = sizeof(buf);
+
+	if (!atomic_load(&s->s_armed) || atomic_exchange(&s->s_entered, 1))
+		return;		/* only the first run after arming waits */
+	for (uint64_t spins = 0; !atomic_load(&s->s_close_done); spins++) {
+		assert_true(spins < 100000000ull);
+		sched_yield();
+	}
+	s->s_recv = vmbus_chan_recv(ch, buf, &len, NULL);
+	atomic_store(&s->s_left, 1);
+}
+
+static void test_close_racing_stuck_callback(void **state)
+{
+	struct env *e = env_new(1);
+	struct fh_chan *c;
+	struct stuck s = { 0 };
+	struct vmbus_stats before, after;
+
+	(void)state;
+	reset_grab();
+	fp_threaded(&e->fp, true);	/* the interrupt thread runs it */
+	e->cfg.vc_timeout_ns = 2ull * 1000 * 1000;	/* 2000 clock reads */
+	fh_add_chan(&e->fp, 5, &fh_guid_echo, &fh_guid_inst[0], 0, false);
+	assert_int_equal(vmbus_create(&e->fp.fp_plat, &e->cfg, &e->vb), 0);
+	assert_int_equal(vmbus_driver_register(e->vb, &grab_echo), 0);
+	assert_int_equal(vmbus_connect(e->vb), 0);
+	s.s_ch = grabbed[5];
+	assert_int_equal(vmbus_chan_open(s.s_ch, 8192, 8192, NULL, 0,
+	    stuck_cb, &s), 0);
+	c = fh_find_chan(&e->fp, 5);
+	atomic_store(&s.s_armed, 1);
+	fp_host_lock(&e->fp);
+	assert_int_equal(fh_write_pkt(&e->fp, c, VMBUS_PACKET_TYPE_DATA_INBAND,
+	    0, 1, "first", 5), 0);
+	fp_host_unlock(&e->fp);
+	for (uint64_t spins = 0; !atomic_load(&s.s_entered); spins++) {
+		assert_true(spins < 100000000ull);
+		sched_yield();
+	}
+	vmbus_get_stats(e->vb, &before);
+	assert_int_equal(vmbus_chan_close(s.s_ch), -VMBUS_EISCONN);
+	vmbus_get_stats(e->vb, &after);
+	/* Both rings (2 x 8 KiB) kept for the callback, counted. */
+	assert_int_equal(after.bs_leaked_pages - before.bs_leaked_pages, 4);
+	atomic_store(&s.s_close_done, 1);
+	for (uint64_t spins = 0; !atomic_load(&s.s_left); spins++) {
+		assert_true(spins < 100000000ull);
+		sched_yield();
+	}
+	assert_true(s.s_recv < 0);	/* closed: refused, ring untouched */
+	env_free(e);
+}
+
 static void test_create_args(void **state)
 {
 	struct fakeport *fpp = calloc(1, sizeof(*fpp));
@@ -2062,6 +2192,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_type_dropped),
 		cmocka_unit_test(test_callback_dispatch),
 		cmocka_unit_test(test_callback_budget_resumes),
+		cmocka_unit_test(test_unmask_window_recheck),
+		cmocka_unit_test(test_close_racing_stuck_callback),
 		cmocka_unit_test(test_callback_budget_resumes_for_waiter),
 		cmocka_unit_test(test_pre_win8_events),
 		cmocka_unit_test(test_target_vp_before_open),
