@@ -449,6 +449,7 @@ static bool chan_bind(struct fzp *fp, struct fzp_chan *c)
 		return false;
 	c->c_pages = npfn;
 	c->c_bound = true;
+	c->c_scribbled = g->g_scribbled;
 	return true;
 }
 
@@ -467,6 +468,16 @@ static void drain_guest(struct fzp *fp)
 			if (vmbus_ring_peek(&c->c_in, d, sizeof(d)) != 0)
 				break;
 			len = 8u * hv_get_le16(d + 4);
+			/*
+			 * A host that wrote into the rings before the guest
+			 * opened them (GPADLW ahead of OPENCHANNEL) may have
+			 * moved the send ring's indices itself: what it reads
+			 * there is its own doing, not the guest's. It stops
+			 * reading that ring at the first bad packet.
+			 */
+			if (c->c_scribbled &&
+			    (len < 16 || len < 8u * hv_get_le16(d + 2)))
+				break;
 			FZ_CHECK(len >= 16 && len >= 8u * hv_get_le16(d + 2),
 				 "guest wrote a bad packet descriptor");
 			if (hv_get_le16(d) ==
@@ -487,7 +498,7 @@ static void drain_guest(struct fzp *fp)
 		}
 		if (vmbus_ring_read_done(&c->c_in))
 			fzp_event(fp, c->c_relid);
-		FZ_CHECK(!vmbus_ring_broken(&c->c_in),
+		FZ_CHECK(c->c_scribbled || !vmbus_ring_broken(&c->c_in),
 			 "guest broke its own send ring");
 	}
 }
@@ -551,14 +562,18 @@ static uint8_t *stream_byte(struct fzp *fp, const uint8_t *st, uint32_t len,
 static void mem_op(struct fzp *fp, size_t *pos, bool by_gpadl)
 {
 	const uint8_t *st = NULL;
+	struct fzp_gpadl *g = NULL;
 	uint32_t stlen = 0, nr = 1;
 	uint64_t off;
 	uint16_t len;
 
 	if (by_gpadl) {
 		uint32_t h = s_u32(fp, pos);
-		const struct fzp_gpadl *g = fzp_find_gpadl(fp, h);
 
+		for (int i = 0; i < FZP_MAX_GPADLS && g == NULL; i++)
+			if (fp->fp_gpadl[i].g_used &&
+			    fp->fp_gpadl[i].g_handle == h)
+				g = &fp->fp_gpadl[i];
 		off = s_u32(fp, pos);
 		/* Not an open channel's rings: the host writes its ring with
 		 * RING, and the guest's ring is the guest's to write. */
@@ -585,8 +600,12 @@ static void mem_op(struct fzp *fp, size_t *pos, bool by_gpadl)
 		uint8_t v = s_u8(fp, pos), *p = st ? stream_byte(fp, st, stlen,
 								nr, off + i)
 						   : NULL;
-		if (p != NULL)
+		if (p != NULL) {
 			*p = v;
+			/* A GPADL the guest may yet open as its rings. */
+			if (g != NULL)
+				g->g_scribbled = true;
+		}
 	}
 }
 

@@ -95,6 +95,7 @@ struct fzp_notice {
 struct fzp_chan {
 	bool     c_open;		/* OPENCHANNEL seen, not closed */
 	bool     c_bound;		/* rings mapped */
+	bool     c_scribbled;		/* the host wrote the rings before open */
 	uint32_t c_relid;
 	uint32_t c_gpadl;
 	uint32_t c_downstream;
@@ -122,6 +123,7 @@ struct fzp_gpadl {
 	bool     g_used;
 	bool     g_held;		/* host may use its pages */
 	bool     g_teardown_sent;
+	bool     g_scribbled;		/* GPADLW wrote into it (not yet a ring) */
 	uint32_t g_handle;
 	uint32_t g_relid;
 	uint32_t g_buflen;
