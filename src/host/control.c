@@ -91,6 +91,22 @@ static int jp_hex4(struct jp *p, unsigned *out)
 	return 0;
 }
 
+/*
+ * 1 for the bytes a string may hold as they are: printable ASCII but the
+ * quote and the backslash (0x80 and up go through the UTF-8 check). A
+ * table, so that a run costs one load per byte.
+ */
+static const unsigned char jp_plain[256] = {
+	/* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x20 */ 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x30 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x40 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x50 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	/* 0x60 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x70 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 /* Parse a string (at '"') into out[cap]; UTF-8 validated. */
 static int jp_string(struct jp *p, char *out, size_t cap)
 {
@@ -106,13 +122,11 @@ static int jp_string(struct jp *p, char *out, size_t cap)
 
 		/* A run of printable ASCII without quote or backslash: one
 		 * copy (same result and error offsets as byte by byte). */
-		while (p->pos + run < p->len) {
-			unsigned char b = (unsigned char)p->s[p->pos + run];
+		size_t left = p->len - p->pos;
 
-			if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\')
-				break;
+		while (run < left &&
+		       jp_plain[(unsigned char)p->s[p->pos + run]])
 			run++;
-		}
 		if (run != 0) {
 			if (n + run >= cap) {
 				p->pos += cap - n;
@@ -461,10 +475,11 @@ static void jw_puts(struct hvs_jw *w, const char *s)
 	jw_put(w, s, strlen(s));
 }
 
-static bool jw_plain(unsigned char c)
-{
-	return c >= 0x20 && c != 0x7f && c != '"' && c != '\\';
-}
+/* The bytes a JSON string cannot carry as they are (NUL ends the input). */
+static const char jw_special[] =
+	"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
+	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
+	"\"\\\x7f";
 
 static void jw_escaped(struct hvs_jw *w, const char *s)
 {
@@ -475,8 +490,7 @@ static void jw_escaped(struct hvs_jw *w, const char *s)
 		size_t n = 0;
 
 		/* A run of characters that need no escape: one copy. */
-		while (s[n] && jw_plain((unsigned char)s[n]))
-			n++;
+		n = strcspn(s, jw_special);
 		if (n != 0) {
 			jw_put(w, s, n);
 			s += n;
