@@ -169,6 +169,24 @@ static uint64_t in_data_gpa(uint32_t off)
 	return (g.in_pfn[1 + off / 4096u] << 12) + off % 4096u;
 }
 
+/* Guest RAM at byte at of the incoming ring's data area (circular)
+ * takes src[0, len): page by page, not byte by byte. */
+static void in_data_put(uint32_t at, const uint8_t *src, uint32_t len)
+{
+	while (len != 0) {
+		uint32_t run = 4096u - at % 4096u;
+
+		if (run > g.dsize - at)
+			run = g.dsize - at;
+		if (run > len)
+			run = len;
+		memcpy(fp_ptr(g.p, in_data_gpa(at)), src, run);
+		src += run;
+		len -= run;
+		at = (at + run) % g.dsize;
+	}
+}
+
 static int relid_of(void *ctx, const struct hvs_chan_info *c)
 {
 	if (c->ci_relid != g.relid)
@@ -740,12 +758,17 @@ static uint64_t out_le(uint32_t off, unsigned n)
 
 static void in_put(uint32_t off, const uint8_t *b, uint32_t n)
 {
-	guest_writes();
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t at = (off + i) % g.dsize;
+	uint32_t at = off % g.dsize;
 
-		g.image[at] = b[i];
-		*(uint8_t *)fp_ptr(g.p, in_data_gpa(at)) = b[i];
+	guest_writes();
+	while (n != 0) {
+		uint32_t run = g.dsize - at < n ? g.dsize - at : n;
+
+		memcpy(g.image + at, b, run);
+		in_data_put(at, b, run);
+		b += run;
+		n -= run;
+		at = 0;
 	}
 }
 
@@ -889,14 +912,17 @@ static void one_op(struct fz *f)
 			/* The guest writes more into the ring (what it wraps
 			 * over once the host has read the old bytes). */
 			uint32_t off = fz_u16(f), len = fz_u16(f) % (g.dsize + 1);
+			uint32_t at = off % g.dsize;
 
 			guest_writes();
-			for (uint32_t i = 0; i < len; i++) {
-				uint32_t at = (off + i) % g.dsize;
+			while (len != 0) {
+				uint32_t run = g.dsize - at < len ? g.dsize - at
+								  : len;
 
-				g.image[at] = fz_u8(&g.extra);
-				*(uint8_t *)fp_ptr(g.p, in_data_gpa(at)) =
-					g.image[at];
+				fz_bytes(&g.extra, g.image + at, run);
+				in_data_put(at, g.image + at, run);
+				len -= run;
+				at = 0;
 			}
 		} else {
 			uint8_t m[16] = { 0 };
@@ -1104,8 +1130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	fz_bytes(&f, g.image, g.dsize);
 	g.extra = f;
-	for (uint32_t i = 0; i < g.dsize; i++)
-		*(uint8_t *)fp_ptr(g.p, in_data_gpa(i)) = g.image[i];
+	in_data_put(0, g.image, g.dsize);
 	put_ram32(IN_CTL(rc_write_index), in_wi);
 	put_ram32(IN_CTL(rc_read_index), in_ri);
 	put_ram32(IN_CTL(rc_interrupt_mask), in_mask);
