@@ -980,15 +980,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (g_part == NULL)
 		g_part = fp_create("fz", RAM_BYTES, 1);
 	g.p = g_part;
-	fp_reset(g.p, 1);
-	for (uint32_t pg = 32; pg < RAM_PAGES; pg++)
-		if ((pg < 40 || pg >= 80) && (pg < BUF_PAGE0 ||
-					       pg >= BUF_PAGE0 + BUF_PAGES))
-			memset(fp_ptr(g.p, (uint64_t)pg << 12), (int)(pg * 7u),
-			       4096);
-	for (uint32_t i = 0; i < BUF_PAGES; i++)
-		memset(fp_ptr(g.p, (uint64_t)(BUF_PAGE0 + i) << 12),
-		       (int)(0x40 + i), 4096);
+	/* Every page written once: zeros where the rings may go, a
+	 * pattern elsewhere, the buffer pages their own. */
+	fp_reset_keep_ram(g.p, 1);
+	for (uint32_t pg = 0; pg < RAM_PAGES; pg++) {
+		int v = 0;
+
+		if (pg >= BUF_PAGE0 && pg < BUF_PAGE0 + BUF_PAGES)
+			v = (int)(0x40 + pg - BUF_PAGE0);
+		else if (pg >= 32 && (pg < 40 || pg >= 80))
+			v = (int)(pg * 7u);
+		memset(fp_ptr(g.p, (uint64_t)pg << 12), v, 4096);
+	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.vm_name = "fz";
 	g.s = hvs_vmbus_create(&cfg);
@@ -1244,7 +1247,7 @@ out:
 	defined(FZ_HOST_NETVSP)
 	hvs_loop_destroy(g.loop);
 #endif
-	fp_reset(g.p, 1);	/* aborts if a window is left mapped */
+	fp_check_windows(g.p);
 	free(g.image);
 	return 0;
 }

@@ -44,13 +44,18 @@ struct hvs_partition *fp_create(const char *name, uint64_t ram_bytes,
 	return p;
 }
 
-void fp_destroy(struct hvs_partition *p)
+void fp_check_windows(const struct hvs_partition *p)
 {
 	if (p->nwindows != 0) {
 		fprintf(stderr, "fake partition: %u window(s) leaked\n",
 			p->nwindows);
 		abort();
 	}
+}
+
+void fp_destroy(struct hvs_partition *p)
+{
+	fp_check_windows(p);
 	munmap(p->ram, p->ram_bytes);
 	munmap(p->guest, p->ram_bytes);
 	close(p->ram_fd);
@@ -58,16 +63,11 @@ void fp_destroy(struct hvs_partition *p)
 	free(p);
 }
 
-void fp_reset(struct hvs_partition *p, uint32_t vcpus)
+void fp_reset_keep_ram(struct hvs_partition *p, uint32_t vcpus)
 {
-	if (p->nwindows != 0) {
-		fprintf(stderr, "fake partition: %u window(s) leaked\n",
-			p->nwindows);
-		abort();
-	}
+	fp_check_windows(p);
 	if (p->guard)
 		fp_guard(p, false);
-	memset(p->guest, 0, p->ram_bytes);
 	memset(p->allowed, 0, p->ram_bytes / PG);
 	p->vcpus = vcpus;
 	p->nmsgs = p->rd = 0;
@@ -79,6 +79,12 @@ void fp_reset(struct hvs_partition *p, uint32_t vcpus)
 	p->window_refusals = 0;
 	p->guard_violations = 0;
 	p->guard_last_gpa = 0;
+}
+
+void fp_reset(struct hvs_partition *p, uint32_t vcpus)
+{
+	fp_reset_keep_ram(p, vcpus);
+	memset(p->guest, 0, p->ram_bytes);
 }
 
 const struct fp_msg *fp_pop(struct hvs_partition *p)

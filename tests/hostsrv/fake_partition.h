@@ -67,11 +67,16 @@ struct hvs_partition {
 struct hvs_partition *fp_create(const char *name, uint64_t ram_bytes,
 				uint32_t vcpus);
 /* Fails the process (abort) if a window is still mapped. */
+void fp_check_windows(const struct hvs_partition *p);
 void fp_destroy(struct hvs_partition *p);
 /* Back to what fp_create left, with vcpus vCPUs: RAM zeroed, nothing
  * captured, guard off (aborts if a window is still mapped). For a fuzz
  * harness that keeps one partition instead of a new memfd per input. */
 void fp_reset(struct hvs_partition *p, uint32_t vcpus);
+/* fp_reset, but RAM keeps its bytes: for a caller that then writes every
+ * page it relies on (clearing 1 MB it overwrites anyway was a sixth of a
+ * fuzz run). */
+void fp_reset_keep_ram(struct hvs_partition *p, uint32_t vcpus);
 /* Next undelivered-to-test message, NULL if none. */
 const struct fp_msg *fp_pop(struct hvs_partition *p);
 unsigned fp_pending(const struct hvs_partition *p);
