@@ -253,6 +253,27 @@ static void s_bytes(struct fzp *fp, size_t *pos, uint8_t *out, size_t n)
 	*pos += n;
 }
 
+/* n script bytes into out, zeros for those past the end (n calls of
+ * s_u8). */
+static void s_fill(struct fzp *fp, size_t *pos, uint8_t *out, size_t n)
+{
+	size_t left = *pos < fp->fp_slen ? fp->fp_slen - *pos : 0;
+
+	if (left > n)
+		left = n;
+	s_bytes(fp, pos, out, left);
+	if (n > left)
+		memset(out + left, 0, n - left);
+}
+
+/* Past n script bytes (n calls of s_u8). */
+static void s_skip(struct fzp *fp, size_t *pos, size_t n)
+{
+	size_t left = *pos < fp->fp_slen ? fp->fp_slen - *pos : 0;
+
+	*pos += n < left ? n : left;
+}
+
 static uint16_t s_u16(struct fzp *fp, size_t *pos)
 {
 	uint16_t lo = s_u8(fp, pos);
@@ -516,8 +537,7 @@ static void ring_op(struct fzp *fp, size_t *pos)
 
 	if (pkt == NULL)
 		abort();
-	for (uint32_t i = 0; i < len; i++)
-		pkt[i] = s_u8(fp, pos);
+	s_bytes(fp, pos, pkt, len);	/* zeros past the script (calloc) */
 	if (c != NULL && (flags & 3) && padded >= 16)
 		hv_put_le64(pkt + 8, c->c_tid[(flags & 2) ? 1 : 0]);
 	iov.iov_base = pkt;
@@ -533,24 +553,34 @@ static void ring_op(struct fzp *fp, size_t *pos)
 }
 
 /* Guest memory at byte off of a range stream (count, offset, PFNs...),
- * or NULL. */
-static uint8_t *stream_byte(struct fzp *fp, const uint8_t *st, uint32_t len,
-			    uint32_t nranges, uint64_t off)
+ * or NULL; *run = how many bytes from there stay in the same page of the
+ * same range (1 when NULL). */
+static uint8_t *stream_at(struct fzp *fp, const uint8_t *st, uint32_t len,
+			  uint32_t nranges, uint64_t off, uint32_t *run)
 {
 	uint32_t pos = 0;
 
+	*run = 1;
 	for (uint32_t r = 0; r < nranges && pos + 8u <= len; r++) {
 		uint32_t bc = hv_get_le32(st + pos), bo = hv_get_le32(st + pos + 4);
 		uint64_t n = ((uint64_t)bo + bc + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE;
 
 		if (off < bc) {
 			uint64_t at = bo + off, k = at / HV_PAGE_SIZE;
+			uint64_t in_page = HV_PAGE_SIZE - at % HV_PAGE_SIZE;
+			uint64_t in_range = bc - off;
+			uint8_t *p;
 
 			if (pos + 8u + 8u * (k + 1) > len)
 				return NULL;
-			return fzp_gpa(fp, (hv_get_le64(st + pos + 8 + 8 * k)
-					    << HV_PAGE_SHIFT) + at % HV_PAGE_SIZE,
-				       1);
+			p = fzp_gpa(fp, (hv_get_le64(st + pos + 8 + 8 * k)
+					 << HV_PAGE_SHIFT) + at % HV_PAGE_SIZE, 1);
+			/* Allocations are whole pages: the rest of this
+			 * page is there too. */
+			if (p != NULL)
+				*run = (uint32_t)(in_page < in_range ? in_page
+								     : in_range);
+			return p;
 		}
 		off -= bc;
 		pos += 8u + 8u * (uint32_t)n;
@@ -596,16 +626,25 @@ static void mem_op(struct fzp *fp, size_t *pos, bool by_gpadl)
 		}
 	}
 	len = s_u16(fp, pos);
-	for (uint32_t i = 0; i < len; i++) {
-		uint8_t v = s_u8(fp, pos), *p = st ? stream_byte(fp, st, stlen,
-								nr, off + i)
-						   : NULL;
-		if (p != NULL) {
-			*p = v;
-			/* A GPADL the guest may yet open as its rings. */
-			if (g != NULL)
-				g->g_scribbled = true;
+	if (st == NULL) {
+		s_skip(fp, pos, len);
+		return;
+	}
+	/* Byte i of the op goes to byte off + i of the memory, a page's
+	 * run at a time; bytes with no memory behind them are skipped. */
+	for (uint32_t i = 0, run; i < len; i += run) {
+		uint8_t *p = stream_at(fp, st, stlen, nr, off + i, &run);
+
+		if (run > len - i)
+			run = len - i;
+		if (p == NULL) {
+			s_skip(fp, pos, run);
+			continue;
 		}
+		s_fill(fp, pos, p, run);
+		/* A GPADL the guest may yet open as its rings. */
+		if (g != NULL)
+			g->g_scribbled = true;
 	}
 }
 
