@@ -30,6 +30,16 @@ static const uint32_t all_versions[] = {
 };
 #define NVERSIONS (sizeof(all_versions) / sizeof(all_versions[0]))
 
+/* Yields until cond holds (another thread makes it so); a test that
+ * waits 10^8 yields for it fails instead of hanging. */
+#define SPIN_UNTIL(cond)						\
+	do {								\
+		for (uint64_t spins_ = 0; !(cond); spins_++) {		\
+			assert_true(spins_ < 100000000ull);		\
+			sched_yield();					\
+		}							\
+	} while (0)
+
 struct env {
 	struct fakeport fp;
 	struct vmbus *vb;
@@ -1996,31 +2006,23 @@ static void test_isr_thread_whole_life(void **state)
 	assert_int_equal(vmbus_connect(e->vb), 0);
 	/* A loaded machine may not have run the interrupt thread yet: the
 	 * traffic below must race it. */
-	for (uint64_t spins = 0; atomic_load(&e->fp.fp_isr_calls) == 0;
-	    spins++) {
-		assert_true(spins < 100000000ull);
-		sched_yield();
-	}
+	SPIN_UNTIL(atomic_load(&e->fp.fp_isr_calls) != 0);
 	ch = grabbed[5];
 	assert_non_null(ch);
 	assert_int_equal(vmbus_chan_open(ch, 8192, 8192, NULL, 0, rx_count_cb,
 	    &rc), 0);
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t spins = 0;
+		int r;
 
-		while (vmbus_chan_send(ch, VMBUS_PACKET_TYPE_DATA_INBAND, 0,
-		    "ping", 4, i + 1u) == -VMBUS_EAGAIN) {
-			assert_true(++spins < 100000000ull);
-			sched_yield();
-		}
+		SPIN_UNTIL((r = vmbus_chan_send(ch,
+		    VMBUS_PACKET_TYPE_DATA_INBAND, 0, "ping", 4, i + 1u)) !=
+		    -VMBUS_EAGAIN);
+		assert_int_equal(r, 0);
 		/* Readers of the counters race the callback's updates. */
 		assert_int_equal(vmbus_chan_get_stats(ch, &cs), 0);
 		assert_true(cs.cs_rx_packets <= i + 1u);
 	}
-	for (uint64_t spins = 0; atomic_load(&rc.rc_packets) < n; spins++) {
-		assert_true(spins < 100000000ull);
-		sched_yield();
-	}
+	SPIN_UNTIL(atomic_load(&rc.rc_packets) >= n);
 	assert_int_equal(vmbus_chan_get_stats(ch, &cs), 0);
 	assert_int_equal(cs.cs_tx_packets, n);
 	assert_int_equal(cs.cs_rx_packets, n);
@@ -2057,10 +2059,7 @@ static void stuck_cb(struct vmbus_channel *ch, void *arg)
 
 	if (!atomic_load(&s->s_armed) || atomic_exchange(&s->s_entered, 1))
 		return;		/* only the first run after arming waits */
-	for (uint64_t spins = 0; !atomic_load(&s->s_close_done); spins++) {
-		assert_true(spins < 100000000ull);
-		sched_yield();
-	}
+	SPIN_UNTIL(atomic_load(&s->s_close_done));
 	s->s_recv = vmbus_chan_recv(ch, buf, &len, NULL);
 	atomic_store(&s->s_left, 1);
 }
@@ -2089,20 +2088,14 @@ static void test_close_racing_stuck_callback(void **state)
 	assert_int_equal(fh_write_pkt(&e->fp, c, VMBUS_PACKET_TYPE_DATA_INBAND,
 	    0, 1, "first", 5), 0);
 	fp_host_unlock(&e->fp);
-	for (uint64_t spins = 0; !atomic_load(&s.s_entered); spins++) {
-		assert_true(spins < 100000000ull);
-		sched_yield();
-	}
+	SPIN_UNTIL(atomic_load(&s.s_entered));
 	vmbus_get_stats(e->vb, &before);
 	assert_int_equal(vmbus_chan_close(s.s_ch), -VMBUS_EISCONN);
 	vmbus_get_stats(e->vb, &after);
 	/* Both rings (2 x 8 KiB) kept for the callback, counted. */
 	assert_int_equal(after.bs_leaked_pages - before.bs_leaked_pages, 4);
 	atomic_store(&s.s_close_done, 1);
-	for (uint64_t spins = 0; !atomic_load(&s.s_left); spins++) {
-		assert_true(spins < 100000000ull);
-		sched_yield();
-	}
+	SPIN_UNTIL(atomic_load(&s.s_left));
 	assert_true(s.s_recv < 0);	/* closed: refused, ring untouched */
 	env_free(e);
 }
