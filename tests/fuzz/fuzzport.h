@@ -96,6 +96,8 @@ struct fzp_chan {
 	bool     c_open;		/* OPENCHANNEL seen, not closed */
 	bool     c_bound;		/* rings mapped */
 	bool     c_scribbled;		/* the host wrote the rings before open */
+	bool     c_idle;		/* guest ring empty at write_index... */
+	uint32_t c_idle_wi;		/* ...this one (drain_guest) */
 	uint32_t c_relid;
 	uint32_t c_gpadl;
 	uint32_t c_downstream;
