@@ -1482,22 +1482,29 @@ int vmbus_chan_subchan_get(struct vmbus_channel *ch, uint32_t count,
 	if (vmbus_chan_state(ch) == VMBUS_CHAN_RESCINDED)
 		return -VMBUS_ENODEV;
 	vmbus_lock(vb, &vb->vb_lock);
-	/* In sub index order. */
-	for (uint32_t want = 1; want <= 0xFFFFu && n < count; want++) {
-		bool found = false;
+	/*
+	 * The count lowest sub indexes, in order: one pass over the table,
+	 * each sub inserted into the sorted out[]. (Trying every index
+	 * 1..65535 in turn let a host that offers index 65535 cost the
+	 * guest 65535 table scans under the bus lock.)
+	 */
+	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
+		struct vmbus_channel *s = &vb->vb_chans[i];
+		uint32_t at;
 
-		for (uint32_t i = 0; i < vb->vb_nchans && !found; i++) {
-			struct vmbus_channel *s = &vb->vb_chans[i];
-
-			if (s->ch_in_use && s->ch_primary == ch &&
-			    s->ch_sub_index == want &&
-			    vmbus_chan_state(s) != VMBUS_CHAN_RESCINDED) {
-				out[n++] = s;
-				found = true;
-			}
-		}
-		if (vmbus_count_subs(vb, ch) == n)
-			break;
+		if (!s->ch_in_use || s->ch_primary != ch ||
+		    vmbus_chan_state(s) == VMBUS_CHAN_RESCINDED)
+			continue;
+		for (at = n; at > 0 && out[at - 1]->ch_sub_index >
+		    s->ch_sub_index; at--)
+			;
+		if (at >= count)
+			continue;
+		if (n < count)
+			n++;
+		for (uint32_t k = n - 1; k > at; k--)
+			out[k] = out[k - 1];
+		out[at] = s;
 	}
 	vmbus_unlock(vb, &vb->vb_lock);
 	return n ? (int)n : -VMBUS_ETIMEDOUT;

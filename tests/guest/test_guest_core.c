@@ -1639,6 +1639,41 @@ static void test_subchannels(void **state)
 	env_free(e);
 }
 
+/*
+ * A host may offer any sub index 1..65535, sparse and in any order: the
+ * guest returns the lowest ones in order, whatever the table order (it
+ * used to try every index in turn: 65535 table scans under the bus lock
+ * for a host that offers index 65535).
+ */
+static void test_subchannels_sparse_index(void **state)
+{
+	struct env *e = env_echo(8192, 8192, true);
+	struct vmbus_channel *pri = grabbed[5], *sub[5] = { 0 };
+	static const uint16_t idx[] = { 0xFFFF, 7, 300, 3 };
+
+	(void)state;
+	for (uint32_t i = 0; i < 4; i++)
+		fh_offer(&e->fp, fh_add_chan(&e->fp, 30 + i, &fh_guid_echo,
+		    &fh_guid_inst[0], idx[i], true));
+	assert_int_equal(vmbus_chan_subchan_get(pri, 4, sub, 100000), 4);
+	assert_int_equal(vmbus_chan_sub_index(sub[0]), 3);
+	assert_int_equal(vmbus_chan_sub_index(sub[1]), 7);
+	assert_int_equal(vmbus_chan_sub_index(sub[2]), 300);
+	assert_int_equal(vmbus_chan_sub_index(sub[3]), 0xFFFF);
+	/* fewer slots than subs: the lowest, in order */
+	memset(sub, 0, sizeof(sub));
+	assert_int_equal(vmbus_chan_subchan_get(pri, 2, sub, 100000), 2);
+	assert_int_equal(vmbus_chan_sub_index(sub[0]), 3);
+	assert_int_equal(vmbus_chan_sub_index(sub[1]), 7);
+	assert_null(sub[2]);
+	/* more slots than subs: all four, the rest untouched */
+	memset(sub, 0, sizeof(sub));
+	assert_int_equal(vmbus_chan_subchan_get(pri, 5, sub, 1000), 4);
+	assert_int_equal(vmbus_chan_sub_index(sub[3]), 0xFFFF);
+	assert_null(sub[4]);
+	env_free(e);
+}
+
 /* ---- subchannel rescind: callback and handle lifetime ---- */
 
 struct rescind_note {
@@ -2197,6 +2232,7 @@ int main(void)
 		cmocka_unit_test(test_rescind_with_xacts),
 		cmocka_unit_test(test_rescind_during_open),
 		cmocka_unit_test(test_subchannels),
+		cmocka_unit_test(test_subchannels_sparse_index),
 		cmocka_unit_test(test_subchan_rescind),
 		cmocka_unit_test(test_unload_unanswered),
 		cmocka_unit_test(test_partition_gone),
