@@ -5,6 +5,7 @@
  */
 #include "fuzzport.h"
 
+#include <sanitizer/asan_interface.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -70,6 +71,55 @@ static uint32_t held_by_gpadl(const struct fzp *fp, uint64_t pfn)
 	return 0;
 }
 
+/*
+ * Guest pages freed by one input, kept for an allocation of the same size
+ * by a later one: fresh pages for every ring and pool (page faults, and
+ * the allocator's own bookkeeping) were a seventh of a guest harness's
+ * time. While kept they are poisoned, so a guest touching memory it freed
+ * is still an ASan report.
+ */
+#define PAGE_CACHE_BLOCKS 64
+#define PAGE_CACHE_PAGES  8192u
+static struct {
+	void  *c_va;
+	size_t c_npages;
+} s_page_cache[PAGE_CACHE_BLOCKS];
+static size_t s_page_cache_pages;
+
+static void *pages_get(size_t npages)
+{
+	size_t bytes = npages * HV_PAGE_SIZE;
+	void *va = NULL;
+
+	for (int i = 0; i < PAGE_CACHE_BLOCKS && va == NULL; i++)
+		if (s_page_cache[i].c_va != NULL &&
+		    s_page_cache[i].c_npages == npages) {
+			va = s_page_cache[i].c_va;
+			s_page_cache[i].c_va = NULL;
+			s_page_cache_pages -= npages;
+			ASAN_UNPOISON_MEMORY_REGION(va, bytes);
+		}
+	if (va == NULL)
+		va = aligned_alloc(HV_PAGE_SIZE, bytes);
+	if (va != NULL)
+		memset(va, 0, bytes);
+	return va;
+}
+
+static void pages_put(void *va, size_t npages)
+{
+	for (int i = 0; i < PAGE_CACHE_BLOCKS; i++)
+		if (s_page_cache[i].c_va == NULL &&
+		    s_page_cache_pages + npages <= PAGE_CACHE_PAGES) {
+			ASAN_POISON_MEMORY_REGION(va, npages * HV_PAGE_SIZE);
+			s_page_cache[i].c_va = va;
+			s_page_cache[i].c_npages = npages;
+			s_page_cache_pages += npages;
+			return;
+		}
+	free(va);
+}
+
 static void *fzp_page_alloc(void *ctx, size_t npages, uint64_t *pfns)
 {
 	struct fzp *fp = ctx;
@@ -81,10 +131,9 @@ static void *fzp_page_alloc(void *ctx, size_t npages, uint64_t *pfns)
 
 		if (a->a_live)
 			continue;
-		a->a_va = aligned_alloc(HV_PAGE_SIZE, npages * HV_PAGE_SIZE);
+		a->a_va = pages_get(npages);
 		if (a->a_va == NULL)
 			return NULL;
-		memset(a->a_va, 0, npages * HV_PAGE_SIZE);
 		a->a_npages = npages;
 		a->a_pfn0 = fp->fp_next_pfn;
 		/* A gap after each allocation: no accidental contiguity. */
@@ -134,7 +183,7 @@ static int fzp_page_free(void *ctx, void *va, size_t npages)
 			    ch->c_base < (uint8_t *)a->a_va + npages * HV_PAGE_SIZE)
 				ch->c_bound = false;
 		}
-		free(a->a_va);
+		pages_put(a->a_va, npages);
 		a->a_va = NULL;
 		a->a_live = false;
 		fp->fp_pages_live -= npages;
@@ -1032,7 +1081,8 @@ void fzp_fini(struct fzp *fp)
 {
 	for (int i = 0; i < FZP_MAX_ALLOCS; i++) {
 		if (fp->fp_alloc[i].a_live)
-			free(fp->fp_alloc[i].a_va);
+			pages_put(fp->fp_alloc[i].a_va,
+				  fp->fp_alloc[i].a_npages);
 		fp->fp_alloc[i].a_live = false;
 		fp->fp_alloc[i].a_va = NULL;
 	}
