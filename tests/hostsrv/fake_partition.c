@@ -35,7 +35,8 @@ struct hvs_partition *fp_create(const char *name, uint64_t ram_bytes,
 	p->ram = map_shared(p->ram_fd, ram_bytes);
 	p->guest = map_shared(p->ram_fd, ram_bytes);
 	p->allowed = calloc(1, ram_bytes / PG);
-	if (p->allowed == NULL)
+	p->host_wrote = calloc(1, ram_bytes / PG);
+	if (p->allowed == NULL || p->host_wrote == NULL)
 		abort();
 	p->ram_bytes = ram_bytes;
 	p->vcpus = vcpus;
@@ -60,6 +61,7 @@ void fp_destroy(struct hvs_partition *p)
 	munmap(p->guest, p->ram_bytes);
 	close(p->ram_fd);
 	free(p->allowed);
+	free(p->host_wrote);
 	free(p);
 }
 
@@ -69,6 +71,7 @@ void fp_reset_keep_ram(struct hvs_partition *p, uint32_t vcpus)
 	if (p->guard)
 		fp_guard(p, false);
 	memset(p->allowed, 0, p->ram_bytes / PG);
+	memset(p->host_wrote, 0, p->ram_bytes / PG);
 	p->vcpus = vcpus;
 	p->nmsgs = p->rd = 0;
 	p->queue_full = false;
@@ -249,7 +252,7 @@ uint32_t hvs_partition_vcpu_count(const struct hvs_partition *p)
 	return p->vcpus;
 }
 
-void *hvs_gpa_map(struct hvs_partition *p, uint64_t gpa, uint64_t len)
+static uint8_t *gpa_ptr(struct hvs_partition *p, uint64_t gpa, uint64_t len)
 {
 	if (len == 0 || gpa >= p->ram_bytes || len > p->ram_bytes - gpa)
 		return NULL;
@@ -258,9 +261,24 @@ void *hvs_gpa_map(struct hvs_partition *p, uint64_t gpa, uint64_t len)
 	return p->ram + gpa;
 }
 
+bool fp_host_wrote(const struct hvs_partition *p, uint64_t pfn)
+{
+	return pfn < p->ram_bytes / PG && p->host_wrote[pfn];
+}
+
+void *hvs_gpa_map(struct hvs_partition *p, uint64_t gpa, uint64_t len)
+{
+	uint8_t *va = gpa_ptr(p, gpa, len);
+
+	if (va != NULL)
+		memset(p->host_wrote + gpa / PG, 1,
+		       (gpa + len - 1) / PG - gpa / PG + 1);
+	return va;
+}
+
 int hvs_gpa_read(struct hvs_partition *p, uint64_t gpa, void *buf, size_t len)
 {
-	void *src = hvs_gpa_map(p, gpa, len);
+	void *src = gpa_ptr(p, gpa, len);
 	if (src == NULL)
 		return -VMBUS_EFAULT;
 	memcpy(buf, src, len);

@@ -62,6 +62,10 @@ struct hvs_partition {
 	uint8_t *allowed;        /* one byte per page: host may touch it */
 	unsigned guard_violations;
 	uint64_t guard_last_gpa; /* first byte of the last violation */
+	/* one byte per page: the host was handed a writable pointer to it
+	 * (hvs_gpa_map, hvs_gpa_write: guest-named buffers, the interrupt
+	 * and monitor pages), not a ring window; cleared by fp_reset */
+	uint8_t *host_wrote;
 };
 
 struct hvs_partition *fp_create(const char *name, uint64_t ram_bytes,
@@ -77,6 +81,10 @@ void fp_reset(struct hvs_partition *p, uint32_t vcpus);
  * page it relies on (clearing 1 MB it overwrites anyway was a sixth of a
  * fuzz run). */
 void fp_reset_keep_ram(struct hvs_partition *p, uint32_t vcpus);
+/* Did the host get write access to guest page pfn by address (not
+ * through a window) since the last reset? What it wrote there, the guest
+ * asked for by naming the page. */
+bool fp_host_wrote(const struct hvs_partition *p, uint64_t pfn);
 /* Next undelivered-to-test message, NULL if none. */
 const struct fp_msg *fp_pop(struct hvs_partition *p);
 unsigned fp_pending(const struct hvs_partition *p);
