@@ -326,6 +326,7 @@ void vmbus_handle_offer(struct vmbus *vb, const struct vmbus_msg *m)
 	ch->ch_dev.dv_chan = ch;
 	ch->ch_ring_va = NULL;
 	ch->ch_ring_pages = 0;
+	ch->ch_rescind_deferred = false;
 	ch->ch_tx_bytes = ch->ch_rx_bytes = 0;
 	ch->ch_target_vp = 0;
 	ch->ch_want_vp = VMBUS_VP_DEFAULT;
@@ -998,9 +999,13 @@ int vmbus_chan_close(struct vmbus_channel *ch)
 
 /* ---- drivers and deferred work ---- */
 
+static void vmbus_finish_rescind(struct vmbus *vb, struct vmbus_channel *ch);
+static void vmbus_release_zombies(struct vmbus *vb, struct vmbus_channel *ch);
+
 static void vmbus_try_attach(struct vmbus *vb, struct vmbus_channel *ch)
 {
 	struct vmbus_device *dev = &ch->ch_dev;
+	bool rescinded;
 	int r;
 
 	if (ch->ch_primary != NULL || dev->dv_attached ||
@@ -1017,21 +1022,32 @@ static void vmbus_try_attach(struct vmbus *vb, struct vmbus_channel *ch)
 			dev->dv_drv = NULL;
 			continue;
 		}
+		vmbus_lock(vb, &vb->vb_lock);
+		dev->dv_attaching = true;
+		vmbus_unlock(vb, &vb->vb_lock);
 		r = drv->drv_attach(dev);
+		vmbus_lock(vb, &vb->vb_lock);
+		dev->dv_attaching = false;
+		dev->dv_attached = r == 0;
+		rescinded = ch->ch_rescind_deferred;
+		ch->ch_rescind_deferred = false;
+		vmbus_unlock(vb, &vb->vb_lock);
 		if (r != 0) {
 			vmbus_log(vb, VMBUS_LOG_WARN, "%s: attach failed (%d)",
 			    ch->ch_name, r);
 			/* The driver must have closed what it opened. */
 			if (ch->ch_ring_va)
 				(void)vmbus_chan_close(ch);
+			vmbus_release_zombies(vb, ch);
 			dev->dv_drv = NULL;
 			dev->dv_softc = NULL;
 			vmbus_name_channel(ch);
-			continue;
+			if (!rescinded)
+				continue;
 		}
-		vmbus_lock(vb, &vb->vb_lock);
-		dev->dv_attached = true;
-		vmbus_unlock(vb, &vb->vb_lock);
+		/* Rescinded meanwhile: detach (if attached) and release. */
+		if (rescinded)
+			vmbus_finish_rescind(vb, ch);
 		return;
 	}
 }
@@ -1068,7 +1084,13 @@ static void vmbus_detach_dev(struct vmbus *vb, struct vmbus_channel *ch)
 	}
 	if (ch->ch_ring_va)
 		(void)vmbus_chan_close(ch);
-	/* The driver is gone: subchannels it could still name go back. */
+	vmbus_release_zombies(vb, ch);
+}
+
+/* The driver of primary ch is gone: subchannels it could still name go
+ * back. */
+static void vmbus_release_zombies(struct vmbus *vb, struct vmbus_channel *ch)
+{
 	vmbus_lock(vb, &vb->vb_lock);
 	for (uint32_t i = 0; i < vb->vb_nchans; i++) {
 		struct vmbus_channel *s = &vb->vb_chans[i];
@@ -1105,6 +1127,15 @@ static void vmbus_finish_rescind(struct vmbus *vb, struct vmbus_channel *ch)
 	void *arg;
 
 	vmbus_lock(vb, &vb->vb_lock);
+	if (ch->ch_primary == NULL && ch->ch_dev.dv_attaching) {
+		/* Its driver's attach is running (it fails its waits with
+		 * -ENODEV now): vmbus_try_attach finishes this when the
+		 * attach returns, so the driver is detached, not forgotten
+		 * attached to a released slot. */
+		ch->ch_rescind_deferred = true;
+		vmbus_unlock(vb, &vb->vb_lock);
+		return;
+	}
 	fn = ch->ch_rescind_cb;
 	arg = ch->ch_rescind_arg;
 	ch->ch_rescind_cb = NULL;
@@ -1128,7 +1159,8 @@ static void vmbus_finish_rescind(struct vmbus *vb, struct vmbus_channel *ch)
 	if (vb->vb_relid[ch->ch_relid] == ch)
 		vb->vb_relid[ch->ch_relid] = NULL;
 	if (fn == NULL && ch->ch_primary != NULL &&
-	    ch->ch_primary->ch_dev.dv_attached)
+	    (ch->ch_primary->ch_dev.dv_attached ||
+	    ch->ch_primary->ch_dev.dv_attaching))
 		ch->ch_zombie = true;
 	else
 		vmbus_chan_put(vb, ch);

@@ -170,6 +170,7 @@ struct vmbus_device {
 	const struct vmbus_driver *dv_drv;
 	void *dv_softc;
 	bool  dv_attached;
+	bool  dv_attaching;			/* in drv_attach (vb_lock) */
 	bool  dv_probed;			/* no driver wanted it yet */
 };
 
@@ -234,6 +235,9 @@ struct vmbus_channel {
 	/* Rescinded and released, its slot kept for the bound driver that
 	 * may still name it (no rescind callback): recycled at detach. */
 	bool     ch_zombie;			/* (vb_lock) */
+	/* Rescinded while its driver's attach ran: the rest of the rescind
+	 * (detach, close, RELID_RELEASED) waits for the attach to return. */
+	bool     ch_rescind_deferred;		/* (vb_lock) */
 
 	uint32_t ch_work;			/* deferred work (vb_lock) */
 #define VMBUS_CHWORK_ATTACH	0x1u

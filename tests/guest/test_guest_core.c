@@ -1553,6 +1553,80 @@ static void test_rescind_with_xacts(void **state)
 	env_free(e);
 }
 
+/*
+ * A rescind that lands while the driver's attach is still running (its
+ * waits poll the bus, and vmbus_poll runs the deferred work): the rest of
+ * the rescind used to run at once, found no attached driver to detach,
+ * released the slot, and then the attach returned and marked a released
+ * channel attached: the driver was never detached (storvsc_destroy then
+ * refused with its controller still linked, found by the guest_storvsc
+ * fuzzer). Now the rescind waits for the attach: the driver is detached
+ * if its attach succeeded, and the relid is released either way.
+ */
+static struct {
+	struct env *e;
+	int result;			/* what attach returns */
+	int opened;
+} s_ra;
+
+static int rescind_attach(struct vmbus_device *dev)
+{
+	struct vmbus_channel *ch = vmbus_device_channel(dev);
+
+	attach_calls++;
+	grabbed[vmbus_chan_relid(ch) % 16] = ch;
+	s_ra.opened = vmbus_chan_open(ch, 8192, 8192, NULL, 0, NULL, NULL);
+	fh_rescind(&s_ra.e->fp, fh_find_chan(&s_ra.e->fp,
+	    vmbus_chan_relid(ch)));
+	vmbus_poll(s_ra.e->vb);		/* as a driver's wait does */
+	assert_int_equal(vmbus_chan_state(ch), VMBUS_CHAN_RESCINDED);
+	if (s_ra.result != 0)
+		(void)vmbus_chan_close(ch);
+	return s_ra.result;
+}
+
+static const struct vmbus_driver rescind_in_attach = {
+	.drv_name = "rescind-in-attach",
+	.drv_class = HV_GUID_ECHO_INIT,
+	.drv_attach = rescind_attach,
+	.drv_detach = grab_detach,
+};
+
+static void test_rescind_during_attach(void **state)
+{
+	for (int fail = 0; fail < 2; fail++) {
+		struct env *e = env_new(1);
+		struct fh_chan *c;
+
+		(void)state;
+		reset_grab();
+		s_ra.e = e;
+		s_ra.result = fail ? -VMBUS_ENODEV : 0;
+		c = fh_add_chan(&e->fp, 5, &fh_guid_echo, &fh_guid_inst[0], 0,
+		    true);
+		assert_int_equal(vmbus_create(&e->fp.fp_plat, &e->cfg, &e->vb),
+		    0);
+		assert_int_equal(vmbus_driver_register(e->vb,
+		    &rescind_in_attach), 0);
+		assert_int_equal(vmbus_connect(e->vb), 0);
+		assert_int_equal(s_ra.opened, 0);
+		assert_int_equal(attach_calls, 1);
+		/* detached once if the attach succeeded, not if it failed */
+		assert_int_equal(detach_calls, fail ? 0 : 1);
+		assert_true(c->c_released);
+		assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_RELID_RELEASED),
+		    1);
+		assert_int_equal(nchannels(e->vb), 0);
+		assert_false(c->c_open);
+		vmbus_poll(e->vb);	/* nothing left to finish */
+		assert_int_equal(detach_calls, fail ? 0 : 1);
+		assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_RELID_RELEASED),
+		    1);
+		assert_int_equal(vmbus_unload(e->vb), 0);
+		env_free(e);
+	}
+}
+
 static void test_rescind_during_open(void **state)
 {
 	struct env *e = env_echo(0, 0, true);
@@ -2231,6 +2305,7 @@ int main(void)
 		cmocka_unit_test(test_xact_echo_roundtrip),
 		cmocka_unit_test(test_rescind_with_xacts),
 		cmocka_unit_test(test_rescind_during_open),
+		cmocka_unit_test(test_rescind_during_attach),
 		cmocka_unit_test(test_subchannels),
 		cmocka_unit_test(test_subchannels_sparse_index),
 		cmocka_unit_test(test_subchan_rescind),
