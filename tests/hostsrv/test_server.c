@@ -1934,6 +1934,12 @@ static void test_vsp_map_gpadl(void **state)
 	}
 	assert_int_equal(nwindows(t), 2);
 	assert_int_equal(chan_info_of(t, 1).ci_proto_errors, 5);
+	/* nor held as a device buffer (OPENCHANNEL refuses a held one) */
+	log_clear();
+	assert_int_equal(hvs_chan_gpadl_hold(ch, 0x300, &len), -VMBUS_EBUSY);
+	assert_true(log_has("cannot be held"));
+	assert_int_equal(chan_info_of(t, 1).ci_proto_errors, 6);
+	hvs_chan_gpadl_put(ch, 0x300);	/* not held: no-op */
 
 	/* teardown while mapped waits (spec 5.4) */
 	uint64_t b = nbad(t);

@@ -519,6 +519,15 @@ int hvs_chan_gpadl_hold(struct hvs_channel *ch, uint32_t handle,
 	struct hvs_gpadl *g = chan_gpadl(ch, handle);
 	if (g == NULL)
 		return -VMBUS_ENOENT;
+	if (g->gp_ring_user != 0) {
+		/* As for a mapping: the channel's rings are the rings, never
+		 * a device buffer too (OPENCHANNEL refuses a held GPADL). */
+		hvs_log_guest(&ch->ch_srv->vs_rl, &ch->ch_proto_errors,
+			      ch->ch_srv->vs_name,
+			      "vmbus: %s: GPADL 0x%x cannot be held: it is the "
+			      "channel's ring GPADL", ch->ch_name, handle);
+		return -VMBUS_EBUSY;
+	}
 	g->gp_holds++;
 	if (bytes != NULL)
 		*bytes = g->gp_bytes;

@@ -200,7 +200,8 @@ void hvs_chan_set_broken(struct hvs_channel *ch, const char *why);
 /*
  * Look up the established GPADL `handle` of ch's channel and hold it.
  * Returns 0 and its size in *bytes, -VMBUS_ENOENT (unknown, still being
- * built, another channel's, or its teardown is pending).
+ * built, another channel's, or its teardown is pending), -VMBUS_EBUSY
+ * (it is the channel's ring GPADL: logged and counted as a guest error).
  */
 int hvs_chan_gpadl_hold(struct hvs_channel *ch, uint32_t handle,
 			uint64_t *bytes);
