@@ -1031,6 +1031,11 @@ static void vmbus_try_attach(struct vmbus *vb, struct vmbus_channel *ch)
 		dev->dv_attached = r == 0;
 		rescinded = ch->ch_rescind_deferred;
 		ch->ch_rescind_deferred = false;
+		if (r != 0) {
+			/* A failed driver is gone: never call it back. */
+			ch->ch_rescind_cb = NULL;
+			ch->ch_rescind_arg = NULL;
+		}
 		vmbus_unlock(vb, &vb->vb_lock);
 		if (r != 0) {
 			vmbus_log(vb, VMBUS_LOG_WARN, "%s: attach failed (%d)",

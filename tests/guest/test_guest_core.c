@@ -1567,7 +1567,18 @@ static struct {
 	struct env *e;
 	int result;			/* what attach returns */
 	int opened;
+	int cb_calls;			/* the primary's rescind callback */
+	int cb_before_detach;		/* ... ran before drv_detach */
 } s_ra;
+
+static void rescind_attach_cb(struct vmbus_channel *ch, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	s_ra.cb_calls++;
+	if (detach_calls == 0)
+		s_ra.cb_before_detach++;
+}
 
 static int rescind_attach(struct vmbus_device *dev)
 {
@@ -1576,6 +1587,8 @@ static int rescind_attach(struct vmbus_device *dev)
 	attach_calls++;
 	grabbed[vmbus_chan_relid(ch) % 16] = ch;
 	s_ra.opened = vmbus_chan_open(ch, 8192, 8192, NULL, 0, NULL, NULL);
+	assert_int_equal(vmbus_chan_set_rescind_cb(ch, rescind_attach_cb,
+	    NULL), 0);
 	fh_rescind(&s_ra.e->fp, fh_find_chan(&s_ra.e->fp,
 	    vmbus_chan_relid(ch)));
 	vmbus_poll(s_ra.e->vb);		/* as a driver's wait does */
@@ -1600,6 +1613,7 @@ static void test_rescind_during_attach(void **state)
 
 		(void)state;
 		reset_grab();
+		memset(&s_ra, 0, sizeof(s_ra));
 		s_ra.e = e;
 		s_ra.result = fail ? -VMBUS_ENODEV : 0;
 		c = fh_add_chan(&e->fp, 5, &fh_guid_echo, &fh_guid_inst[0], 0,
@@ -1611,8 +1625,12 @@ static void test_rescind_during_attach(void **state)
 		assert_int_equal(vmbus_connect(e->vb), 0);
 		assert_int_equal(s_ra.opened, 0);
 		assert_int_equal(attach_calls, 1);
-		/* detached once if the attach succeeded, not if it failed */
+		/* detached once if the attach succeeded, not if it failed;
+		 * its rescind callback runs (before the detach) only for a
+		 * driver still there */
 		assert_int_equal(detach_calls, fail ? 0 : 1);
+		assert_int_equal(s_ra.cb_calls, fail ? 0 : 1);
+		assert_int_equal(s_ra.cb_before_detach, fail ? 0 : 1);
 		assert_true(c->c_released);
 		assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_RELID_RELEASED),
 		    1);
