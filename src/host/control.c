@@ -487,10 +487,9 @@ static void jw_escaped(struct hvs_jw *w, const char *s)
 	while (s && *s) {
 		unsigned char c = (unsigned char)*s;
 		char esc[8];
-		size_t n = 0;
-
 		/* A run of characters that need no escape: one copy. */
-		n = strcspn(s, jw_special);
+		size_t n = strcspn(s, jw_special);
+
 		if (n != 0) {
 			jw_put(w, s, n);
 			s += n;

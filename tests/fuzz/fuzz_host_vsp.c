@@ -484,6 +484,23 @@ static void guest_writes(void)
 #endif
 }
 
+/* The guest writes b[0, n) into its ring at byte off (circular). */
+static void in_put(uint32_t off, const uint8_t *b, uint32_t n)
+{
+	uint32_t at = off % g.dsize;
+
+	guest_writes();
+	while (n != 0) {
+		uint32_t run = g.dsize - at < n ? g.dsize - at : n;
+
+		memcpy(g.image + at, b, run);
+		in_data_put(at, b, run);
+		b += run;
+		n -= run;
+		at = 0;
+	}
+}
+
 static void check_shared(void)
 {
 	uint8_t *in = fp_ptr(g.p, g.in_pfn[0] << 12);
@@ -764,22 +781,6 @@ static uint64_t out_le(uint32_t off, unsigned n)
 	return v;
 }
 
-static void in_put(uint32_t off, const uint8_t *b, uint32_t n)
-{
-	uint32_t at = off % g.dsize;
-
-	guest_writes();
-	while (n != 0) {
-		uint32_t run = g.dsize - at < n ? g.dsize - at : n;
-
-		memcpy(g.image + at, b, run);
-		in_data_put(at, b, run);
-		b += run;
-		n -= run;
-		at = 0;
-	}
-}
-
 /*
  * The guest as a NetVSC would be: read every packet the host sent, and
  * answer each transfer-page packet (a receive) with the completion that
@@ -920,18 +921,13 @@ static void one_op(struct fz *f)
 			/* The guest writes more into the ring (what it wraps
 			 * over once the host has read the old bytes). */
 			uint32_t off = fz_u16(f), len = fz_u16(f) % (g.dsize + 1);
-			uint32_t at = off % g.dsize;
+			uint8_t *b = malloc(len ? len : 1);
 
-			guest_writes();
-			while (len != 0) {
-				uint32_t run = g.dsize - at < len ? g.dsize - at
-								  : len;
-
-				fz_bytes(&g.extra, g.image + at, run);
-				in_data_put(at, g.image + at, run);
-				len -= run;
-				at = 0;
-			}
+			if (b == NULL)
+				abort();
+			fz_bytes(&g.extra, b, len);
+			in_put(off, b, len);
+			free(b);
 		} else {
 			uint8_t m[16] = { 0 };
 

@@ -291,36 +291,31 @@ static uint8_t s_u8(struct fzp *fp, size_t *pos)
  * on a zeroed out. One bounded copy: a byte loop here was vectorised by
  * gcc -O3 into 16-byte stores it then flagged as overflowing pl.
  */
-static void s_bytes(struct fzp *fp, size_t *pos, uint8_t *out, size_t n)
+static size_t s_bytes(struct fzp *fp, size_t *pos, uint8_t *out, size_t n)
 {
 	size_t left = *pos < fp->fp_slen ? fp->fp_slen - *pos : 0;
 
 	if (n > left)
 		n = left;
-	if (n != 0)
+	if (n != 0 && out != NULL)
 		memcpy(out, fp->fp_s + *pos, n);
 	*pos += n;
+	return n;
 }
 
 /* n script bytes into out, zeros for those past the end (n calls of
  * s_u8). */
 static void s_fill(struct fzp *fp, size_t *pos, uint8_t *out, size_t n)
 {
-	size_t left = *pos < fp->fp_slen ? fp->fp_slen - *pos : 0;
+	size_t got = s_bytes(fp, pos, out, n);
 
-	if (left > n)
-		left = n;
-	s_bytes(fp, pos, out, left);
-	if (n > left)
-		memset(out + left, 0, n - left);
+	memset(out + got, 0, n - got);
 }
 
 /* Past n script bytes (n calls of s_u8). */
 static void s_skip(struct fzp *fp, size_t *pos, size_t n)
 {
-	size_t left = *pos < fp->fp_slen ? fp->fp_slen - *pos : 0;
-
-	*pos += n < left ? n : left;
+	(void)s_bytes(fp, pos, NULL, n);
 }
 
 static uint16_t s_u16(struct fzp *fp, size_t *pos)
