@@ -205,6 +205,19 @@ void  vmbus_device_set_softc(struct vmbus_device *dev, void *softc);
 void *vmbus_device_softc(const struct vmbus_device *dev);
 const struct vmbus_driver *vmbus_device_driver(const struct vmbus_device *dev);
 
+/*
+ * A driver call that waits (and so may run the core's deferred work on its
+ * own stack: vmbus_poll, a polled port's waits) brackets itself with these,
+ * so that a rescind finished meanwhile does not detach the driver, and free
+ * its state, under the call: the call's waits see the channel RESCINDED at
+ * once, and the last vmbus_device_exit runs the deferred rescind (the
+ * driver's rescind callback and drv_detach) in the caller's context. After
+ * vmbus_device_exit the driver's state may be gone: it is the call's last
+ * use of it. Calls nest and may run on several threads. Context: thread.
+ */
+void vmbus_device_enter(struct vmbus_device *dev);
+void vmbus_device_exit(struct vmbus_device *dev);
+
 /* Channel states (one transition function moves between them). */
 enum vmbus_chan_state {
 	VMBUS_CHAN_OFFERED = 0,

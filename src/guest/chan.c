@@ -1132,11 +1132,15 @@ static void vmbus_finish_rescind(struct vmbus *vb, struct vmbus_channel *ch)
 	void *arg;
 
 	vmbus_lock(vb, &vb->vb_lock);
-	if (ch->ch_primary == NULL && ch->ch_dev.dv_attaching) {
+	if (ch->ch_primary == NULL &&
+	    (ch->ch_dev.dv_attaching || ch->ch_dev.dv_busy != 0)) {
 		/* Its driver's attach is running (it fails its waits with
 		 * -ENODEV now): vmbus_try_attach finishes this when the
 		 * attach returns, so the driver is detached, not forgotten
-		 * attached to a released slot. */
+		 * attached to a released slot. Likewise a driver call
+		 * (vmbus_device_enter) whose wait ran this work on its own
+		 * stack: its last vmbus_device_exit finishes it, so the
+		 * driver's state is not freed under the call. */
 		ch->ch_rescind_deferred = true;
 		vmbus_unlock(vb, &vb->vb_lock);
 		return;
@@ -1368,6 +1372,46 @@ void *vmbus_device_softc(const struct vmbus_device *dev)
 const struct vmbus_driver *vmbus_device_driver(const struct vmbus_device *dev)
 {
 	return dev ? dev->dv_drv : NULL;
+}
+
+void vmbus_device_enter(struct vmbus_device *dev)
+{
+	struct vmbus *vb;
+
+	if (dev == NULL)
+		return;
+	vb = dev->dv_chan->ch_bus;
+	vmbus_lock(vb, &vb->vb_lock);
+	dev->dv_busy++;
+	vmbus_unlock(vb, &vb->vb_lock);
+}
+
+void vmbus_device_exit(struct vmbus_device *dev)
+{
+	struct vmbus_channel *ch;
+	struct vmbus *vb;
+	bool finish = false;
+
+	if (dev == NULL)
+		return;
+	ch = dev->dv_chan;
+	vb = ch->ch_bus;
+	vmbus_lock(vb, &vb->vb_lock);
+	if (dev->dv_busy == 0) {
+		vmbus_unlock(vb, &vb->vb_lock);
+		vmbus_log(vb, VMBUS_LOG_ERR, "%s: device exit without enter",
+		    ch->ch_name);
+		return;
+	}
+	if (--dev->dv_busy == 0 && ch->ch_rescind_deferred &&
+	    !dev->dv_attaching) {
+		ch->ch_rescind_deferred = false;
+		finish = true;
+	}
+	vmbus_unlock(vb, &vb->vb_lock);
+	/* The rescind that came during the call: detach now. */
+	if (finish)
+		vmbus_finish_rescind(vb, ch);
 }
 
 struct vmbus_device *vmbus_chan_device(struct vmbus_channel *ch)

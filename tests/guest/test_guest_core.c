@@ -1645,6 +1645,44 @@ static void test_rescind_during_attach(void **state)
 	}
 }
 
+/*
+ * A driver call that waits runs the deferred work on its own stack (a
+ * polled port): a rescind finished there must not detach the driver under
+ * the call (guest_netvsc's uaf-rescind-detach-during-set-mtu). Between
+ * vmbus_device_enter and the last vmbus_device_exit the channel reads
+ * RESCINDED (the call's waits fail) but the detach waits for the exit.
+ */
+static void test_rescind_during_driver_call(void **state)
+{
+	struct env *e = env_echo(8192, 8192, true);
+	struct fh_chan *c = fh_find_chan(&e->fp, 5);
+	struct vmbus_device *dev = vmbus_chan_device(grabbed[5]);
+
+	(void)state;
+	e->fp.fp_quiet = true;
+	vmbus_device_exit(dev);			/* unpaired: logged, no-op */
+	vmbus_device_enter(dev);
+	vmbus_device_enter(dev);		/* nested (two calls) */
+	fh_rescind(&e->fp, c);
+	vmbus_poll(e->vb);
+	assert_int_equal(vmbus_chan_state(grabbed[5]), VMBUS_CHAN_RESCINDED);
+	assert_int_equal(detach_calls, 0);
+	assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_RELID_RELEASED), 0);
+	vmbus_device_exit(dev);
+	vmbus_poll(e->vb);
+	assert_int_equal(detach_calls, 0);
+	vmbus_device_exit(dev);			/* the last: detach now */
+	assert_int_equal(detach_calls, 1);
+	assert_true(c->c_released);
+	assert_false(c->c_open);
+	assert_int_equal(fh_count(&e->fp, VMBUS_CHANMSG_RELID_RELEASED), 1);
+	assert_int_equal(nchannels(e->vb), 0);
+	vmbus_poll(e->vb);			/* nothing left to finish */
+	assert_int_equal(detach_calls, 1);
+	assert_int_equal(vmbus_unload(e->vb), 0);
+	env_free(e);
+}
+
 static void test_rescind_during_open(void **state)
 {
 	struct env *e = env_echo(0, 0, true);
@@ -2324,6 +2362,7 @@ int main(void)
 		cmocka_unit_test(test_rescind_with_xacts),
 		cmocka_unit_test(test_rescind_during_open),
 		cmocka_unit_test(test_rescind_during_attach),
+		cmocka_unit_test(test_rescind_during_driver_call),
 		cmocka_unit_test(test_subchannels),
 		cmocka_unit_test(test_subchannels_sparse_index),
 		cmocka_unit_test(test_subchan_rescind),

@@ -470,6 +470,13 @@ static void nvh_rndis_ctl(struct nvhost *h, const uint8_t *m, uint32_t len)
 
 	h->ctl_msgs++;
 	memset(r, 0, sizeof(r));
+	if (h->rescind_on_msg != 0 && type == h->rescind_on_msg) {
+		/* Gone instead of answering (once). */
+		h->rescind_on_msg = 0;
+		h->rescinds++;
+		fh_rescind(h->fp, h->q[0]);
+		return;
+	}
 	switch (type) {
 	case REMOTE_NDIS_INITIALIZE_MSG:
 		h->rndis_inits++;

@@ -90,6 +90,8 @@ struct nvhost {
 	bool     hold_tx;		/* do not complete guest sends */
 	bool     stop;			/* do not read the guest's rings */
 	uint32_t query_fail_oid;	/* answer this OID with FAILURE */
+	uint32_t rescind_on_msg;	/* rescind the NIC instead of answering
+					 * this RNDIS message type (once) */
 
 	/* ---- what happened ---- */
 	uint32_t requested[16];		/* INIT versions, in order */
@@ -107,6 +109,7 @@ struct nvhost {
 	uint32_t sub_requests, sub_asked, sub_granted;
 	uint32_t rndis_inits, rndis_halts, keepalives, resets;
 	uint32_t queries, sets;
+	uint32_t rescinds;		/* rescind_on_msg fired */
 	uint32_t filter;
 	uint32_t filters_set;
 	uint8_t  offload_params[32];

@@ -1660,6 +1660,57 @@ static void test_rescind(void **state)
 	env_down(e);
 }
 
+/*
+ * uaf-rescind-detach-during-set-mtu (guest_netvsc fuzzer, 3.6M): a NetVSC
+ * call's waits poll the bus, which runs the deferred work on the call's
+ * stack (polled port); a rescind finished there detached and freed the
+ * NIC under the call. Now the detach waits for the call to return
+ * (vmbus_device_enter/exit) and happens then, once; the call fails with
+ * -VMBUS_ENODEV and nothing leaks (env_down: fp_fini, no leaked pages).
+ */
+static void test_rescind_during_call(void **state)
+{
+	static const uint32_t msgs[] = {
+		REMOTE_NDIS_HALT_MSG,		/* set_mtu's teardown */
+		REMOTE_NDIS_QUERY_MSG,		/* netvsc_query */
+		REMOTE_NDIS_SET_MSG,		/* netvsc_set_filter */
+		REMOTE_NDIS_KEEPALIVE_MSG,	/* netvsc_keepalive */
+	};
+
+	(void)state;
+	for (uint32_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		struct env *e = env_up(NULL, NULL);
+		uint32_t st, v = 0, vlen = sizeof(v);
+		int r = -1;
+
+		e->h.rescind_on_msg = msgs[i];
+		switch (i) {
+		case 0:
+			r = netvsc_set_mtu(e->nd, 9000);
+			break;
+		case 1:
+			r = netvsc_query(e->nd, OID_GEN_MAXIMUM_FRAME_SIZE, NULL,
+			    0, &v, &vlen, &st);
+			break;
+		case 2:
+			r = netvsc_set_filter(e->nd, NDIS_PACKET_FILTER_DEFAULT);
+			break;
+		case 3:
+			r = netvsc_keepalive(e->nd);
+			break;
+		}
+		assert_int_equal(e->h.rescinds, 1);
+		assert_int_equal(r, -VMBUS_ENODEV);
+		/* Detached by the call's return, not under it; once. */
+		assert_int_equal(e->detached, 1);
+		assert_null(e->nd);
+		assert_int_equal(netvsc_count(e->vb), 0);
+		pump(e);
+		assert_int_equal(e->detached, 1);
+		env_down(e);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1688,6 +1739,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_query_replies),
 		cmocka_unit_test(test_oversized_packet),
 		cmocka_unit_test(test_rescind),
+		cmocka_unit_test(test_rescind_during_call),
 		cmocka_unit_test(test_attach_failure_leak_counted),
 		cmocka_unit_test(test_buffer_teardown_leak_counted_once),
 	};

@@ -201,17 +201,28 @@ static bool nv_ctl_free(struct netvsc_dev *nd, void *arg)
 	return !nd->nd_ctl_busy;
 }
 
+/*
+ * A control call's waits poll the bus, which may run the core's deferred
+ * work on this stack: vmbus_device_enter keeps a rescind finished there
+ * from detaching (and freeing) the NIC under the call; the call's last
+ * step, vmbus_device_exit, detaches it then. On failure the NIC may be
+ * gone already: the caller returns at once.
+ */
 static int nv_ctl_enter(struct netvsc_dev *nd)
 {
+	struct vmbus_device *dev = nd->nd_dev;
 	int r;
 
 	if (atomic_load(&nd->nd_state) == NV_ST_GONE)
 		return -VMBUS_ENODEV;
+	vmbus_device_enter(dev);
 	for (;;) {
 		r = nv_wait_ex(nd, nv_ctl_free, NULL,
 		    nv_deadline(nd, nd->nd_cfg.nc_timeout_ns), NV_W_GONE);
-		if (r != 0)
+		if (r != 0) {
+			vmbus_device_exit(dev);
 			return r;
+		}
 		nv_lock(nd, &nd->nd_lock);
 		if (!nd->nd_ctl_busy) {
 			nd->nd_ctl_busy = true;
@@ -225,17 +236,22 @@ static int nv_ctl_enter(struct netvsc_dev *nd)
 		nd->nd_ctl_busy = false;
 		nv_unlock(nd, &nd->nd_lock);
 		nv_wake(nd);
+		vmbus_device_exit(dev);
 		return -VMBUS_ENODEV;
 	}
 	return 0;
 }
 
+/* The control call's last use of nd (it may be freed here). */
 static void nv_ctl_exit(struct netvsc_dev *nd)
 {
+	struct vmbus_device *dev = nd->nd_dev;
+
 	nv_lock(nd, &nd->nd_lock);
 	nd->nd_ctl_busy = false;
 	nv_unlock(nd, &nd->nd_lock);
 	nv_wake(nd);
+	vmbus_device_exit(dev);
 }
 
 /* ---- bring-up and teardown ---- */

@@ -1072,13 +1072,20 @@ static int nv_wait_tx(struct netvsc_dev *nd, uint32_t qi, uint64_t deadline)
 
 int netvsc_wait_tx(struct netvsc_dev *nd, uint32_t qi, uint64_t timeout_ns)
 {
+	struct vmbus_device *dev;
 	int r;
 
 	if (nd == NULL || qi >= NETVSC_QUEUES_MAX)
 		return -VMBUS_EINVAL;
-	if (!nv_tx_enter(nd))
-		return -VMBUS_ENODEV;
-	r = nv_wait_tx(nd, qi, nv_deadline(nd, timeout_ns));
-	nv_tx_exit(nd);
+	/* It polls the bus: no detach under it (nv_ctl_enter). */
+	dev = nd->nd_dev;
+	vmbus_device_enter(dev);
+	if (nv_tx_enter(nd)) {
+		r = nv_wait_tx(nd, qi, nv_deadline(nd, timeout_ns));
+		nv_tx_exit(nd);
+	} else {
+		r = -VMBUS_ENODEV;
+	}
+	vmbus_device_exit(dev);
 	return r;
 }
