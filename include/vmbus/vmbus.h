@@ -214,8 +214,10 @@ const struct vmbus_driver *vmbus_device_driver(const struct vmbus_device *dev);
  * driver's rescind callback and drv_detach) in the caller's context. After
  * vmbus_device_exit the driver's state may be gone: it is the call's last
  * use of it. Calls nest and may run on several threads. Context: thread.
+ * vmbus_device_enter returns 0, or -VMBUS_ENODEV when the device has no
+ * bound driver or its drv_detach has begun (then no exit is owed).
  */
-void vmbus_device_enter(struct vmbus_device *dev);
+int  vmbus_device_enter(struct vmbus_device *dev);
 void vmbus_device_exit(struct vmbus_device *dev);
 
 /* Channel states (one transition function moves between them). */

@@ -1074,10 +1074,14 @@ static void vmbus_detach_dev(struct vmbus *vb, struct vmbus_channel *ch)
 	struct vmbus_device *dev = &ch->ch_dev;
 
 	if (dev->dv_attached) {
+		vmbus_lock(vb, &vb->vb_lock);
+		dev->dv_detaching = true;
+		vmbus_unlock(vb, &vb->vb_lock);
 		if (dev->dv_drv->drv_detach)
 			dev->dv_drv->drv_detach(dev);
 		vmbus_lock(vb, &vb->vb_lock);
 		dev->dv_attached = false;
+		dev->dv_detaching = false;
 		vmbus_unlock(vb, &vb->vb_lock);
 	}
 	/* Whatever the driver left open. */
@@ -1374,16 +1378,23 @@ const struct vmbus_driver *vmbus_device_driver(const struct vmbus_device *dev)
 	return dev ? dev->dv_drv : NULL;
 }
 
-void vmbus_device_enter(struct vmbus_device *dev)
+int vmbus_device_enter(struct vmbus_device *dev)
 {
 	struct vmbus *vb;
+	int r = 0;
 
 	if (dev == NULL)
-		return;
+		return -VMBUS_EINVAL;
 	vb = dev->dv_chan->ch_bus;
 	vmbus_lock(vb, &vb->vb_lock);
-	dev->dv_busy++;
+	/* Only a driver still bound (or binding) may enter: after its
+	 * detach began the slot may go back to the pool. */
+	if ((dev->dv_attached || dev->dv_attaching) && !dev->dv_detaching)
+		dev->dv_busy++;
+	else
+		r = -VMBUS_ENODEV;
 	vmbus_unlock(vb, &vb->vb_lock);
+	return r;
 }
 
 void vmbus_device_exit(struct vmbus_device *dev)

@@ -171,6 +171,7 @@ struct vmbus_device {
 	void *dv_softc;
 	bool  dv_attached;
 	bool  dv_attaching;			/* in drv_attach (vb_lock) */
+	bool  dv_detaching;			/* in drv_detach (vb_lock) */
 	uint32_t dv_busy;			/* driver calls inside (vb_lock) */
 	bool  dv_probed;			/* no driver wanted it yet */
 };

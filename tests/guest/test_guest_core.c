@@ -1661,8 +1661,9 @@ static void test_rescind_during_driver_call(void **state)
 	(void)state;
 	e->fp.fp_quiet = true;
 	vmbus_device_exit(dev);			/* unpaired: logged, no-op */
-	vmbus_device_enter(dev);
-	vmbus_device_enter(dev);		/* nested (two calls) */
+	assert_int_equal(vmbus_device_enter(NULL), -VMBUS_EINVAL);
+	assert_int_equal(vmbus_device_enter(dev), 0);
+	assert_int_equal(vmbus_device_enter(dev), 0);	/* nested */
 	fh_rescind(&e->fp, c);
 	vmbus_poll(e->vb);
 	assert_int_equal(vmbus_chan_state(grabbed[5]), VMBUS_CHAN_RESCINDED);
@@ -1679,6 +1680,8 @@ static void test_rescind_during_driver_call(void **state)
 	assert_int_equal(nchannels(e->vb), 0);
 	vmbus_poll(e->vb);			/* nothing left to finish */
 	assert_int_equal(detach_calls, 1);
+	/* Detached: no driver call may enter any more. */
+	assert_int_equal(vmbus_device_enter(dev), -VMBUS_ENODEV);
 	assert_int_equal(vmbus_unload(e->vb), 0);
 	env_free(e);
 }

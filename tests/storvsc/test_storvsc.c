@@ -516,6 +516,37 @@ static void test_rescind_during_io(void **state)
 	env_free(e);
 }
 
+/*
+ * A rescind the scan's own wait runs (polled port): the detach used to run
+ * there and wait for the scan up its stack until sc_init_timeout; now it
+ * runs when the scan returns (vmbus_device_enter/exit), at once.
+ */
+static void test_rescind_during_scan(void **state)
+{
+	struct env *e = env_disk(1);
+	struct storvsc_stats st;
+	uint64_t t0;
+	int r;
+
+	(void)state;
+	e->fp.fp_quiet = true;
+	e->h.rescind_armed = true;
+	e->h.rescind_opcode = SCSI_REPORT_LUNS;
+	t0 = e->fp.fp_now;
+	r = storvsc_rescan(e->sv);
+	assert_int_equal(e->h.rescinds, 1);
+	assert_true(r == 0 || r == -VMBUS_ENODEV);
+	/* No wait ran to its deadline. */
+	assert_true(e->fp.fp_now - t0 < e->cfg.sc_init_timeout_ns);
+	assert_int_equal(storvsc_disk_count(e->sv), 0);
+	assert_int_equal(e->events[STORVSC_DISK_REMOVED], 1);
+	assert_int_equal(storvsc_get_stats(e->sv, &st), 0);
+	for (int i = 0; i < 100; i++)
+		vmbus_poll(e->vb);
+	assert_int_equal(e->events[STORVSC_DISK_REMOVED], 1);
+	env_free(e);
+}
+
 static void test_rescind_subchannel(void **state)
 {
 	struct env *e = env_new(3, NULL, NULL);
@@ -1397,6 +1428,7 @@ int main(void)
 		cmocka_unit_test(test_ide),
 		cmocka_unit_test(test_rescan_add_remove),
 		cmocka_unit_test(test_rescind_during_io),
+		cmocka_unit_test(test_rescind_during_scan),
 		cmocka_unit_test(test_rescind_subchannel),
 		cmocka_unit_test(test_teardown_failure_leaks_counted),
 		cmocka_unit_test(test_attach_failure_leak_counted),

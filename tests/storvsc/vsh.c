@@ -382,6 +382,12 @@ static void vsh_scsi(struct vsh *h, const struct vmscsi_request *srb,
 	s->scsi_status = SCSI_STATUS_GOOD;
 	s->xfer = 0;
 	h->srb_opcodes[cdb[0]]++;
+	if (h->rescind_armed && cdb[0] == h->rescind_opcode) {
+		/* Gone while the guest waits for this one (answered too). */
+		h->rescind_armed = false;
+		h->rescinds++;
+		fh_rescind(h->fp, h->chans[0]);
+	}
 	if (h->inj.inj_count && (h->inj.inj_opcode == 0xFF ||
 	    h->inj.inj_opcode == cdb[0])) {
 		h->inj.inj_count--;

@@ -98,6 +98,9 @@ struct vsh {
 	uint32_t init_fail_op;		/* answer this init op with a failure */
 	uint32_t init_drop_op;		/* never answer this init op */
 	struct vsh_inject inj;
+	bool     rescind_armed;		/* rescind the controller on the next */
+	uint8_t  rescind_opcode;	/* SRB with this opcode (once) */
+	uint32_t rescinds;
 	enum vsh_mut mut;
 	uint32_t mut_count;
 	uint8_t  mut_srb, mut_scsi;

@@ -215,7 +215,9 @@ static int nv_ctl_enter(struct netvsc_dev *nd)
 
 	if (atomic_load(&nd->nd_state) == NV_ST_GONE)
 		return -VMBUS_ENODEV;
-	vmbus_device_enter(dev);
+	r = vmbus_device_enter(dev);
+	if (r != 0)
+		return r;
 	for (;;) {
 		r = nv_wait_ex(nd, nv_ctl_free, NULL,
 		    nv_deadline(nd, nd->nd_cfg.nc_timeout_ns), NV_W_GONE);

@@ -1079,7 +1079,8 @@ int netvsc_wait_tx(struct netvsc_dev *nd, uint32_t qi, uint64_t timeout_ns)
 		return -VMBUS_EINVAL;
 	/* It polls the bus: no detach under it (nv_ctl_enter). */
 	dev = nd->nd_dev;
-	vmbus_device_enter(dev);
+	if (vmbus_device_enter(dev) != 0)
+		return -VMBUS_ENODEV;
 	if (nv_tx_enter(nd)) {
 		r = nv_wait_tx(nd, qi, nv_deadline(nd, timeout_ns));
 		nv_tx_exit(nd);

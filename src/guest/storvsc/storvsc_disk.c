@@ -535,19 +535,31 @@ static bool sv_scan_free(void *arg)
 	return !atomic_load(&ct->ct_rescan_running);
 }
 
+/*
+ * The scan waits by polling the bus, which may run a rescind of this
+ * controller on its stack: vmbus_device_enter makes that detach wait for
+ * the scan's end (sv_detach would otherwise wait for the scan up its own
+ * stack, until sc_init_timeout). The caller holds a reference on ct: the
+ * detach in vmbus_device_exit leaves it allocated.
+ */
 int storvsc_scan(struct storvsc_ctrl *ct)
 {
 	struct storvsc *sv = ct->ct_sv;
+	struct vmbus_device *dev = ct->ct_dev;
 	struct sv_found *f;
 	uint8_t *buf, luns[256];
 	uint32_t nf = 0;
 	int r = 0;
 
+	if (vmbus_device_enter(dev) != 0)
+		return -VMBUS_ENODEV;
 	/* One scan of a controller at a time. */
 	while (atomic_exchange(&ct->ct_rescan_running, true)) {
 		if (sv_wait(ct, sv_scan_free, ct, sv_now(sv) +
-		    4u * sv->sv_cfg.sc_init_timeout_ns) != 0)
+		    4u * sv->sv_cfg.sc_init_timeout_ns) != 0) {
+			vmbus_device_exit(dev);
 			return -VMBUS_EBUSY;
+		}
 	}
 	f = sv_zalloc(sv, sizeof(*f) * SV_MAX_DISKS);
 	buf = sv_zalloc(sv, SV_SCAN_BUF);
@@ -617,6 +629,7 @@ out:
 	sv_free(sv, f, sizeof(*f) * SV_MAX_DISKS);
 	atomic_store(&ct->ct_rescan_running, false);
 	sv_wake(ct);
+	vmbus_device_exit(dev);
 	return r;
 }
 
