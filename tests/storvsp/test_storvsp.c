@@ -837,6 +837,48 @@ static void test_close_with_io_in_flight(void **state)
 	init_ch(ch0, 0x0501);
 }
 
+/*
+ * Regression (host_storvsp fuzzer, hang in sv_close -> cq_wait): a direct
+ * read finished at the back end while the guest's ring was full, so its
+ * completion waited in the send queue, still counted as direct I/O; at
+ * close the host waited for that count to drop before dropping the send
+ * queue: forever, 100 ms at a time. The close now returns at once.
+ */
+static void test_close_with_direct_read_parked(void **state)
+{
+	(void)state;
+	init_ch(ch0, 0x0602);
+	uint64_t seq[4] = { 0x200, 0x201, 0x202, 0x203 };
+	struct vstor_packet v;
+	memset(&v, 0, sizeof(v));
+	v.vp_operation = hv_cpu_to_le32(VSTOR_OPERATION_EXECUTE_SRB);
+	v.vp_flags = hv_cpu_to_le32(VSTOR_FLAG_REQUEST_COMPLETION);
+	v.vp_srb.vr_length = hv_cpu_to_le16(0x34);
+	v.vp_srb.vr_cdb_length = 16;
+	v.vp_srb.vr_sense_info_length = 0x14;
+	v.vp_srb.vr_data_in = VSTOR_DATA_READ;
+	v.vp_srb.vr_data_transfer_length = hv_cpu_to_le32(4 * 4096);
+	rw16(v.vp_srb.vr_cdb, SCSI_READ_16, 0, 4 * 8);
+	struct hvs_storvsp_stats s0 = stats();
+	ch0->fc_space = 0; /* the guest never reads its ring */
+	push_gpa_pfns(ch0, &v, 64, seq, 4, 4 * 4096);
+	signal_ch(ch0);
+	for (int i = 0; i < 200 && (stats().ss_send_waits == s0.ss_send_waits ||
+				    stats().ss_inflight > 0); i++)
+		hvs_loop_run_once(loop, 10);
+	assert_int_equal(stats().ss_direct_ios, s0.ss_direct_ios + 1);
+	assert_int_equal(stats().ss_send_waits, s0.ss_send_waits + 1);
+	assert_int_equal(stats().ss_inflight, 0);
+	/* before the fix this never returned: fail instead of hanging */
+	alarm(20);
+	fake_srv.fs_ops->vo_close(fake_srv.fs_arg, ch0, 0);
+	alarm(0);
+	fake_chan_free(ch0);
+	ch0 = fake_chan_new(0);
+	assert_int_equal(fake_srv.fs_ops->vo_open(fake_srv.fs_arg, ch0), 0);
+	init_ch(ch0, 0x0602);
+}
+
 static void test_control(void **state)
 {
 	(void)state;
@@ -882,6 +924,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hot_add_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errno_sense, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_with_direct_read_parked,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_with_io_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control, setup, teardown),
 	};

@@ -1124,6 +1124,16 @@ static void sv_close(void *arg, struct hvs_channel *vc, int why)
 	 * after we return). */
 	ch->sv_ch = NULL;
 	ch->sv_busy++; /* hold ch while the send queue is dropped */
+	/* NOTE: first the completions parked for ring room: a finished
+	 * direct read among them still counts in sv_direct_io until its
+	 * slot goes back, and would keep the wait below going forever (the
+	 * guest that never reads its ring; host_storvsp fuzzer). */
+	while (ch->sv_sendq != NULL) {
+		struct svsp_req *rq = ch->sv_sendq;
+		ch->sv_sendq = rq->rq_next;
+		slot_put(rq);
+	}
+	ch->sv_sendq_tail = NULL;
 	/* NOTE: back-end I/O into guest RAM (direct_take) ends before we
 	 * return: when the partition ends, its RAM is unmapped (and the
 	 * addresses may be reused) right after the channels are closed.
@@ -1136,12 +1146,6 @@ static void sv_close(void *arg, struct hvs_channel *vc, int why)
 		ssize_t w = write(c->sc_cq_fd, &one, sizeof(one));
 		(void)w;
 	}
-	while (ch->sv_sendq != NULL) {
-		struct svsp_req *rq = ch->sv_sendq;
-		ch->sv_sendq = rq->rq_next;
-		slot_put(rq);
-	}
-	ch->sv_sendq_tail = NULL;
 	if (--ch->sv_busy == 0)
 		chan_free(ch);
 }
