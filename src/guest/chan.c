@@ -1416,13 +1416,22 @@ void vmbus_device_exit(struct vmbus_device *dev)
 	}
 	if (--dev->dv_busy == 0 && ch->ch_rescind_deferred &&
 	    !dev->dv_attaching) {
+		/* The rescind that came during the call goes back to the
+		 * deferred work, which finishes it under the work token (so
+		 * never beside vmbus_unload's detach_all). */
 		ch->ch_rescind_deferred = false;
+		ch->ch_work |= VMBUS_CHWORK_RESCIND;
 		finish = true;
 	}
 	vmbus_unlock(vb, &vb->vb_lock);
-	/* The rescind that came during the call: detach now. */
-	if (finish)
-		vmbus_finish_rescind(vb, ch);
+	if (finish) {
+		vmbus_schedule_work(vb);
+		/* Now, as vmbus_poll would: the caller sees the detach done
+		 * when it returns (unless a pass runs elsewhere, or on this
+		 * stack, which then picks it up). */
+		if (atomic_load(&vb->vb_poll_depth) == 0)
+			vmbus_run_work(vb);
+	}
 }
 
 struct vmbus_device *vmbus_chan_device(struct vmbus_channel *ch)
