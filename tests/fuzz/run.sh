@@ -21,18 +21,30 @@
 #     --list           print the harness names and exit
 #     --tally          print each harness's executions summed over every
 #                      run recorded in D/fuzz-work/tally.tsv, and exit
+#     --total N        run each harness in runs of --chunk executions
+#                      until its successful runs in the tally add up to N
+#                      (a harness stops at its first failure); a run cut
+#                      short (a reboot, the end of a session) costs at
+#                      most one chunk, and the next call goes on from the
+#                      tally, on the corpus grown so far
+#     --chunk M        executions per run with --total (default 1000000)
+#     --since T        with --total and --tally: count only runs recorded
+#                      at or after T (UTC, as in the tally, e.g.
+#                      2026-11-27T10:46:11Z: after a fix in the code a
+#                      harness covers, earlier runs no longer count)
 #
 # New inputs go to D/fuzz-work/<harness>, crashes to
 # D/fuzz-artifacts/<harness>/; the checked-in corpus is only read (unless
 # --merge). Every run appends a line to D/fuzz-work/tally.tsv (date,
 # commit, harness, executions, seconds, ok/FAIL). Longer local run:
-# tests/fuzz/run.sh --runs 10000000 --jobs 2
+# tests/fuzz/run.sh --total 10000000 --jobs 2
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 corpus=$here/corpus
 
 seconds= runs=0 jobs=1 build= nobuild=0 merge=0 seeds=0 list=0 tally=0
+total=0 chunk=1000000 since=
 harnesses=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -45,7 +57,10 @@ while [ $# -gt 0 ]; do
 	--seeds) seeds=1 ;;
 	--list) list=1 ;;
 	--tally) tally=1 ;;
-	-h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+	--total) total=$2; shift ;;
+	--chunk) chunk=$2; shift ;;
+	--since) since=$2; shift ;;
+	-h|--help) sed -n '2,40p' "$0"; exit 0 ;;
 	-*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	*) harnesses+=("$1") ;;
 	esac
@@ -53,18 +68,30 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$build" ] || build=$root/build/fuzz-clang
 case "$build" in /*) ;; *) build=$PWD/$build ;; esac
+case "$total$chunk" in
+*[!0-9]*) echo "run.sh: --total and --chunk take a count" >&2; exit 2 ;;
+esac
+[ "$chunk" -gt 0 ] || { echo "run.sh: --chunk must be > 0" >&2; exit 2; }
 if [ -z "$seconds" ]; then
 	seconds=30
-	[ "$runs" != 0 ] && seconds=86400
+	[ "$runs" != 0 ] || [ "$total" != 0 ] && seconds=86400
 fi
 tallyf=$build/fuzz-work/tally.tsv
 if [ "$tally" = 1 ]; then
 	[ -f "$tallyf" ] || { echo "run.sh: no runs recorded in $tallyf"; exit 1; }
-	awk -F'\t' '$6 == "ok" { n[$3] += $4; t[$3] += $5; k[$3]++ }
+	awk -F'\t' -v s="$since" '$6 == "ok" && $1 >= s {
+			n[$3] += $4; t[$3] += $5; k[$3]++ }
 		END { for (h in n) printf "%-14s %12d executions in %6d s, %d runs\n",
 			h, n[h], t[h], k[h] }' "$tallyf" | sort
 	exit 0
 fi
+# Executions of harness $1's successful runs in the tally (since --since).
+tally_of() {
+	[ -f "$tallyf" ] || { echo 0; return; }
+	awk -F'\t' -v h="$1" -v s="$since" \
+		'$3 == h && $6 == "ok" && $1 >= s { n += $4 } END { print n + 0 }' \
+		"$tallyf"
+}
 
 if [ ${#harnesses[@]} -eq 0 ]; then
 	for d in "$corpus"/*/; do
@@ -95,6 +122,7 @@ fi
 
 run_one() {
 	local h=$1 exe=$bindir/fuzz_$1 work=$build/fuzz-work/$1
+	local nruns=${2:-$runs}
 	local art=$build/fuzz-artifacts/$1 log=$build/fuzz-work/$1.log
 	local dict=() rc
 	local help=
@@ -107,7 +135,7 @@ run_one() {
 	mkdir -p "$work" "$art"
 	[ -f "$here/$h.dict" ] && dict=(-dict="$here/$h.dict")
 	local limit=() t0=$SECONDS rev
-	[ "$runs" != 0 ] && limit=(-runs="$runs")
+	[ "$nruns" != 0 ] && limit=(-runs="$nruns")
 	"$exe" -max_total_time="$seconds" "${limit[@]}" -timeout=20 \
 		-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$art/" \
 		"${dict[@]}" "$work" "$corpus/$h" >"$log" 2>&1
@@ -127,12 +155,30 @@ run_one() {
 	return 0
 }
 
+# --total: chunks until the tally reaches the total (or a run fails).
+run_total() {
+	local h=$1 have left
+	while :; do
+		have=$(tally_of "$h")
+		if [ "$have" -ge "$total" ]; then
+			echo "done $h: $have executions${since:+ since $since}"
+			return 0
+		fi
+		left=$((total - have))
+		run_one "$h" $((left < chunk ? left : chunk)) || return 1
+	done
+}
+
 failed=0
 pids=()
 names=()
 for h in "${harnesses[@]}"; do
 	[ "$seconds" = 0 ] && break
-	run_one "$h" &
+	if [ "$total" != 0 ]; then
+		run_total "$h" &
+	else
+		run_one "$h" &
+	fi
 	pids+=($!)
 	names+=("$h")
 	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
