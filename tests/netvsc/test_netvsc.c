@@ -1683,6 +1683,8 @@ static void test_rescind_during_call(void **state)
 		uint32_t st, v = 0, vlen = sizeof(v);
 		int r = -1;
 
+		uint64_t t0 = e->fp.fp_now;
+
 		e->h.rescind_on_msg = msgs[i];
 		switch (i) {
 		case 0:
@@ -1701,6 +1703,8 @@ static void test_rescind_during_call(void **state)
 		}
 		assert_int_equal(e->h.rescinds, 1);
 		assert_int_equal(r, -VMBUS_ENODEV);
+		/* At once: no wait of the call ran to its deadline. */
+		assert_true(e->fp.fp_now - t0 < base_cfg().nc_timeout_ns);
 		/* Detached by the call's return, not under it; once. */
 		assert_int_equal(e->detached, 1);
 		assert_null(e->nd);
