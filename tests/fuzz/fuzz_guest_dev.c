@@ -503,12 +503,16 @@ static void dev_io(struct dev *d)
 	struct netvsc_info ni;
 	static uint8_t frame[6000];
 	uint8_t out[64];
-	uint32_t outlen, st, v;
+	uint32_t outlen, st, v, det0 = g_nv.detached;
 	bool ar;
 
 	nd = netvsc_get(d->vb, 0);
 	if (nd == NULL || netvsc_get_info(nd, &ni) != 0)
 		return;
+	/* A call that waits may end with the NIC detached (a rescind the
+	 * call's wait processed detaches as the call returns: docs/netvsc.md);
+	 * as an OS must, stop using the handle after nc_detach. */
+#define NV_GONE() (g_nv.detached != det0)
 	if (d->flags & 8) {
 		struct netvsc_tx_meta m;
 
@@ -547,21 +551,36 @@ static void dev_io(struct dev *d)
 			}
 		}
 		(void)netvsc_wait_tx(nd, 0, 2000000);
+		if (NV_GONE())
+			return;
 	}
 	if (d->flags & 0x10) {
 		outlen = sizeof(out);
 		(void)netvsc_query(nd, OID_GEN_VENDOR_ID, NULL, 0, out, &outlen,
 				   &st);
+		if (NV_GONE())
+			return;
 		v = 0;
 		(void)netvsc_set(nd, OID_GEN_CURRENT_PACKET_FILTER, &v,
 				 sizeof(v), &st);
+		if (NV_GONE())
+			return;
 		(void)netvsc_keepalive(nd);
+		if (NV_GONE())
+			return;
 		(void)netvsc_reset(nd, &ar);
+		if (NV_GONE())
+			return;
 		(void)netvsc_up(nd);
+		if (NV_GONE())
+			return;
 		(void)netvsc_down(nd);
+		if (NV_GONE())
+			return;
 	}
 	if (d->flags & 0x20)
 		(void)netvsc_set_mtu(nd, (d->flags & 0x40) ? 576 : 9000);
+#undef NV_GONE
 }
 
 static void dev_report(struct dev *d)
