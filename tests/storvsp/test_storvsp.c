@@ -723,9 +723,9 @@ static uint64_t push_gpa_pfns(struct hvs_channel *ch, const void *p, uint32_t le
 	return tid;
 }
 
-static const struct vstor_packet *srb_pfns(struct hvs_channel *ch, uint8_t opc,
-					   uint64_t lba, const uint64_t *pfns,
-					   uint32_t npfn)
+/* Queue a READ(16)/WRITE(16) SRB over the given PFNs (not signalled). */
+static uint64_t push_srb_pfns(struct hvs_channel *ch, uint8_t opc,
+			      uint64_t lba, const uint64_t *pfns, uint32_t npfn)
 {
 	struct vstor_packet v;
 	memset(&v, 0, sizeof(v));
@@ -737,8 +737,15 @@ static const struct vstor_packet *srb_pfns(struct hvs_channel *ch, uint8_t opc,
 	v.vp_srb.vr_data_in = opc == SCSI_READ_16 ? VSTOR_DATA_READ : VSTOR_DATA_WRITE;
 	v.vp_srb.vr_data_transfer_length = hv_cpu_to_le32(npfn * 4096);
 	rw16(v.vp_srb.vr_cdb, opc, lba, npfn * 8);
+	return push_gpa_pfns(ch, &v, 64, pfns, npfn, npfn * 4096);
+}
+
+static const struct vstor_packet *srb_pfns(struct hvs_channel *ch, uint8_t opc,
+					   uint64_t lba, const uint64_t *pfns,
+					   uint32_t npfn)
+{
 	unsigned n = ch->fc_nout;
-	uint64_t tid = push_gpa_pfns(ch, &v, 64, pfns, npfn, npfn * 4096);
+	uint64_t tid = push_srb_pfns(ch, opc, lba, pfns, npfn);
 	signal_ch(ch);
 	wait_out(ch, n + 1);
 	assert_int_equal(ch->fc_out[n].fo_tid, tid);
@@ -849,19 +856,9 @@ static void test_close_with_direct_read_parked(void **state)
 	(void)state;
 	init_ch(ch0, 0x0602);
 	uint64_t seq[4] = { 0x200, 0x201, 0x202, 0x203 };
-	struct vstor_packet v;
-	memset(&v, 0, sizeof(v));
-	v.vp_operation = hv_cpu_to_le32(VSTOR_OPERATION_EXECUTE_SRB);
-	v.vp_flags = hv_cpu_to_le32(VSTOR_FLAG_REQUEST_COMPLETION);
-	v.vp_srb.vr_length = hv_cpu_to_le16(0x34);
-	v.vp_srb.vr_cdb_length = 16;
-	v.vp_srb.vr_sense_info_length = 0x14;
-	v.vp_srb.vr_data_in = VSTOR_DATA_READ;
-	v.vp_srb.vr_data_transfer_length = hv_cpu_to_le32(4 * 4096);
-	rw16(v.vp_srb.vr_cdb, SCSI_READ_16, 0, 4 * 8);
 	struct hvs_storvsp_stats s0 = stats();
 	ch0->fc_space = 0; /* the guest never reads its ring */
-	push_gpa_pfns(ch0, &v, 64, seq, 4, 4 * 4096);
+	push_srb_pfns(ch0, SCSI_READ_16, 0, seq, 4);
 	signal_ch(ch0);
 	for (int i = 0; i < 200 && (stats().ss_send_waits == s0.ss_send_waits ||
 				    stats().ss_inflight > 0); i++)
