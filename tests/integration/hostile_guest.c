@@ -11,7 +11,11 @@
  *     headers whose range descriptions do not add up;
  *   - HvPostMessage / HvSignalEvent inputs the hypervisor must refuse;
  *   - a bad write_index in its own send ring, a bad read_index in its own
- *     receive ring, and a GPA-direct packet naming memory beyond its RAM.
+ *     receive ring, and a GPA-direct packet naming memory beyond its RAM;
+ *   - on the SCSI controller (storage): VSTOR requests out of order or
+ *     malformed, SRBs whose buffers do not add up or lie beyond its RAM,
+ *     a flood of reads whose replies it never takes before a close, and a
+ *     second flood it leaves behind when it exits without unloading.
  *
  * After each attack it checks that the host still serves it (an echo round
  * trip on relid 1). The driver (test_hostile_guest.py) checks hvsim's log
@@ -20,8 +24,8 @@
  * 3 bad write_index, 4 bad read_index, 5 bad GPA-direct PFN.
  *
  * usage: hostile_guest PHASE --sync DIR   (waits for DIR/finish to exit)
- * PHASE: messages, states, gpadls, hypercalls or rings (one per VM: the
- * host rate-limits its guest-error log lines per VM).
+ * PHASE: messages, states, gpadls, hypercalls, rings or storage (one per
+ * VM: the host rate-limits its guest-error log lines per VM).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -37,9 +41,11 @@
 
 #include "hv/guid.h"
 #include "hv/ring.h"
+#include "hv/scsi.h"
 #include "hv/tlfs.h"
 #include "hv/vmbus_msg.h"
 #include "hv/vmbus_pkt.h"
+#include "hv/vstor.h"
 #include "vmbus/posix.h"
 #include "vmbus/vmbus.h"
 
@@ -389,6 +395,262 @@ static void attack_rings(void)
 	}
 }
 
+/* ---- storage attacks -------------------------------------------------------- */
+
+/*
+ * The SCSI controller, driven raw: VSTOR requests the host must refuse
+ * before and after the handshake, SRB buffers that do not add up or lie
+ * beyond guest RAM, then a flood of reads whose completions it never
+ * takes (the host parks them for ring room) followed by a close, and at
+ * the end a second flood it walks away from without unloading.
+ */
+static struct vmbus_channel *scsi;
+static void *scsi_page;		/* one page of guest RAM for reads */
+static uint64_t scsi_pfn;
+
+static int scsi_attach(struct vmbus_device *dev)
+{
+	if (scsi)
+		return -VMBUS_EINVAL;	/* one controller is enough */
+	scsi = vmbus_device_channel(dev);
+	return 0;
+}
+
+static struct vmbus_driver scsi_driver = {
+	.drv_name = "hostile-scsi",
+	.drv_attach = scsi_attach,
+};
+
+/* The next completion for tid (other packets, e.g. ENUMERATE_BUS, are
+ * skipped): 0 and *vp, or -1. */
+static int scsi_reply(uint64_t tid, struct vstor_packet *vp)
+{
+	uint8_t buf[256];
+	struct vmbus_pkt_info pi;
+
+	for (int n = 0; n < 64; n++) {
+		uint32_t len = sizeof(buf);
+		int r = vmbus_chan_wait_rx(scsi, 5 * NS_PER_S);
+
+		if (r == 0)
+			r = vmbus_chan_recv(scsi, buf, &len, &pi);
+		if (r != 0) {
+			say("FAIL: no VSTOR completion for %llu: %d",
+			    (unsigned long long)tid, r);
+			fails++;
+			return -1;
+		}
+		if (pi.pi_type == VMBUS_PACKET_TYPE_COMP && pi.pi_trans_id == tid) {
+			memset(vp, 0, sizeof(*vp));
+			memcpy(vp, buf, len < sizeof(*vp) ? len : sizeof(*vp));
+			return 0;
+		}
+	}
+	say("FAIL: VSTOR completion for %llu never came", (unsigned long long)tid);
+	fails++;
+	return -1;
+}
+
+/* An in-band VSTOR request of len bytes; the completion's status. */
+static uint32_t vstor_call(const struct vstor_packet *req, uint32_t len,
+			   struct vstor_packet *resp)
+{
+	static uint64_t tid = 0x5100;
+	struct vstor_packet dummy;
+	int r;
+
+	tid++;
+	r = vmbus_chan_send(scsi, VMBUS_PACKET_TYPE_DATA_INBAND,
+			    VMBUS_PACKET_FLAG_COMPLETION_REQUESTED, req, len, tid);
+	if (r != 0) {
+		say("FAIL: VSTOR send: %d", r);
+		fails++;
+		return ~0u;
+	}
+	if (!resp)
+		resp = &dummy;
+	if (scsi_reply(tid, resp) != 0)
+		return ~0u;
+	return hv_le32(resp->vp_status);
+}
+
+static void vstor_req(struct vstor_packet *vp, uint32_t op)
+{
+	memset(vp, 0, sizeof(*vp));
+	vp->vp_operation = hv_cpu_to_le32(op);
+	vp->vp_flags = hv_cpu_to_le32(VSTOR_FLAG_REQUEST_COMPLETION);
+}
+
+/* A READ(10) SRB of `blocks` 512-byte blocks at LBA 0 claiming dtl bytes. */
+static void read_srb(struct vstor_packet *vp, uint16_t blocks, uint32_t dtl)
+{
+	struct vmscsi_request *s = &vp->vp_srb;
+
+	vstor_req(vp, VSTOR_OPERATION_EXECUTE_SRB);
+	s->vr_length = hv_cpu_to_le16(VMSCSI_REQUEST_SIZE);
+	s->vr_cdb_length = SCSI_CDB10_LEN;
+	s->vr_sense_info_length = VSTOR_SENSE_BUFFER_SIZE;
+	s->vr_data_in = VSTOR_DATA_READ;
+	s->vr_data_transfer_length = hv_cpu_to_le32(dtl);
+	s->vr_cdb[0] = SCSI_READ_10;
+	s->vr_cdb[7] = (uint8_t)(blocks >> 8);
+	s->vr_cdb[8] = (uint8_t)blocks;
+	s->vr_queue_tag = VSTOR_SP_UNTAGGED;
+	s->vr_queue_action = VSTOR_SRB_SIMPLE_TAG_REQUEST;
+	s->vr_time_out_value = hv_cpu_to_le32(VSTOR_SRB_TIMEOUT_DEFAULT);
+}
+
+/* A GPA-direct SRB over one range of `bytes` at pfn; the completion's
+ * SRB status (flags masked off), or -1. */
+static int srb_call(const struct vstor_packet *vp, uint64_t pfn, uint32_t bytes,
+		    uint64_t tid, struct vstor_packet *resp)
+{
+	struct vmbus_gpa_buf gb = { bytes, 0, (bytes + 4095u) / 4096u, &pfn };
+	int r = vmbus_chan_send_gpa(scsi, &gb, 1, vp, sizeof(*vp), tid);
+
+	if (r != 0) {
+		say("FAIL: SRB send: %d", r);
+		fails++;
+		return -1;
+	}
+	if (scsi_reply(tid, resp) != 0)
+		return -1;
+	return resp->vp_srb.vr_srb_status & 0x3F;
+}
+
+static bool scsi_handshake(void)
+{
+	struct vstor_packet vp, resp;
+	uint32_t st;
+
+	vstor_req(&vp, VSTOR_OPERATION_BEGIN_INITIALIZATION);
+	st = vstor_call(&vp, sizeof(vp), NULL);
+	if (st == VSTOR_STATUS_SUCCESS) {
+		vstor_req(&vp, VSTOR_OPERATION_QUERY_PROTOCOL_VERSION);
+		vp.vp_version.vpv_major_minor = hv_cpu_to_le16(VMSTOR_PROTO_VERSION_WIN10);
+		st = vstor_call(&vp, sizeof(vp), NULL);
+	}
+	if (st == VSTOR_STATUS_SUCCESS) {
+		vstor_req(&vp, VSTOR_OPERATION_QUERY_PROPERTIES);
+		st = vstor_call(&vp, sizeof(vp), &resp);
+	}
+	if (st == VSTOR_STATUS_SUCCESS) {
+		vstor_req(&vp, VSTOR_OPERATION_END_INITIALIZATION);
+		st = vstor_call(&vp, sizeof(vp), NULL);
+	}
+	expect(st == VSTOR_STATUS_SUCCESS, "VSTOR 6.2 handshake");
+	return st == VSTOR_STATUS_SUCCESS;
+}
+
+static bool scsi_open(void)
+{
+	uint8_t ud[VSTOR_OPEN_USER_DATA_SIZE];
+	int r;
+
+	memset(ud, 0, sizeof(ud));
+	r = vmbus_chan_open(scsi, RING_BYTES, RING_BYTES, ud, sizeof(ud), NULL,
+			    NULL);
+	expect(r == 0, "SCSI channel opens");
+	return r == 0;
+}
+
+/* GPA-direct reads into our page, never taking a completion, until the
+ * send ring is full: the host's replies fill our receive ring and it must
+ * park the rest. Returns how many were sent. */
+static unsigned scsi_flood(void)
+{
+	struct vstor_packet vp;
+	unsigned sent = 0;
+
+	read_srb(&vp, 8, 4096);
+	for (unsigned i = 0; i < 4096; i++) {
+		struct vmbus_gpa_buf gb = { 4096, 0, 1, &scsi_pfn };
+		int r = vmbus_chan_send_gpa(scsi, &gb, 1, &vp, sizeof(vp),
+					    0x7000 + i);
+
+		if (r == -VMBUS_EAGAIN) {
+			sleep_ms(5);	/* the host takes some more; once */
+			r = vmbus_chan_send_gpa(scsi, &gb, 1, &vp, sizeof(vp),
+						0x7000 + i);
+			if (r == -VMBUS_EAGAIN)
+				break;
+		}
+		if (r != 0) {
+			say("FAIL: flood send %u: %d", i, r);
+			fails++;
+			break;
+		}
+		sent++;
+	}
+	sleep_ms(50);	/* let the host answer what it can */
+	return sent;
+}
+
+static void attack_storage(void)
+{
+	struct vstor_packet vp, resp;
+	uint32_t st;
+	unsigned sent;
+	int srb;
+
+	if (!scsi_open())
+		return;
+	/* before the handshake: an SRB, a short packet, an unknown operation */
+	read_srb(&vp, 8, 0);
+	vp.vp_srb.vr_data_in = VSTOR_DATA_UNKNOWN;
+	vp.vp_srb.vr_cdb[0] = SCSI_TEST_UNIT_READY;
+	st = vstor_call(&vp, sizeof(vp), NULL);
+	expect(st == VSTOR_STATUS_INVALID_DEVICE_STATE,
+	       "EXECUTE_SRB before END_INITIALIZATION refused");
+	vstor_req(&vp, VSTOR_OPERATION_BEGIN_INITIALIZATION);
+	st = vstor_call(&vp, 8, NULL);
+	expect(st == VSTOR_STATUS_INVALID_PARAMETER, "8-byte VSTOR packet refused");
+	vstor_req(&vp, 99);
+	st = vstor_call(&vp, sizeof(vp), NULL);
+	expect(st == VSTOR_STATUS_INVALID_DEVICE_REQUEST,
+	       "unknown VSTOR operation refused");
+	still_served("VSTOR requests out of order");
+	if (!scsi_handshake())
+		return;
+
+	/* SRBs whose buffers do not add up */
+	read_srb(&vp, 8, 4096);
+	vp.vp_srb.vr_cdb_length = 0;
+	srb = srb_call(&vp, scsi_pfn, 4096, 0x6001, &resp);
+	expect(srb == SRB_STATUS_INVALID_REQUEST, "SRB with cdb_length 0 refused");
+	read_srb(&vp, 16, 8192);
+	srb = srb_call(&vp, scsi_pfn, 4096, 0x6002, &resp);
+	expect(srb == SRB_STATUS_INVALID_REQUEST,
+	       "SRB reading 8 KiB into a 4 KiB buffer refused");
+	read_srb(&vp, 8, 4096);
+	srb = srb_call(&vp, vmbus_posix_ram_bytes(px) / 4096u + 16u, 4096,
+		       0x6003, &resp);
+	expect(srb == SRB_STATUS_ERROR &&
+	       hv_le32(resp.vp_status) == VSTOR_STATUS_INVALID_PARAMETER,
+	       "SRB reading into a page beyond guest RAM failed");
+	srb = srb_call(&vp, scsi_pfn, 4096, 0x6004, &resp);
+	expect(srb == SRB_STATUS_SUCCESS &&
+	       hv_le32(resp.vp_srb.vr_data_transfer_length) == 4096,
+	       "a good READ(10) still served");
+	still_served("SRBs with bad buffers");
+
+	/* replies never read, then a close */
+	sent = scsi_flood();
+	say("flood: %u reads sent, no completion taken", sent);
+	expect(sent > 64, "flood filled the send ring");
+	expect(vmbus_chan_close(scsi) == 0,
+	       "SCSI channel closes with its replies unread");
+	still_served("closing the SCSI channel with replies parked");
+
+	/* again, left behind at the end (main does not unload) */
+	if (scsi_open() && scsi_handshake()) {
+		sent = scsi_flood();
+		say("second flood: %u reads sent; leaving them", sent);
+		expect(sent > 64, "second flood filled the send ring");
+	}
+	still_served("a second flood");
+}
+
 /* ---- driver ------------------------------------------------------------------ */
 
 static int raw_attach(struct vmbus_device *dev)
@@ -438,9 +700,9 @@ int main(int argc, char **argv)
 	}
 	if (!sync || (strcmp(phase, "messages") && strcmp(phase, "states") &&
 	    strcmp(phase, "gpadls") && strcmp(phase, "hypercalls") &&
-	    strcmp(phase, "rings"))) {
+	    strcmp(phase, "rings") && strcmp(phase, "storage"))) {
 		fprintf(stderr, "usage: hostile_guest messages|states|gpadls|"
-			"hypercalls|rings --sync DIR\n");
+			"hypercalls|rings|storage --sync DIR\n");
 		return 2;
 	}
 	if (s && atof(s) >= 1.0)
@@ -460,9 +722,12 @@ int main(int argc, char **argv)
 	 * need no private knowledge of the core */
 	cfg.vc_max_version = VMBUS_VERSION_WIN10_RS3_0;
 	raw_driver.drv_class = HV_GUID_ECHO;
+	scsi_driver.drv_class = HV_GUID_STORVSC;
 	r = vmbus_create(&plat, &cfg, &vb);
 	if (r == 0)
 		r = vmbus_driver_register(vb, &raw_driver);
+	if (r == 0 && !strcmp(phase, "storage"))
+		r = vmbus_driver_register(vb, &scsi_driver);
 	if (r == 0)
 		r = vmbus_connect(vb);
 	for (uint32_t i = 1; r == 0 && i <= NDEV; i++)
@@ -471,8 +736,14 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = vmbus_chan_open(chans[1], RING_BYTES, RING_BYTES, NULL, 0,
 				    NULL, NULL);
+	if (r == 0 && !strcmp(phase, "storage")) {
+		scsi_page = plat.page_alloc(plat.ctx, 1, &scsi_pfn);
+		if (!scsi || !scsi_page)
+			r = -VMBUS_ENODEV;
+	}
 	if (r != 0) {
-		say("FAIL: set-up (need %u echo devices): %d", NDEV, r);
+		say("FAIL: set-up (need %u echo devices, and a SCSI "
+		    "controller for storage): %d", NDEV, r);
 		return 1;
 	}
 	say("connected at 4.1 with %u echo channels", NDEV);
@@ -490,6 +761,8 @@ int main(int argc, char **argv)
 		attack_hypercalls();
 	else if (!strcmp(phase, "rings"))
 		attack_rings();
+	else if (!strcmp(phase, "storage"))
+		attack_storage();
 
 	vmbus_get_stats(vb, &bs);
 	say("%s attacks done: %d failure(s); guest counted %llu bad "
@@ -500,6 +773,12 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (!wait_file(sync, "finish", 60))
 		say("FAIL: no finish file");
+	if (!strcmp(phase, "storage")) {
+		/* disappear mid-I/O: no close, no unload; the host must end
+		 * the partition with our reads still in flight */
+		say("exiting without unload");
+		return fails ? 1 : 0;
+	}
 	r = vmbus_unload(vb);
 	say("unload %d", r);
 	vmbus_destroy(vb);

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""A hostile guest against hvsim. Five VMs run hostile_guest, one kind of
+"""A hostile guest against hvsim. Six VMs run hostile_guest, one kind of
 attack each (malformed messages, messages for channels in the wrong
 state, GPADLs with PFNs outside guest RAM or bad range descriptions,
 refused hypercalls, corrupted ring indices and a GPA-direct packet beyond
-RAM); a sixth VM echoes all along. hvsim must log a clear line for every
+RAM, and on a SCSI controller: bad VSTOR requests and SRB buffers, reads
+whose replies are never taken before a close, and an exit with reads in
+flight); a seventh VM echoes all along. hvsim must log a clear line for every
 attack (checked by regex), count it (control socket), keep each attacker's
 other channels working (the attacker checks an echo after each attack) and
 the bystander VM undisturbed, and never crash (ASan+UBSan flavour)."""
@@ -35,7 +37,16 @@ PHASES = {
     'rings': [r'vmbus: h-rings/echo2: channel broken: bad write_index in incoming ring',
               r'vmbus: h-rings/echo3: channel broken: bad read_index in outgoing ring',
               r'vmbus: h-rings/echo4: GPA-direct PFN 0x[0-9a-f]+ outside guest RAM'],
+    'storage': [r'storvsp \S+: EXECUTE_SRB before END_INITIALIZATION',
+                r'storvsp \S+: VSTOR packet of 8 bytes \(12\.\.64\)',
+                r'storvsp \S+: operation 99 not supported',
+                r'storvsp \S+: SRB refused: cdb_length \(0, 16\)',
+                r'storvsp \S+: SRB refused: data_transfer_length beyond the described '
+                r'buffer \(8192, 4096\)',
+                r'storvsp \S+: SRB buffer unusable'],
 }
+# h-storage walks away without unloading, two floods of reads in flight
+# (one closed with its replies parked, one left behind at its exit)
 
 
 def main():
@@ -45,8 +56,10 @@ def main():
         args = ['--timeout', integ.scaled(90)]
         for ph in PHASES:
             args += ['--name', 'h-' + ph, '--echo', 5, '--vcpus', 1, '--memory', '64M',
-                     '--guest', '%s %s --sync %s' % (integ.prog('INTEG_HOSTILE'), ph, tmp),
-                     '--vm']
+                     '--guest', '%s %s --sync %s' % (integ.prog('INTEG_HOSTILE'), ph, tmp)]
+            if ph == 'storage':
+                args += ['--disk', os.path.join(tmp, 'h.img') + ',create,size=1M']
+            args += ['--vm']
         args += ['--name', 'bystander', '--echo', 1, '--vcpus', 1, '--memory', '64M',
                  '--guest', '%s echoloop --progress-ms 50 --until %s'
                  % (integ.prog('INTEG_GUEST'), stop)]
@@ -83,6 +96,12 @@ def main():
             chk.check(chans['gpadls'].get('gpadls') == 1,
                       'h-gpadls: no refused GPADL was kept (only relid 1\'s ring)',
                       chans['gpadls'].get('gpadls'))
+            _, dk = hv.ctl('disks', 'h-storage')
+            ctl = ((dk or {}).get('storage', {}).get('controllers') or [{}])[0]
+            chk.check(ctl.get('bad_packets', 0) >= 3 and ctl.get('bad_srbs', 0) >= 2 and
+                      ctl.get('gpa_faults', 0) >= 1,
+                      'h-storage: the controller counted the bad packets, SRBs and buffers',
+                      [ctl.get(k) for k in ('bad_packets', 'bad_srbs', 'gpa_faults')])
             chk.check(part.get('h-hypercalls', {}).get('hc_errors', 0) >= 2,
                       'h-hypercalls: hypercall errors counted', part.get('h-hypercalls'))
             st = {c['relid']: (c['state'], c['proto_errors'])
@@ -105,7 +124,7 @@ def main():
                           'h-%s: unloads and exits 0' % ph)
             open(stop, 'w').close()
             rc = hv.wait(integ.scaled(20))
-            chk.check(rc == 0, 'hvsim and all six guests exit 0', rc)
+            chk.check(rc == 0, 'hvsim and all seven guests exit 0', rc)
             res = integ.results(integ.vm_lines(hv, 'bystander'))
             chk.check(res and res[0]['fails'] == 0 and res[0]['rounds'] > 0,
                       'bystander: every round trip ok',
