@@ -11,7 +11,8 @@
  *     headers whose range descriptions do not add up;
  *   - HvPostMessage / HvSignalEvent inputs the hypervisor must refuse;
  *   - a bad write_index in its own send ring, a bad read_index in its own
- *     receive ring, and a GPA-direct packet naming memory beyond its RAM;
+ *     receive ring, a GPA-direct packet naming memory beyond its RAM, and
+ *     rings whose pages all alias one page;
  *   - on the SCSI controller (storage): VSTOR requests out of order or
  *     malformed, SRBs whose buffers do not add up or lie beyond its RAM,
  *     a flood of reads whose replies it never takes before a close, and a
@@ -20,8 +21,9 @@
  * After each attack it checks that the host still serves it (an echo round
  * trip on relid 1). The driver (test_hostile_guest.py) checks hvsim's log
  * lines and control-socket counters, and that another VM never noticed.
- * Channel use: relid 1 health, 2 target of message attacks (stays offered),
- * 3 bad write_index, 4 bad read_index, 5 bad GPA-direct PFN.
+ * Channel use: relid 1 health, 2 target of message attacks (stays offered;
+ * in the rings phase, rings whose pages alias one page), 3 bad write_index,
+ * 4 bad read_index, 5 bad GPA-direct PFN.
  *
  * usage: hostile_guest PHASE --sync DIR   (waits for DIR/finish to exit)
  * PHASE: messages, states, gpadls, hypercalls, rings or storage (one per
@@ -62,13 +64,20 @@ static int fails;
 
 /* The most recent page_alloc of a ring's size: that channel's rings. */
 static void *last_ring_va;
+/* Describe the next rings to the host as one page repeated (aliased). */
+static bool alias_next_ring;
 
 static void *wrap_page_alloc(void *ctx, size_t npages, uint64_t *pfns)
 {
 	void *va = real.page_alloc(ctx, npages, pfns);
 
-	if (va && npages == 2u * RING_BYTES / 4096u)
+	if (va && npages == 2u * RING_BYTES / 4096u) {
 		last_ring_va = va;
+		if (alias_next_ring)
+			for (size_t i = 1; i < npages; i++)
+				pfns[i] = pfns[0];
+		alias_next_ring = false;
+	}
 	return va;
 }
 
@@ -393,6 +402,14 @@ static void attack_rings(void)
 		expect(r == 0, "GPA-direct packet with an out-of-range PFN sent");
 		still_served("a GPA-direct packet beyond guest RAM");
 	}
+	/* relid 2: both rings described as one page eight times over (our
+	 * own view does not overlap): the host would see its control pages
+	 * inside the data it reads and writes, so it refuses the open */
+	alias_next_ring = true;
+	expect(vmbus_chan_open(chans[2], RING_BYTES, RING_BYTES, NULL, 0, NULL,
+			       NULL) != 0,
+	       "open with rings whose pages alias one page refused");
+	still_served("rings whose pages alias one page");
 }
 
 /* ---- storage attacks -------------------------------------------------------- */

@@ -2,13 +2,14 @@
 """A hostile guest against hvsim. Six VMs run hostile_guest, one kind of
 attack each (malformed messages, messages for channels in the wrong
 state, GPADLs with PFNs outside guest RAM or bad range descriptions,
-refused hypercalls, corrupted ring indices and a GPA-direct packet beyond
-RAM, and on a SCSI controller: bad VSTOR requests and SRB buffers, reads
-whose replies are never taken before a close, and an exit with reads in
-flight); a seventh VM echoes all along. hvsim must log a clear line for every
-attack (checked by regex), count it (control socket), keep each attacker's
-other channels working (the attacker checks an echo after each attack) and
-the bystander VM undisturbed, and never crash (ASan+UBSan flavour)."""
+refused hypercalls, corrupted ring indices, a GPA-direct packet beyond
+RAM and rings whose pages alias, and on a SCSI controller: bad VSTOR
+requests and SRB buffers, reads whose replies are never taken before a
+close, and an exit with reads in flight); a seventh VM echoes all along.
+hvsim must log a clear line for every attack (checked by regex), count it
+(control socket), keep each attacker's other channels working (the
+attacker checks an echo after each attack) and the bystander VM
+undisturbed, and never crash (ASan+UBSan flavour)."""
 import os
 import sys
 
@@ -36,7 +37,9 @@ PHASES = {
                    r'HvPostMessage message type 0x0'],
     'rings': [r'vmbus: h-rings/echo2: channel broken: bad write_index in incoming ring',
               r'vmbus: h-rings/echo3: channel broken: bad read_index in outgoing ring',
-              r'vmbus: h-rings/echo4: GPA-direct PFN 0x[0-9a-f]+ outside guest RAM'],
+              r'vmbus: h-rings/echo4: GPA-direct PFN 0x[0-9a-f]+ outside guest RAM',
+              r'GPA window of 8 pages refused: PFN listed twice \(0x[0-9a-f]+\)',
+              r'vmbus: OPENCHANNEL relid 2 openid \d+ refused: ring pages cannot be mapped'],
     'storage': [r'storvsp \S+: EXECUTE_SRB before END_INITIALIZATION',
                 r'storvsp \S+: VSTOR packet of 8 bytes \(12\.\.64\)',
                 r'storvsp \S+: operation 99 not supported',
