@@ -130,7 +130,9 @@ struct hvs_control_ops {
 	/* Write the members describing VM `vm`'s channels (including
 	 * "vm":NAME) into the open response object. 0, or -ENOENT. */
 	int (*channels)(void *arg, const char *vm, struct hvs_jw *w);
-	/* Other commands: write members into the open response object and
+	/* Other commands: write members into the open response object
+	 * (never one named "ok": the dispatcher wrote it first, and a
+	 * response with a key twice is refused by our own parser) and
 	 * return 0, or return -ENOSYS (unknown command) or another negative
 	 * errno with *errmsg set to a static message. May be NULL. */
 	int (*command)(void *arg, const char *cmd, const struct hvs_json_obj *req,

@@ -221,7 +221,8 @@ static void check_response(const char *r, size_t n)
 		FZ_CHECK(hvs_json_parse(r, n, o, err, sizeof(err)) == 0 ||
 			 strstr(err, "too many") || strstr(err, "nest") ||
 			 strstr(err, "longer than"),
-			 "our own parser refuses our response: %s", err);
+			 "our own parser refuses our response: %s: %.*s", err,
+			 (int)(n < 300 ? n : 300), r);
 }
 
 /* ---- round trip of an accepted request ------------------------------- */
@@ -336,9 +337,11 @@ static int op_command(void *arg, const char *cmd, const struct hvs_json_obj *req
 	(void)arg;
 	if (strcmp(cmd, "echo") != 0)
 		return -VMBUS_ENOSYS;
-	/* Echo every member back, as a command that reports its input. */
+	/* Echo every member back, as a command that reports its input,
+	 * but "ok": the dispatcher's own member (control.h). */
 	for (unsigned i = 0; i < req->jo_n; i++)
-		write_member(w, req, &req->jo_m[i]);
+		if (strcmp(req->jo_m[i].jm_key, "ok") != 0)
+			write_member(w, req, &req->jo_m[i]);
 	if (hvs_json_get(req, "fail") != NULL) {
 		*errmsg = "asked to fail";
 		return -VMBUS_EINVAL;
