@@ -32,6 +32,12 @@
 #                      at or after T (UTC, as in the tally, e.g.
 #                      2026-11-27T10:46:11Z: after a fix in the code a
 #                      harness covers, earlier runs no longer count)
+#     --past-failure   with --total: go on with a harness whose last run
+#                      (since T) failed; without it such a harness stops
+#                      at once (a failure found in an earlier call is not
+#                      passed over). For a failure whose fix leaves the
+#                      code under test as it was (a harness false
+#                      positive, recorded with its reproducer)
 #
 # New inputs go to D/fuzz-work/<harness>, crashes to
 # D/fuzz-artifacts/<harness>/; the checked-in corpus is only read (unless
@@ -44,7 +50,7 @@ root=$(cd "$here/../.." && pwd)
 corpus=$here/corpus
 
 seconds= runs=0 jobs=1 build= nobuild=0 merge=0 seeds=0 list=0 tally=0
-total=0 chunk=1000000 since=
+total=0 chunk=1000000 since= pastfail=0
 harnesses=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -60,7 +66,8 @@ while [ $# -gt 0 ]; do
 	--total) total=$2; shift ;;
 	--chunk) chunk=$2; shift ;;
 	--since) since=$2; shift ;;
-	-h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+	--past-failure) pastfail=1 ;;
+	-h|--help) sed -n '2,46p' "$0"; exit 0 ;;
 	-*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	*) harnesses+=("$1") ;;
 	esac
@@ -79,10 +86,13 @@ fi
 tallyf=$build/fuzz-work/tally.tsv
 if [ "$tally" = 1 ]; then
 	[ -f "$tallyf" ] || { echo "run.sh: no runs recorded in $tallyf"; exit 1; }
-	awk -F'\t' -v s="$since" '$6 == "ok" && $1 >= s {
+	awk -F'\t' -v s="$since" '$1 >= s && $6 == "ok" {
 			n[$3] += $4; t[$3] += $5; k[$3]++ }
-		END { for (h in n) printf "%-14s %12d executions in %6d s, %d runs\n",
-			h, n[h], t[h], k[h] }' "$tallyf" | sort
+		$1 >= s && $6 != "ok" { n[$3] += 0; f[$3]++; last[$3] = $1 }
+		END { for (h in n) {
+			printf "%-14s %12d executions in %6d s, %d runs", h, n[h], t[h], k[h]
+			if (f[h]) printf ", %d FAILED (last %s: not counted)", f[h], last[h]
+			printf "\n" } }' "$tallyf" | sort
 	exit 0
 fi
 # Executions of harness $1's successful runs in the tally (since --since).
@@ -155,9 +165,24 @@ run_one() {
 	return 0
 }
 
+# The result ("ok" or "FAIL") of harness $1's latest run since --since.
+last_result() {
+	[ -f "$tallyf" ] || return 0
+	awk -F'\t' -v h="$1" -v s="$since" \
+		'$3 == h && $1 >= s { r = $6 " at " $1 } END { print r }' "$tallyf"
+}
+
 # --total: chunks until the tally reaches the total (or a run fails).
 run_total() {
-	local h=$1 have left
+	local h=$1 have left last
+	last=$(last_result "$h")
+	if [ "$pastfail" = 0 ] && [ "${last%% *}" = FAIL ]; then
+		echo "FAIL $h: its last run failed ($last; artifacts in" \
+			"$build/fuzz-artifacts/$h). Fix it, then go on with" \
+			"--since after the fix, or --past-failure if the fix left" \
+			"the code under test as it was"
+		return 1
+	fi
 	while :; do
 		have=$(tally_of "$h")
 		if [ "$have" -ge "$total" ]; then
