@@ -517,13 +517,20 @@ static void read_srb(struct vstor_packet *vp, uint16_t blocks, uint32_t dtl)
 	s->vr_time_out_value = hv_cpu_to_le32(VSTOR_SRB_TIMEOUT_DEFAULT);
 }
 
-/* A GPA-direct SRB over one range of `bytes` at pfn; the completion's
- * SRB status (flags masked off), or -1. */
+/* Send a GPA-direct SRB over one range of `bytes` at pfn. */
+static int srb_send(const struct vstor_packet *vp, uint64_t pfn,
+		    uint32_t bytes, uint64_t tid)
+{
+	struct vmbus_gpa_buf gb = { bytes, 0, (bytes + 4095u) / 4096u, &pfn };
+
+	return vmbus_chan_send_gpa(scsi, &gb, 1, vp, sizeof(*vp), tid);
+}
+
+/* srb_send, then the completion's SRB status (flags masked off), or -1. */
 static int srb_call(const struct vstor_packet *vp, uint64_t pfn, uint32_t bytes,
 		    uint64_t tid, struct vstor_packet *resp)
 {
-	struct vmbus_gpa_buf gb = { bytes, 0, (bytes + 4095u) / 4096u, &pfn };
-	int r = vmbus_chan_send_gpa(scsi, &gb, 1, vp, sizeof(*vp), tid);
+	int r = srb_send(vp, pfn, bytes, tid);
 
 	if (r != 0) {
 		say("FAIL: SRB send: %d", r);
@@ -581,17 +588,14 @@ static unsigned scsi_flood(void)
 
 	read_srb(&vp, 8, 4096);
 	for (unsigned i = 0; i < 4096; i++) {
-		struct vmbus_gpa_buf gb = { 4096, 0, 1, &scsi_pfn };
-		int r = vmbus_chan_send_gpa(scsi, &gb, 1, &vp, sizeof(vp),
-					    0x7000 + i);
+		int r = srb_send(&vp, scsi_pfn, 4096, 0x7000 + i);
 
 		if (r == -VMBUS_EAGAIN) {
 			sleep_ms(5);	/* the host takes some more; once */
-			r = vmbus_chan_send_gpa(scsi, &gb, 1, &vp, sizeof(vp),
-						0x7000 + i);
-			if (r == -VMBUS_EAGAIN)
-				break;
+			r = srb_send(&vp, scsi_pfn, 4096, 0x7000 + i);
 		}
+		if (r == -VMBUS_EAGAIN)
+			break;
 		if (r != 0) {
 			say("FAIL: flood send %u: %d", i, r);
 			fails++;
